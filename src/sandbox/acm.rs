@@ -1,0 +1,452 @@
+//! ACM certificates, as `CertificateManager.*`, per region.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::{CertificateStatus, CertificateType, KeyAlgorithm, certificate_region};
+
+use super::cognito::{decode_token, encode_token};
+use super::error::{AwsError, AwsResult};
+use super::input::{Input, epoch};
+use super::pki::{self, CertificateAuthority, LeafSpec};
+use super::world::{ACCOUNT_ID, Certificate, Timings, World};
+
+/// Validity of an Amazon-issued certificate.
+const AMAZON_VALIDITY: Duration = Duration::days(395);
+
+pub struct Call<'a> {
+    pub region: &'a str,
+    pub now: OffsetDateTime,
+    pub timings: Timings,
+    pub ca: &'a CertificateAuthority,
+}
+
+pub const OPERATIONS: [&str; 5] = [
+    "ListCertificates",
+    "DescribeCertificate",
+    "ImportCertificate",
+    "RequestCertificate",
+    "DeleteCertificate",
+];
+
+pub fn handle(
+    world: &mut World,
+    call: &Call<'_>,
+    operation: &str,
+    input: &Input<'_>,
+) -> Option<AwsResult> {
+    Some(match operation {
+        "ListCertificates" => list_certificates(world, call, input),
+        "DescribeCertificate" => describe_certificate(world, call, input),
+        "ImportCertificate" => import_certificate(world, call, input),
+        "RequestCertificate" => request_certificate(world, call, input),
+        "DeleteCertificate" => delete_certificate(world, call, input),
+        _ => return None,
+    })
+}
+
+fn list_certificates(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let statuses = input
+        .optional_str_list("CertificateStatuses")?
+        .map(|list| {
+            list.into_iter()
+                .map(|s| s.parse::<CertificateStatus>().map_err(AwsError::validation))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    // As AWS does: without Includes.keyTypes, only RSA_1024 and RSA_2048 are listed.
+    let key_types = match input.optional_object("Includes")? {
+        Some(includes) => includes.optional_str_list("keyTypes")?,
+        None => None,
+    }
+    .map(|list| {
+        list.into_iter()
+            .map(|s| s.parse::<KeyAlgorithm>().map_err(AwsError::validation))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .transpose()?
+    .unwrap_or_else(|| vec![KeyAlgorithm::Rsa1024, KeyAlgorithm::Rsa2048]);
+    let max = match input.optional_i64("MaxItems")? {
+        None => 1000,
+        Some(n) if (1..=1000).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{n}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000"
+            )));
+        }
+    };
+    let after = input
+        .optional_str("NextToken")?
+        .map(|t| {
+            decode_token(t).ok_or_else(|| {
+                AwsError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "InvalidArgsException",
+                    "Invalid NextToken",
+                )
+            })
+        })
+        .transpose()?;
+    let region = world.region_ref(call.region);
+    let mut matching = region
+        .certificates
+        .range::<String, _>((
+            after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            std::ops::Bound::Unbounded,
+        ))
+        .map(|(_, c)| c)
+        .filter(|c| key_types.contains(&c.key_algorithm))
+        .filter(|c| statuses.as_ref().is_none_or(|s| s.contains(&c.status)));
+    let page: Vec<&Certificate> = matching.by_ref().take(max).collect();
+    let more = matching.next().is_some();
+    let summaries: Vec<Value> = page.iter().map(|c| summary(world, c)).collect();
+    let mut out = json!({ "CertificateSummaryList": summaries });
+    if more && let Some(last) = page.last() {
+        out["NextToken"] = json!(encode_token(&last.arn));
+    }
+    Ok(out)
+}
+
+fn summary(world: &World, certificate: &Certificate) -> Value {
+    let in_use = !world.distributions_using(&certificate.arn).is_empty();
+    let mut out = json!({
+        "CertificateArn": certificate.arn,
+        "DomainName": certificate.domain_name,
+        "SubjectAlternativeNameSummaries": certificate.names.iter().take(100).collect::<Vec<_>>(),
+        "HasAdditionalSubjectAlternativeNames": certificate.names.len() > 100,
+        "Status": certificate.status.as_str(),
+        "Type": certificate.certificate_type.as_str(),
+        "KeyAlgorithm": certificate.key_algorithm.as_str(),
+        "KeyUsages": ["DIGITAL_SIGNATURE", "KEY_ENCIPHERMENT"],
+        "ExtendedKeyUsages": ["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"],
+        "InUse": in_use,
+        "Exported": false,
+        "RenewalEligibility": renewal_eligibility(certificate, in_use),
+        "CreatedAt": epoch(certificate.created_at),
+    });
+    add_times(&mut out, certificate);
+    out
+}
+
+fn add_times(out: &mut Value, certificate: &Certificate) {
+    // ACM reports no validity window before a certificate is issued.
+    if certificate.status != CertificateStatus::PendingValidation {
+        out["NotBefore"] = epoch(certificate.not_before);
+        out["NotAfter"] = epoch(certificate.not_after);
+    }
+    if let Some(at) = certificate.issued_at {
+        out["IssuedAt"] = epoch(at);
+    }
+    if let Some(at) = certificate.imported_at {
+        out["ImportedAt"] = epoch(at);
+    }
+}
+
+fn renewal_eligibility(certificate: &Certificate, in_use: bool) -> &'static str {
+    if certificate.certificate_type == CertificateType::AmazonIssued && in_use {
+        "ELIGIBLE"
+    } else {
+        "INELIGIBLE"
+    }
+}
+
+fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let arn = certificate_arn(input)?;
+    let certificate = world
+        .region_ref(call.region)
+        .certificates
+        .get(arn)
+        .ok_or_else(|| not_found(arn))?;
+    let in_use_by = world.distributions_using(arn);
+    let mut detail = json!({
+        "CertificateArn": certificate.arn,
+        "DomainName": certificate.domain_name,
+        "SubjectAlternativeNames": certificate.names,
+        "Serial": certificate.serial,
+        "Subject": certificate.subject,
+        "Issuer": certificate.issuer,
+        "CreatedAt": epoch(certificate.created_at),
+        "Status": certificate.status.as_str(),
+        // DescribeCertificate spells key algorithms with a hyphen, as AWS does.
+        "KeyAlgorithm": certificate.key_algorithm.detail_str(),
+        "SignatureAlgorithm": certificate.signature_algorithm,
+        "InUseBy": in_use_by,
+        "Type": certificate.certificate_type.as_str(),
+        "RenewalEligibility": renewal_eligibility(certificate, !in_use_by.is_empty()),
+        "KeyUsages": [{"Name": "DIGITAL_SIGNATURE"}, {"Name": "KEY_ENCIPHERMENT"}],
+        "ExtendedKeyUsages": [
+            {"Name": "TLS_WEB_SERVER_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.1"},
+            {"Name": "TLS_WEB_CLIENT_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.2"},
+        ],
+        "Options": {"CertificateTransparencyLoggingPreference": "ENABLED"},
+    });
+    if certificate.certificate_type == CertificateType::AmazonIssued {
+        detail["DomainValidationOptions"] = certificate
+            .names
+            .iter()
+            .map(|name| {
+                json!({
+                    "DomainName": name,
+                    "ValidationDomain": name.trim_start_matches("*."),
+                    "ValidationMethod": "DNS",
+                    "ValidationStatus": if certificate.status == CertificateStatus::PendingValidation { "PENDING_VALIDATION" } else { "SUCCESS" },
+                    "ResourceRecord": {
+                        "Name": format!("_acm-validation.{}.", name.trim_start_matches("*.")),
+                        "Type": "CNAME",
+                        "Value": "_sandbox.acm-validations.aws.",
+                    },
+                })
+            })
+            .collect();
+    }
+    add_times(&mut detail, certificate);
+    Ok(json!({ "Certificate": detail }))
+}
+
+fn import_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let certificate_pem = blob(input, "Certificate")?;
+    let key_pem = blob(input, "PrivateKey")?;
+    let chain_pem = input
+        .optional_str("CertificateChain")?
+        .map(|_| blob(input, "CertificateChain"))
+        .transpose()?;
+    let info = pki::inspect_certificate(&certificate_pem).map_err(AwsError::validation)?;
+    match pki::key_matches(&certificate_pem, &key_pem) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(AwsError::validation(
+                "The private key is not supported or does not match the certificate.",
+            ));
+        }
+        Err(e) => return Err(AwsError::validation(e)),
+    }
+    if info.not_after <= call.now {
+        return Err(AwsError::validation("The certificate is expired."));
+    }
+    if let Some(chain) = &chain_pem {
+        pki::pem_to_der_chain(chain)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| AwsError::validation("The certificate chain is not valid PEM X.509."))?;
+    }
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|_| AwsError::validation("PEM must be text"))
+    };
+    let arn = match input.optional_str("CertificateArn")? {
+        Some(arn) => {
+            let existing = world
+                .region(call.region)
+                .certificates
+                .get(arn)
+                .ok_or_else(|| not_found(arn))?;
+            if existing.certificate_type != CertificateType::Imported {
+                return Err(AwsError::validation(
+                    "Only imported certificates can be re-imported.",
+                ));
+            }
+            arn.to_owned()
+        }
+        None => new_arn(call.region),
+    };
+    let tags = tags(input)?;
+    let certificate = Certificate {
+        arn: arn.clone(),
+        domain_name: info.names.first().cloned().unwrap_or_default(),
+        names: info.names,
+        status: CertificateStatus::Issued,
+        certificate_type: CertificateType::Imported,
+        key_algorithm: info.key_algorithm,
+        signature_algorithm: info.signature_algorithm,
+        subject: info.subject,
+        issuer: info.issuer,
+        serial: info.serial,
+        not_before: info.not_before,
+        not_after: info.not_after,
+        created_at: call.now,
+        issued_at: None,
+        imported_at: Some(call.now),
+        validated_at: None,
+        certificate_pem: text(certificate_pem)?,
+        chain_pem: chain_pem.map(text).transpose()?,
+        private_key_pem: text(key_pem)?,
+        tags,
+    };
+    world
+        .region(call.region)
+        .certificates
+        .insert(arn.clone(), certificate);
+    Ok(json!({ "CertificateArn": arn }))
+}
+
+fn request_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let domain_name = input.required_str("DomainName")?;
+    let mut names = vec![domain_name.to_owned()];
+    for san in input
+        .optional_str_list("SubjectAlternativeNames")?
+        .unwrap_or_default()
+    {
+        if !names.iter().any(|n| n == san) {
+            names.push(san.to_owned());
+        }
+    }
+    if names.len() > 100 {
+        return Err(AwsError::validation(
+            "A certificate can have at most 100 names.",
+        ));
+    }
+    for name in &names {
+        let bare = name.strip_prefix("*.").unwrap_or(name);
+        if crate::domain::DomainName::parse(&bare.to_ascii_lowercase()).is_err() {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{name}' at 'domainName' failed to satisfy constraint: Member must be a fully qualified domain name"
+            )));
+        }
+    }
+    let key_algorithm = match input.optional_str("KeyAlgorithm")? {
+        None => KeyAlgorithm::Rsa2048,
+        Some(k) => match k.parse::<KeyAlgorithm>() {
+            Ok(
+                k
+                @ (KeyAlgorithm::Rsa2048 | KeyAlgorithm::EcPrime256v1 | KeyAlgorithm::EcSecp384r1),
+            ) => k,
+            _ => {
+                return Err(AwsError::validation(format!(
+                    "Key algorithm {k} is not supported for certificate requests; use RSA_2048, EC_prime256v1 or EC_secp384r1."
+                )));
+            }
+        },
+    };
+    let private = input.optional_str("CertificateAuthorityArn")?.is_some();
+    let spec = LeafSpec {
+        names: &names,
+        not_before: call.now,
+        not_after: call.now + AMAZON_VALIDITY,
+    };
+    let issued = call
+        .ca
+        .issue(&spec, key_algorithm)
+        .map_err(|e| AwsError::internal(format!("issuing failed: {e}")))?;
+    let mut certificate = certificate_from_issued(
+        call.region,
+        &issued,
+        if private {
+            CertificateType::Private
+        } else {
+            CertificateType::AmazonIssued
+        },
+        call.now,
+    )
+    .map_err(AwsError::internal)?;
+    certificate.tags = tags(input)?;
+    if !private {
+        certificate.status = CertificateStatus::PendingValidation;
+        certificate.issued_at = None;
+        certificate.validated_at = Some(call.now + call.timings.validation);
+    }
+    let arn = certificate.arn.clone();
+    world
+        .region(call.region)
+        .certificates
+        .insert(arn.clone(), certificate);
+    Ok(json!({ "CertificateArn": arn }))
+}
+
+/// An ISSUED certificate record for a certificate the sandbox CA issued.
+pub fn certificate_from_issued(
+    region: &str,
+    issued: &pki::IssuedCertificate,
+    certificate_type: CertificateType,
+    now: OffsetDateTime,
+) -> Result<Certificate, String> {
+    let info = pki::inspect_certificate(issued.certificate_pem.as_bytes())?;
+    Ok(Certificate {
+        arn: new_arn(region),
+        domain_name: info.names.first().cloned().unwrap_or_default(),
+        names: info.names,
+        status: CertificateStatus::Issued,
+        certificate_type,
+        key_algorithm: info.key_algorithm,
+        signature_algorithm: info.signature_algorithm,
+        subject: info.subject,
+        issuer: info.issuer,
+        serial: info.serial,
+        not_before: info.not_before,
+        not_after: info.not_after,
+        created_at: now,
+        issued_at: Some(now),
+        imported_at: None,
+        validated_at: None,
+        certificate_pem: issued.certificate_pem.clone(),
+        chain_pem: None,
+        private_key_pem: issued.private_key_pem.clone(),
+        tags: BTreeMap::new(),
+    })
+}
+
+fn delete_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let arn = certificate_arn(input)?;
+    if !world.region(call.region).certificates.contains_key(arn) {
+        return Err(not_found(arn));
+    }
+    if !world.distributions_using(arn).is_empty() {
+        return Err(AwsError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "ResourceInUseException",
+            format!("Certificate {arn} is in use."),
+        ));
+    }
+    world.region(call.region).certificates.remove(arn);
+    Ok(json!({}))
+}
+
+fn certificate_arn<'a>(input: &Input<'a>) -> Result<&'a str, AwsError> {
+    let arn = input.required_str("CertificateArn")?;
+    if certificate_region(arn).is_none() || !arn.contains(":certificate/") {
+        return Err(AwsError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "InvalidArnException",
+            format!("String '{arn}' is not a valid ARN"),
+        ));
+    }
+    Ok(arn)
+}
+
+fn not_found(arn: &str) -> AwsError {
+    AwsError::not_found(format!("Could not find certificate with arn {arn}"))
+}
+
+fn new_arn(region: &str) -> String {
+    format!(
+        "arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{}",
+        uuid::Uuid::new_v4()
+    )
+}
+
+fn blob(input: &Input<'_>, member: &str) -> Result<Vec<u8>, AwsError> {
+    let encoded = input.required_str(member)?;
+    STANDARD
+        .decode(encoded)
+        .map_err(|_| AwsError::serialization(format!("{member}: expected a base64 blob")))
+}
+
+fn tags(input: &Input<'_>) -> Result<BTreeMap<String, String>, AwsError> {
+    let Some(Value::Array(items)) = input.raw("Tags") else {
+        return Ok(BTreeMap::new());
+    };
+    items
+        .iter()
+        .map(|item| {
+            let key = item.get("Key").and_then(Value::as_str);
+            let value = item
+                .get("Value")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            key.map(|k| (k.to_owned(), value.to_owned()))
+                .ok_or_else(|| AwsError::validation("Tags: each tag needs a Key"))
+        })
+        .collect()
+}

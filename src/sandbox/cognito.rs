@@ -1,0 +1,569 @@
+//! Cognito user pools and domains, as `AWSCognitoIdentityProviderService.*`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    CLOUDFRONT_CERTIFICATE_REGION, CertificateFacts, DomainName, certificate_region,
+    check_eligibility,
+};
+
+use super::error::{AwsError, AwsResult};
+use super::input::{Input, epoch, random_chars};
+use super::world::{ACCOUNT_ID, CustomDomain, PoolDomain, Timings, UserPool, World};
+
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const SECURITY_POLICIES: [&str; 3] = ["TLS_V1", "TLS_V1_2_2021", "TLS_V1_3_2025"];
+
+/// What every Cognito call knows besides its input.
+pub struct Call<'a> {
+    pub region: &'a str,
+    pub now: OffsetDateTime,
+    pub timings: Timings,
+}
+
+pub fn handle(
+    world: &mut World,
+    call: &Call<'_>,
+    operation: &str,
+    input: &Input<'_>,
+) -> Option<AwsResult> {
+    Some(match operation {
+        "ListUserPools" => list_user_pools(world, call, input),
+        "DescribeUserPool" => describe_user_pool(world, call, input),
+        "CreateUserPool" => create_user_pool(world, call, input),
+        "DeleteUserPool" => delete_user_pool(world, call, input),
+        "CreateUserPoolDomain" => create_user_pool_domain(world, call, input),
+        "DescribeUserPoolDomain" => describe_user_pool_domain(world, input),
+        "UpdateUserPoolDomain" => update_user_pool_domain(world, call, input),
+        "DeleteUserPoolDomain" => delete_user_pool_domain(world, call, input),
+        "TagResource" => tag_resource(world, call, input),
+        "UntagResource" => untag_resource(world, call, input),
+        "ListTagsForResource" => list_tags_for_resource(world, call, input),
+        _ => return None,
+    })
+}
+
+/// The operations `handle` knows.
+pub const OPERATIONS: [&str; 11] = [
+    "ListUserPools",
+    "DescribeUserPool",
+    "CreateUserPool",
+    "DeleteUserPool",
+    "CreateUserPoolDomain",
+    "DescribeUserPoolDomain",
+    "UpdateUserPoolDomain",
+    "DeleteUserPoolDomain",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+];
+
+fn list_user_pools(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let max = match input.optional_i64("MaxResults")? {
+        Some(n) if (1..=60).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 60"
+            )));
+        }
+        None => {
+            return Err(AwsError::invalid_parameter(
+                "1 validation error detected: Value null at 'maxResults' failed to satisfy constraint: Member must not be null",
+            ));
+        }
+    };
+    let after = input
+        .optional_str("NextToken")?
+        .map(|token| {
+            decode_token(token)
+                .ok_or_else(|| AwsError::invalid_parameter("Invalid pagination token"))
+        })
+        .transpose()?;
+    let region = world.region(call.region);
+    let mut pools = region
+        .pools
+        .range::<String, _>((
+            after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            std::ops::Bound::Unbounded,
+        ))
+        .map(|(_, p)| p);
+    let page: Vec<&UserPool> = pools.by_ref().take(max).collect();
+    let mut out = json!({
+        "UserPools": page.iter().map(|p| json!({
+            "Id": p.id,
+            "Name": p.name,
+            "LambdaConfig": {},
+            "CreationDate": epoch(p.created),
+            "LastModifiedDate": epoch(p.modified),
+        })).collect::<Vec<_>>()
+    });
+    if pools.next().is_some()
+        && let Some(last) = page.last()
+    {
+        out["NextToken"] = json!(encode_token(&last.id));
+    }
+    Ok(out)
+}
+
+fn describe_user_pool(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let id = pool_id(input)?;
+    let region = world.region(call.region);
+    let pool = region.pools.get(id).ok_or_else(|| pool_not_found(id))?;
+    let mut description = pool_json(pool);
+    for domain in region.domains.values().filter(|d| d.pool_id == pool.id) {
+        let member = if domain.custom.is_some() {
+            "CustomDomain"
+        } else {
+            "Domain"
+        };
+        description[member] = json!(domain.domain);
+    }
+    Ok(json!({ "UserPool": description }))
+}
+
+fn create_user_pool(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let name = input.required_str("PoolName")?;
+    if name.chars().count() > 128 {
+        return Err(AwsError::invalid_parameter(
+            "1 validation error detected: Value at 'poolName' failed to satisfy constraint: Member must have length less than or equal to 128",
+        ));
+    }
+    let tags = string_map(input.raw("UserPoolTags"), "UserPoolTags")?;
+    let pool = new_pool(world, call.region, name, tags, call.now);
+    let out = json!({ "UserPool": pool_json(&pool) });
+    world
+        .region(call.region)
+        .pools
+        .insert(pool.id.clone(), pool);
+    Ok(out)
+}
+
+/// A new pool with a fresh id `<region>_<9 alphanumerics>`.
+pub fn new_pool(
+    world: &mut World,
+    region: &str,
+    name: &str,
+    tags: BTreeMap<String, String>,
+    now: OffsetDateTime,
+) -> UserPool {
+    let id = loop {
+        let candidate = format!("{region}_{}", random_chars(ALPHANUMERIC, 9));
+        if !world.region(region).pools.contains_key(&candidate) {
+            break candidate;
+        }
+    };
+    UserPool {
+        arn: format!("arn:aws:cognito-idp:{region}:{ACCOUNT_ID}:userpool/{id}"),
+        id,
+        name: name.to_owned(),
+        created: now,
+        modified: now,
+        tags,
+    }
+}
+
+fn delete_user_pool(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let id = pool_id(input)?;
+    let region = world.region(call.region);
+    if !region.pools.contains_key(id) {
+        return Err(pool_not_found(id));
+    }
+    if region.domains.values().any(|d| d.pool_id == id) {
+        return Err(AwsError::invalid_parameter(
+            "User pool cannot be deleted. It has a domain configured that should be deleted first.",
+        ));
+    }
+    region.pools.remove(id);
+    Ok(json!({}))
+}
+
+fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let name = input.required_str("Domain")?;
+    let id = pool_id(input)?;
+    let custom_config = input.optional_object("CustomDomainConfig")?;
+    let managed_login_version = managed_login_version(input)?.unwrap_or(1);
+    if !world.region(call.region).pools.contains_key(id) {
+        return Err(pool_not_found(id));
+    }
+    let custom = match custom_config {
+        Some(config) => {
+            let domain = DomainName::parse(name).map_err(|e| {
+                AwsError::invalid_parameter(format!("Invalid custom domain {name:?}: {e}"))
+            })?;
+            if world.find_domain(name).is_some() {
+                return Err(AwsError::invalid_parameter("Domain already exists."));
+            }
+            let arn = config.required_str("CertificateArn")?;
+            check_certificate(world, arn, &domain, call.now)?;
+            Some(CustomDomain {
+                certificate_arn: arn.to_owned(),
+                security_policy: security_policy(&config)?.map(str::to_owned),
+                served_arn: None,
+                pending: Some((arn.to_owned(), call.now + call.timings.propagation)),
+            })
+        }
+        None => {
+            validate_prefix(name)?;
+            if world.region(call.region).domains.contains_key(name) {
+                return Err(AwsError::invalid_parameter("Domain already exists."));
+            }
+            None
+        }
+    };
+    let is_custom = custom.is_some();
+    if world
+        .region(call.region)
+        .domains
+        .values()
+        .any(|d| d.pool_id == id && d.custom.is_some() == is_custom)
+    {
+        let kind = if is_custom { "custom" } else { "prefix" };
+        return Err(AwsError::invalid_parameter(format!(
+            "User pool {id} already has a {kind} domain."
+        )));
+    }
+    let domain = new_domain(name, id, custom, managed_login_version, call.now);
+    let out = json!({
+        "CloudFrontDomain": domain.cloudfront_domain,
+        "ManagedLoginVersion": managed_login_version,
+    });
+    world
+        .region(call.region)
+        .domains
+        .insert(name.to_owned(), domain);
+    Ok(out)
+}
+
+/// A domain record with a fresh CloudFront distribution name.
+pub fn new_domain(
+    name: &str,
+    pool_id: &str,
+    custom: Option<CustomDomain>,
+    managed_login_version: i32,
+    now: OffsetDateTime,
+) -> PoolDomain {
+    const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    PoolDomain {
+        domain: name.to_owned(),
+        pool_id: pool_id.to_owned(),
+        cloudfront_domain: format!("d{}.cloudfront.net", random_chars(LOWER, 13)),
+        s3_bucket: "aws-cognito-prod-iad-assets".to_owned(),
+        version: version_at(now),
+        managed_login_version: Some(managed_login_version),
+        routing: None,
+        custom,
+    }
+}
+
+fn describe_user_pool_domain(world: &mut World, input: &Input<'_>) -> AwsResult {
+    let name = input.required_str("Domain")?;
+    let Some(domain) = world.find_domain(name) else {
+        return Ok(json!({ "DomainDescription": {} }));
+    };
+    let mut description = json!({
+        "UserPoolId": domain.pool_id,
+        "AWSAccountId": ACCOUNT_ID,
+        "Domain": domain.domain,
+        "S3Bucket": domain.s3_bucket,
+        "CloudFrontDistribution": domain.cloudfront_domain,
+        "Version": domain.version,
+        "Status": domain.status(),
+    });
+    if let Some(custom) = &domain.custom {
+        let mut config = json!({ "CertificateArn": custom.certificate_arn });
+        if let Some(policy) = &custom.security_policy {
+            config["SecurityPolicy"] = json!(policy);
+        }
+        description["CustomDomainConfig"] = config;
+    }
+    if let Some(version) = domain.managed_login_version {
+        description["ManagedLoginVersion"] = json!(version);
+    }
+    if let Some(routing) = &domain.routing {
+        description["Routing"] = routing.clone();
+    }
+    Ok(json!({ "DomainDescription": description }))
+}
+
+fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let name = input.required_str("Domain")?;
+    let id = pool_id(input)?;
+    let custom_config = input.optional_object("CustomDomainConfig")?;
+    let managed_login_version = managed_login_version(input)?;
+    let routing = input.raw("Routing").cloned();
+    if routing.as_ref().is_some_and(|r| !r.is_object()) {
+        return Err(AwsError::serialization("Routing: expected an object"));
+    }
+    if !world.region(call.region).pools.contains_key(id) {
+        return Err(pool_not_found(id));
+    }
+    let is_custom = match world.region(call.region).domains.get(name) {
+        Some(d) if d.pool_id == id => d.custom.is_some(),
+        _ => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Domain {name} does not exist for user pool {id}."
+            )));
+        }
+    };
+    let new_certificate = match (is_custom, &custom_config) {
+        (true, None) => {
+            return Err(AwsError::invalid_parameter(
+                "Cannot convert custom domain to prefix domain",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(AwsError::invalid_parameter(
+                "Cannot convert prefix domain to custom domain",
+            ));
+        }
+        (true, Some(config)) => {
+            let arn = config.required_str("CertificateArn")?;
+            let domain = DomainName::parse(name)
+                .map_err(|e| AwsError::invalid_parameter(format!("Invalid custom domain: {e}")))?;
+            check_certificate(world, arn, &domain, call.now)?;
+            Some((arn.to_owned(), security_policy(config)?.map(str::to_owned)))
+        }
+        (false, None) => None,
+    };
+    let Some(domain) = world.region(call.region).domains.get_mut(name) else {
+        return Err(AwsError::internal("domain vanished"));
+    };
+    if let (Some(custom), Some((arn, policy))) = (domain.custom.as_mut(), new_certificate) {
+        custom.certificate_arn = arn.clone();
+        if policy.is_some() {
+            custom.security_policy = policy;
+        }
+        custom.pending = Some((arn, call.now + call.timings.propagation));
+    }
+    if managed_login_version.is_some() {
+        domain.managed_login_version = managed_login_version;
+    }
+    if routing.is_some() {
+        domain.routing = routing;
+    }
+    domain.version = version_at(call.now);
+    let mut out = json!({ "CloudFrontDomain": domain.cloudfront_domain });
+    if let Some(version) = domain.managed_login_version {
+        out["ManagedLoginVersion"] = json!(version);
+    }
+    Ok(out)
+}
+
+fn delete_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let name = input.required_str("Domain")?;
+    let id = pool_id(input)?;
+    let region = world.region(call.region);
+    match region.domains.get(name) {
+        Some(d) if d.pool_id == id => {
+            region.domains.remove(name);
+            Ok(json!({}))
+        }
+        _ => Err(AwsError::invalid_parameter(format!(
+            "Domain {name} does not exist for user pool {id}."
+        ))),
+    }
+}
+
+fn tag_resource(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let tags = string_map(input.raw("Tags"), "Tags")?;
+    let pool = pool_by_arn(world, call, input)?;
+    pool.tags.extend(tags);
+    Ok(json!({}))
+}
+
+fn untag_resource(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let keys: Vec<String> = input
+        .optional_str_list("TagKeys")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let pool = pool_by_arn(world, call, input)?;
+    for key in keys {
+        pool.tags.remove(&key);
+    }
+    Ok(json!({}))
+}
+
+fn list_tags_for_resource(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
+    let pool = pool_by_arn(world, call, input)?;
+    Ok(json!({ "Tags": pool.tags }))
+}
+
+fn pool_by_arn<'w>(
+    world: &'w mut World,
+    call: &Call<'_>,
+    input: &Input<'_>,
+) -> Result<&'w mut UserPool, AwsError> {
+    let arn = input.required_str("ResourceArn")?;
+    world
+        .region(call.region)
+        .pools
+        .values_mut()
+        .find(|p| p.arn == arn)
+        .ok_or_else(|| AwsError::not_found(format!("Resource {arn} does not exist.")))
+}
+
+/// Refuses a certificate that cannot serve `domain`, naming the problem.
+fn check_certificate(
+    world: &World,
+    arn: &str,
+    domain: &DomainName,
+    now: OffsetDateTime,
+) -> Result<(), AwsError> {
+    let refuse = |why: String| {
+        Err(AwsError::invalid_parameter(format!(
+            "The certificate {arn} cannot be used for {domain}: {why}"
+        )))
+    };
+    match certificate_region(arn) {
+        None => return refuse("it is not an ACM certificate ARN".into()),
+        Some(region) if region != CLOUDFRONT_CERTIFICATE_REGION => {
+            return refuse(format!(
+                "it is in {region}; CloudFront only uses certificates in {CLOUDFRONT_CERTIFICATE_REGION}"
+            ));
+        }
+        Some(_) => {}
+    }
+    let Some(certificate) = world.certificate(arn) else {
+        return refuse("the certificate does not exist".into());
+    };
+    let facts = CertificateFacts {
+        arn,
+        status: certificate.status,
+        certificate_type: certificate.certificate_type,
+        key_algorithm: certificate.key_algorithm,
+        not_before: Some(certificate.not_before),
+        not_after: Some(certificate.not_after),
+        names: &certificate.names,
+    };
+    match check_eligibility(&facts, domain, now).first() {
+        Some(reason) => refuse(reason.to_string()),
+        None => Ok(()),
+    }
+}
+
+fn pool_id<'a>(input: &Input<'a>) -> Result<&'a str, AwsError> {
+    let id = input.required_str("UserPoolId")?;
+    let valid = id.split_once('_').is_some_and(|(region, suffix)| {
+        !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+            && id.len() <= 55
+    });
+    if valid {
+        Ok(id)
+    } else {
+        Err(AwsError::invalid_parameter(format!(
+            "1 validation error detected: Value '{id}' at 'userPoolId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w-]+_[0-9a-zA-Z]+"
+        )))
+    }
+}
+
+fn pool_not_found(id: &str) -> AwsError {
+    AwsError::not_found(format!("User pool {id} does not exist."))
+}
+
+fn pool_json(pool: &UserPool) -> Value {
+    json!({
+        "Id": pool.id,
+        "Name": pool.name,
+        "Arn": pool.arn,
+        "UserPoolTags": pool.tags,
+        "CreationDate": epoch(pool.created),
+        "LastModifiedDate": epoch(pool.modified),
+        "LambdaConfig": {},
+        "MfaConfiguration": "OFF",
+        "EstimatedNumberOfUsers": 0,
+    })
+}
+
+fn managed_login_version(input: &Input<'_>) -> Result<Option<i32>, AwsError> {
+    match input.optional_i64("ManagedLoginVersion")? {
+        None => Ok(None),
+        Some(v @ (1 | 2)) => Ok(Some(v as i32)),
+        Some(v) => Err(AwsError::invalid_parameter(format!(
+            "ManagedLoginVersion {v} is not valid; use 1 (hosted UI) or 2 (managed login)."
+        ))),
+    }
+}
+
+fn security_policy<'a>(config: &Input<'a>) -> Result<Option<&'a str>, AwsError> {
+    match config.optional_str("SecurityPolicy")? {
+        Some(p) if !SECURITY_POLICIES.contains(&p) => Err(AwsError::invalid_parameter(format!(
+            "1 validation error detected: Value '{p}' at 'customDomainConfig.securityPolicy' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            SECURITY_POLICIES.join(", ")
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn validate_prefix(name: &str) -> Result<(), AwsError> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        return Err(AwsError::invalid_parameter(format!(
+            "1 validation error detected: Value '{name}' at 'domain' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9](?:[a-z0-9\\-]{{0,61}}[a-z0-9])?$"
+        )));
+    }
+    if ["aws", "amazon", "cognito"]
+        .iter()
+        .any(|w| name.contains(w))
+    {
+        return Err(AwsError::invalid_parameter(
+            "Domain cannot contain reserved word: aws, amazon or cognito.",
+        ));
+    }
+    Ok(())
+}
+
+fn string_map(value: Option<&Value>, member: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    let Some(value) = value else {
+        return Ok(BTreeMap::new());
+    };
+    let object: &Map<String, Value> = value
+        .as_object()
+        .ok_or_else(|| AwsError::serialization(format!("{member}: expected a map")))?;
+    object
+        .iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k.clone(), s.to_owned())),
+            None => Err(AwsError::serialization(format!(
+                "{member}: expected string values"
+            ))),
+        })
+        .collect()
+}
+
+fn version_at(now: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// Paging tokens are opaque to clients: base64 of the last key returned.
+pub fn encode_token(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last)
+}
+
+pub fn decode_token(token: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()
+}

@@ -1,0 +1,183 @@
+//! The AWS-compatible sandbox (PRODUCT.md §7): Cognito and ACM on the AWS JSON 1.1 wire
+//! protocol, with real X.509 certificates, a TLS edge, quotas and fault injection. It is
+//! the embedded default of `certdeck demo`, the backend of the tests, and a standalone
+//! `certdeck sandbox` for the AWS CLI or boto3.
+
+mod acm;
+mod cognito;
+mod edge;
+mod error;
+mod faults;
+mod input;
+mod pki;
+mod quota;
+mod seed;
+mod wire;
+mod world;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+pub use error::AwsError;
+pub use faults::Fault;
+pub use pki::format_serial;
+pub use world::{ACCOUNT_ID, Timings};
+
+/// The data the sandbox starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Seed {
+    /// Pools and certificates covering every eligibility case, in two regions.
+    Demo,
+    /// Nothing.
+    Empty,
+}
+
+/// How the sandbox behaves.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub seed: Seed,
+    pub timings: Timings,
+    /// Added to every AWS call.
+    pub latency: Duration,
+    /// Multiplies every quota of PRODUCT.md §1; 0 turns quotas off.
+    pub quota_scale: f64,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            seed: Seed::Demo,
+            timings: Timings {
+                propagation: Duration::from_secs(30),
+                validation: Duration::from_secs(10),
+            },
+            latency: Duration::ZERO,
+            quota_scale: 1.0,
+        }
+    }
+}
+
+/// State shared by the HTTP side and the edge.
+pub struct Shared {
+    world: Mutex<world::World>,
+    quotas: quota::Quotas,
+    ca: pki::CertificateAuthority,
+    options: SandboxOptions,
+}
+
+impl Shared {
+    fn lock_world(&self) -> Result<MutexGuard<'_, world::World>, AwsError> {
+        self.world
+            .lock()
+            .map_err(|_| AwsError::internal("sandbox state poisoned"))
+    }
+
+    /// Empties the world, the counters, the faults and the quotas, then seeds.
+    fn reset(&self, seed: Seed) -> anyhow::Result<()> {
+        let mut fresh = world::World::default();
+        if seed == Seed::Demo {
+            seed::seed_demo(&mut fresh, &self.ca, OffsetDateTime::now_utc())?;
+        }
+        *self
+            .world
+            .lock()
+            .map_err(|_| anyhow::anyhow!("sandbox state poisoned"))? = fresh;
+        self.quotas.reset();
+        Ok(())
+    }
+}
+
+/// A running sandbox. Dropping it stops both listeners.
+pub struct Sandbox {
+    endpoint_url: String,
+    edge_addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: actix_web::dev::ServerHandle,
+    edge_task: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds the AWS endpoint and the edge (port 0 picks a free port) and starts serving.
+    pub async fn start(
+        options: SandboxOptions,
+        listen: &str,
+        edge_listen: &str,
+    ) -> anyhow::Result<Self> {
+        let ca = pki::CertificateAuthority::generate().context("creating the sandbox CA")?;
+        let shared = Arc::new(Shared {
+            world: Mutex::new(world::World::default()),
+            quotas: quota::Quotas::new(options.quota_scale),
+            ca,
+            options,
+        });
+        shared
+            .reset(shared.options.seed)
+            .context("seeding the sandbox")?;
+
+        let listener = std::net::TcpListener::bind(listen)
+            .with_context(|| format!("binding the sandbox endpoint to {listen}"))?;
+        let endpoint_addr = listener.local_addr()?;
+        let data = actix_web::web::Data::new(shared.clone());
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .configure(wire::configure)
+        })
+        .listen(listener)?
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .run();
+        let server_handle = server.handle();
+        tokio::spawn(server);
+
+        let edge_listener = tokio::net::TcpListener::bind(edge_listen)
+            .await
+            .with_context(|| format!("binding the sandbox edge to {edge_listen}"))?;
+        let edge_addr = edge_listener.local_addr()?;
+        let edge_task = tokio::spawn(edge::serve(edge_listener, shared.clone()));
+
+        Ok(Self {
+            endpoint_url: format!("http://{endpoint_addr}"),
+            edge_addr,
+            shared,
+            server: server_handle,
+            edge_task,
+        })
+    }
+
+    /// The URL to give the AWS SDK, CLI or boto3 as endpoint.
+    pub fn endpoint_url(&self) -> &str {
+        &self.endpoint_url
+    }
+
+    /// Where the TLS edge listens.
+    pub fn edge_addr(&self) -> SocketAddr {
+        self.edge_addr
+    }
+
+    /// The CA certificate (PEM) every sandbox certificate chains to.
+    pub fn ca_pem(&self) -> &str {
+        self.shared.ca.certificate_pem()
+    }
+
+    /// Stops both listeners.
+    pub async fn stop(self) {
+        self.edge_task.abort();
+        self.server.stop(true).await;
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.edge_task.abort();
+        // Stopping without waiting: the server's own task ends once stopped.
+        drop(self.server.stop(false));
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: everything through HTTP, with the real AWS SDK against the
+//! sandbox (and, where it supports the operation, moto).
+
+mod helpers;
+mod sandbox_cli;
+mod sandbox_edge;
+mod sandbox_limits;
+mod sandbox_operations;
+mod sandbox_rules;
+mod sandbox_wire;
