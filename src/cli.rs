@@ -6,7 +6,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use secrecy::SecretString;
+
+use crate::configuration::Settings;
 use crate::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
+use crate::startup::Application;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,8 +25,29 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The embedded default: the sandbox with the demo data and the console wired to it.
+    Demo(DemoArgs),
+    /// The console against AWS (or CERTDECK_AWS_ENDPOINT_URL).
+    Serve(ServeArgs),
     /// The AWS-compatible sandbox alone, for the AWS CLI, boto3 or tests.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Address of the console.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Where the demo keeps its database and the sandbox CA.
+    #[arg(long, default_value = ".certdeck-demo")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The settings file (default: certdeck.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,8 +95,62 @@ impl SandboxArgs {
 /// Runs the parsed command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => run_demo(args).await,
+        Command::Serve(args) => run_serve(args).await,
         Command::Sandbox(args) => run_sandbox(args).await,
     }
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    let app = Application::build(settings).await?;
+    tracing::info!(port = app.port(), "certdeck console listening");
+    app.run_until_signal().await.context("serving the console")
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    let options = SandboxOptions {
+        seed: Seed::Demo,
+        timings: Timings {
+            propagation: Duration::from_secs(60),
+            validation: Duration::from_secs(30),
+        },
+        latency: Duration::from_millis(20),
+        quota_scale: 1.0,
+    };
+    let sandbox = Sandbox::start(options, "127.0.0.1:0", "127.0.0.1:0").await?;
+    let ca_file = data_dir.join("sandbox-ca.pem");
+    std::fs::write(&ca_file, sandbox.ca_pem()).context("writing the sandbox CA")?;
+    let settings = Settings {
+        listen: args.listen.clone(),
+        database_url: SecretString::from(format!(
+            "sqlite://{}",
+            data_dir.join("certdeck.db").display()
+        )),
+        regions: vec!["us-east-1".to_owned(), "eu-west-1".to_owned()],
+        aws_endpoint_url: Some(sandbox.endpoint_url().to_owned()),
+        edge_addr: Some(sandbox.edge_addr().to_string()),
+        edge_ca_file: Some(ca_file),
+        secure_cookies: false,
+        inventory_refresh: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await?;
+    println!("certdeck demo");
+    println!("  console:  http://127.0.0.1:{}/", app.port());
+    println!(
+        "  sandbox:  {} (edge {})",
+        sandbox.endpoint_url(),
+        sandbox.edge_addr()
+    );
+    println!("  data:     {}", data_dir.display());
+    println!("Ctrl-C stops it.");
+    let result = app.run_until_signal().await;
+    sandbox.stop().await;
+    result.context("serving the console")
 }
 
 async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {

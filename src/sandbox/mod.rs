@@ -66,12 +66,18 @@ impl Default for SandboxOptions {
 /// State shared by the HTTP side and the edge.
 pub struct Shared {
     world: Mutex<world::World>,
+    /// Added to every AWS call; starts at `options.latency`, changed by `/_sandbox/latency`.
+    latency_ms: std::sync::atomic::AtomicU64,
     quotas: quota::Quotas,
     ca: pki::CertificateAuthority,
     options: SandboxOptions,
 }
 
 impl Shared {
+    fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     fn lock_world(&self) -> Result<MutexGuard<'_, world::World>, AwsError> {
         self.world
             .lock()
@@ -112,6 +118,7 @@ impl Sandbox {
         let ca = pki::CertificateAuthority::generate().context("creating the sandbox CA")?;
         let shared = Arc::new(Shared {
             world: Mutex::new(world::World::default()),
+            latency_ms: std::sync::atomic::AtomicU64::new(options.latency.as_millis() as u64),
             quotas: quota::Quotas::new(options.quota_scale),
             ca,
             options,

@@ -27,6 +27,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/_sandbox/faults", web::delete().to(clear_faults))
         .route("/_sandbox/reset", web::post().to(reset))
         .route("/_sandbox/state", web::get().to(state))
+        .route("/_sandbox/latency", web::post().to(set_latency))
         .route("/_sandbox/ca", web::get().to(ca))
         .default_service(web::to(|| async {
             error_response(
@@ -86,8 +87,9 @@ async fn serve_aws_call(
         let mut world = shared.lock_world()?;
         *world.calls.entry(operation.to_owned()).or_default() += 1;
     }
-    if !shared.options.latency.is_zero() {
-        tokio::time::sleep(shared.options.latency).await;
+    let latency = shared.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     if let Some(fault) = shared.lock_world()?.faults.take(operation) {
         return Err(fault.to_error());
@@ -296,6 +298,21 @@ async fn state(shared: web::Data<Arc<Shared>>) -> HttpResponse {
         "faults": world.faults.armed(),
         "regions": regions,
     }))
+}
+
+#[derive(Deserialize)]
+struct LatencyRequest {
+    ms: u64,
+}
+
+async fn set_latency(
+    body: web::Json<LatencyRequest>,
+    shared: web::Data<Arc<Shared>>,
+) -> HttpResponse {
+    shared
+        .latency_ms
+        .store(body.ms, std::sync::atomic::Ordering::Relaxed);
+    HttpResponse::NoContent().finish()
 }
 
 async fn ca(shared: web::Data<Arc<Shared>>) -> HttpResponse {

@@ -165,3 +165,119 @@ where
     }
     false
 }
+
+impl TestSandbox {
+    /// Changes the latency added to every AWS call.
+    pub async fn set_latency(&self, latency: Duration) {
+        let response = self
+            .http
+            .post(format!("{}/_sandbox/latency", self.sandbox.endpoint_url()))
+            .json(&serde_json::json!({ "ms": latency.as_millis() as u64 }))
+            .send()
+            .await
+            .expect("latency answers");
+        assert_eq!(response.status(), 204);
+    }
+}
+
+/// The console on a free port, wired to a sandbox.
+pub struct TestApp {
+    pub sandbox: Arc<TestSandbox>,
+    pub port: u16,
+    pub http: reqwest::Client,
+    pub state: certdeck::startup::AppState,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// A sandbox with `seed`, and a console on a fresh SQLite database whose first
+/// inventory is read.
+pub async fn spawn_app(seed: Seed) -> TestApp {
+    let sandbox = Arc::new(spawn_sandbox(options(seed)).await);
+    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    spawn_app_on(&sandbox, &database).await
+}
+
+/// A console on `database` wired to `sandbox`, with its inventory read.
+pub async fn spawn_app_on(sandbox: &Arc<TestSandbox>, database: &str) -> TestApp {
+    let app = TestApp::start(sandbox, database).await;
+    app.refresh().await;
+    app
+}
+
+pub fn settings(sandbox: &TestSandbox, database: &str) -> certdeck::configuration::Settings {
+    certdeck::configuration::Settings {
+        listen: "127.0.0.1:0".to_owned(),
+        database_url: secrecy::SecretString::from(database.to_owned()),
+        regions: vec!["us-east-1".to_owned(), "eu-west-1".to_owned()],
+        aws_endpoint_url: Some(sandbox.sandbox.endpoint_url().to_owned()),
+        edge_addr: Some(sandbox.sandbox.edge_addr().to_string()),
+        secure_cookies: false,
+        // The sandbox runs without quotas here; pacing is the benchmark's subject.
+        aws_quota_scale: 100.0,
+        inventory_refresh: Duration::from_secs(3600),
+        ..Default::default()
+    }
+}
+
+impl TestApp {
+    /// Starts the console without waiting for any AWS call.
+    pub async fn start(sandbox: &Arc<TestSandbox>, database: &str) -> TestApp {
+        let application = certdeck::startup::Application::build(settings(sandbox, database))
+            .await
+            .expect("the console starts");
+        let port = application.port();
+        let state = application.state().clone();
+        let handle = application.handle();
+        tokio::spawn(application.run_until_stopped());
+        TestApp {
+            sandbox: sandbox.clone(),
+            port,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            state,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Reads the inventory from AWS again.
+    pub async fn refresh(&self) {
+        self.state
+            .inventory
+            .refresh()
+            .await
+            .expect("inventory refresh");
+    }
+
+    /// The body of a page that must answer 200.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.expect("body")
+    }
+
+    /// The id of the pool named `name`.
+    pub async fn pool_id(&self, name: &str) -> String {
+        let view = self.state.inventory.view();
+        view.rows
+            .iter()
+            .find(|r| r.pool_name == name)
+            .map(|r| r.pool_id.clone())
+            .unwrap_or_else(|| panic!("no pool named {name}"))
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+pub fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("certdeck-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

@@ -1,6 +1,7 @@
 //! Integration tests: everything through HTTP, with the real AWS SDK against the
 //! sandbox (and, where it supports the operation, moto).
 
+mod console;
 mod helpers;
 mod sandbox_cli;
 mod sandbox_edge;

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::helpers::tempdir;
+
 /// Starts `certdeck sandbox` on free ports and reads its endpoint from what it prints.
 fn start_sandbox_binary(ca_out: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
@@ -103,12 +105,14 @@ fn boto3_drives_the_sandbox_binary_and_sigterm_stops_it() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
+/// The virtualenv `.ci/test` prepares, unless told otherwise.
 fn python() -> String {
-    std::env::var("CERTDECK_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("certdeck-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    std::env::var("CERTDECK_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv/bin/python");
+        if std::path::Path::new(venv).exists() {
+            venv.to_owned()
+        } else {
+            "python3".to_owned()
+        }
+    })
 }

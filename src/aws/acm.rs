@@ -1,0 +1,80 @@
+//! ACM reads, always in us-east-1 (the only region CloudFront takes certificates from).
+
+use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+
+use super::model::CertificateSummary;
+use super::{AwsClients, AwsError, Category};
+use crate::domain::CLOUDFRONT_CERTIFICATE_REGION;
+
+impl AwsClients {
+    /// Every us-east-1 certificate. ListCertificates lists only RSA_1024 and RSA_2048
+    /// certificates unless told otherwise, so every key type is asked for.
+    pub async fn list_certificates(&self) -> Result<Vec<CertificateSummary>, AwsError> {
+        let every_key_type = Filters::builder()
+            .set_key_types(Some(
+                KeyAlgorithm::values()
+                    .iter()
+                    .map(|k| KeyAlgorithm::from(*k))
+                    .collect(),
+            ))
+            .build();
+        let mut certificates = Vec::new();
+        let mut next_token = None;
+        loop {
+            self.limiter
+                .acquire(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmList)
+                .await;
+            let page = self
+                .acm
+                .list_certificates()
+                .includes(every_key_type.clone())
+                .max_items(1000)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(AwsError::from_sdk)?;
+            certificates.extend(page.certificate_summary_list().iter().filter_map(|c| {
+                Some(CertificateSummary {
+                    arn: c.certificate_arn()?.to_owned(),
+                    domain_name: c.domain_name().map(str::to_owned),
+                    names: c.subject_alternative_name_summaries().to_vec(),
+                    more_names: c
+                        .has_additional_subject_alternative_names()
+                        .unwrap_or(false),
+                    status: c.status().map(|s| s.as_str().to_owned()),
+                    certificate_type: c.r#type().map(|t| t.as_str().to_owned()),
+                    key_algorithm: c.key_algorithm().map(|k| k.as_str().to_owned()),
+                    not_before: c.not_before().and_then(to_offset),
+                    not_after: c.not_after().and_then(to_offset),
+                    in_use: c.in_use(),
+                })
+            }));
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(certificates);
+            }
+        }
+    }
+
+    /// Every name of a certificate (for one whose summary lists only the first 100).
+    pub async fn certificate_names(&self, arn: &str) -> Result<Vec<String>, AwsError> {
+        self.limiter
+            .acquire(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmDescribe)
+            .await;
+        let out = self
+            .acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        Ok(out
+            .certificate()
+            .map(|c| c.subject_alternative_names().to_vec())
+            .unwrap_or_default())
+    }
+}
+
+fn to_offset(at: &aws_sdk_acm::primitives::DateTime) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(at.secs()).ok()
+}

@@ -1,0 +1,116 @@
+//! Cognito reads.
+
+use std::collections::BTreeMap;
+
+use super::model::{DomainDescription, PoolDetail, PoolSummary};
+use super::{AwsClients, AwsError, Category};
+
+/// ListUserPools' largest page.
+const PAGE_SIZE: i32 = 60;
+
+impl AwsClients {
+    /// One page of ListUserPools (60 pools) and the token of the next.
+    pub async fn list_user_pools_page(
+        &self,
+        region: &str,
+        next_token: Option<String>,
+    ) -> Result<(Vec<PoolSummary>, Option<String>), AwsError> {
+        let client = self.cognito(region)?;
+        self.limiter.acquire(region, Category::UserPoolRead).await;
+        let page = client
+            .list_user_pools()
+            .max_results(PAGE_SIZE)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        let pools = page
+            .user_pools()
+            .iter()
+            .filter_map(|p| {
+                Some(PoolSummary {
+                    id: p.id()?.to_owned(),
+                    name: p.name().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect();
+        Ok((pools, page.next_token().map(str::to_owned)))
+    }
+
+    pub async fn describe_user_pool(
+        &self,
+        region: &str,
+        pool_id: &str,
+    ) -> Result<PoolDetail, AwsError> {
+        let client = self.cognito(region)?;
+        self.limiter.acquire(region, Category::UserPoolRead).await;
+        let out = client
+            .describe_user_pool()
+            .user_pool_id(pool_id)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        let pool = out
+            .user_pool()
+            .ok_or_else(|| AwsError::Transport("DescribeUserPool returned no pool".into()))?;
+        let mut prefix_domain = pool.domain().map(str::to_owned);
+        let mut custom_domain = pool.custom_domain().map(str::to_owned);
+        // Some backends (moto) report a custom domain in `Domain`; a prefix never has a dot.
+        if custom_domain.is_none() && prefix_domain.as_deref().is_some_and(|d| d.contains('.')) {
+            custom_domain = prefix_domain.take();
+        }
+        Ok(PoolDetail {
+            id: pool.id().unwrap_or(pool_id).to_owned(),
+            name: pool.name().unwrap_or_default().to_owned(),
+            arn: pool.arn().map(str::to_owned),
+            prefix_domain,
+            custom_domain,
+            tags: pool
+                .user_pool_tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_else(BTreeMap::new),
+        })
+    }
+
+    /// The description of `domain`; `None` for a domain AWS does not know.
+    pub async fn describe_user_pool_domain(
+        &self,
+        region: &str,
+        domain: &str,
+    ) -> Result<Option<DomainDescription>, AwsError> {
+        let client = self.cognito(region)?;
+        self.limiter
+            .acquire(region, Category::UserPoolResourceRead)
+            .await;
+        let out = client
+            .describe_user_pool_domain()
+            .domain(domain)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        let Some(d) = out.domain_description() else {
+            return Ok(None);
+        };
+        if d.domain().is_none() && d.status().is_none() && d.user_pool_id().is_none() {
+            return Ok(None);
+        }
+        let config = d.custom_domain_config();
+        Ok(Some(DomainDescription {
+            domain: d.domain().unwrap_or(domain).to_owned(),
+            user_pool_id: d.user_pool_id().map(str::to_owned),
+            aws_account_id: d.aws_account_id().map(str::to_owned),
+            s3_bucket: d.s3_bucket().map(str::to_owned),
+            cloudfront_distribution: d.cloud_front_distribution().map(str::to_owned),
+            version: d.version().map(str::to_owned),
+            status: d.status().map(|s| s.as_str().to_owned()),
+            certificate_arn: config
+                .map(|c| c.certificate_arn().to_owned())
+                .filter(|a| !a.is_empty()),
+            security_policy: config
+                .and_then(|c| c.security_policy())
+                .map(|p| p.as_str().to_owned()),
+            managed_login_version: d.managed_login_version(),
+            routing_configured: d.routing().is_some(),
+        }))
+    }
+}

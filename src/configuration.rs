@@ -1,0 +1,240 @@
+//! Settings (PRODUCT.md §3): a TOML file overlaid by `CERTDECK_*` environment variables.
+//! Secrets are `SecretString`s: never logged, never rendered.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Everything the console needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: SecretString,
+    /// Cognito regions to list; empty means the SDK's region.
+    pub regions: Vec<String>,
+    pub aws_endpoint_url: Option<String>,
+    pub edge_addr: Option<String>,
+    pub edge_ca_file: Option<PathBuf>,
+    pub team_tag: String,
+    pub propagation_timeout: Duration,
+    pub inventory_refresh: Duration,
+    pub secure_cookies: bool,
+    pub bootstrap_admin_password: Option<SecretString>,
+    /// Multiplies AWS's default quotas that certdeck paces itself to (for accounts with
+    /// raised quotas).
+    pub aws_quota_scale: f64,
+}
+
+/// The file's shape: every key optional, named as the variables without the prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    regions: Option<Vec<String>>,
+    aws_endpoint_url: Option<String>,
+    edge_addr: Option<String>,
+    edge_ca_file: Option<PathBuf>,
+    team_tag: Option<String>,
+    propagation_timeout_secs: Option<u64>,
+    inventory_refresh_secs: Option<u64>,
+    secure_cookies: Option<bool>,
+    bootstrap_admin_password: Option<String>,
+    aws_quota_scale: Option<f64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            database_url: SecretString::from("sqlite://certdeck.db"),
+            regions: Vec::new(),
+            aws_endpoint_url: None,
+            edge_addr: None,
+            edge_ca_file: None,
+            team_tag: "team".to_owned(),
+            propagation_timeout: Duration::from_secs(3600),
+            inventory_refresh: Duration::from_secs(300),
+            secure_cookies: true,
+            bootstrap_admin_password: None,
+            aws_quota_scale: 1.0,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path` (or `certdeck.toml` if it exists), then the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let file = match path {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from("certdeck.toml")).filter(|p| p.exists()),
+        };
+        let file_settings = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        Self::from_sources(file_settings, |name| std::env::var(name).ok())
+    }
+
+    fn from_sources(
+        file: FileSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut s = Settings::default();
+        let var = |key: &str| env(&format!("CERTDECK_{key}")).filter(|v| !v.is_empty());
+        let number = |key: &str| -> anyhow::Result<Option<u64>> {
+            var(key)
+                .map(|v| {
+                    v.parse::<u64>().with_context(|| {
+                        format!("CERTDECK_{key} must be a whole number, not {v:?}")
+                    })
+                })
+                .transpose()
+        };
+        if let Some(v) = var("LISTEN").or(file.listen) {
+            s.listen = v;
+        }
+        if let Some(v) = var("DATABASE_URL").or(file.database_url) {
+            s.database_url = SecretString::from(v);
+        }
+        if let Some(v) = var("REGIONS") {
+            s.regions = v
+                .split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+        } else if let Some(v) = file.regions {
+            s.regions = v;
+        }
+        s.aws_endpoint_url = var("AWS_ENDPOINT_URL").or(file.aws_endpoint_url);
+        s.edge_addr = var("EDGE_ADDR").or(file.edge_addr);
+        s.edge_ca_file = var("EDGE_CA_FILE").map(PathBuf::from).or(file.edge_ca_file);
+        if let Some(v) = var("TEAM_TAG").or(file.team_tag) {
+            s.team_tag = v;
+        }
+        if let Some(v) = number("PROPAGATION_TIMEOUT_SECS")?.or(file.propagation_timeout_secs) {
+            s.propagation_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = number("INVENTORY_REFRESH_SECS")?.or(file.inventory_refresh_secs) {
+            anyhow::ensure!(
+                v > 0,
+                "the inventory refresh interval must be at least 1 second"
+            );
+            s.inventory_refresh = Duration::from_secs(v);
+        }
+        if let Some(v) = var("SECURE_COOKIES") {
+            s.secure_cookies = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    anyhow::bail!("CERTDECK_SECURE_COOKIES must be true or false, not {other:?}")
+                }
+            };
+        } else if let Some(v) = file.secure_cookies {
+            s.secure_cookies = v;
+        }
+        s.bootstrap_admin_password = var("BOOTSTRAP_ADMIN_PASSWORD")
+            .or(file.bootstrap_admin_password)
+            .map(SecretString::from);
+        if let Some(v) = var("AWS_QUOTA_SCALE") {
+            s.aws_quota_scale = v
+                .parse()
+                .with_context(|| format!("CERTDECK_AWS_QUOTA_SCALE must be a number, not {v:?}"))?;
+        } else if let Some(v) = file.aws_quota_scale {
+            s.aws_quota_scale = v;
+        }
+        anyhow::ensure!(
+            s.aws_quota_scale > 0.0,
+            "the AWS quota scale must be above 0"
+        );
+        for region in &s.regions {
+            anyhow::ensure!(
+                !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{region:?} is not an AWS region name"
+            );
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file: FileSettings = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\nregions = [\"eu-west-1\"]\ninventory_refresh_secs = 60\n",
+        )
+        .unwrap();
+        let s = Settings::from_sources(file, env(&[("CERTDECK_REGIONS", "us-east-1, eu-west-1")]))
+            .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(s.inventory_refresh, Duration::from_secs(60));
+        assert_eq!(s.database_url.expose_secret(), "sqlite://certdeck.db");
+        assert!(s.secure_cookies);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let error = Settings::from_sources(
+            FileSettings::default(),
+            env(&[("CERTDECK_INVENTORY_REFRESH_SECS", "soon")]),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("CERTDECK_INVENTORY_REFRESH_SECS")
+        );
+        assert!(toml::from_str::<FileSettings>("unknown_key = 1").is_err());
+        assert!(
+            Settings::from_sources(
+                FileSettings::default(),
+                env(&[("CERTDECK_REGIONS", "US East")])
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings::from_sources(
+            FileSettings::default(),
+            env(&[
+                ("CERTDECK_BOOTSTRAP_ADMIN_PASSWORD", "hunter2-very-secret"),
+                (
+                    "CERTDECK_DATABASE_URL",
+                    "postgres://u:pw-very-secret@db/certdeck",
+                ),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2-very-secret") && !shown.contains("pw-very-secret"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Dashboard rows: one per pool, with the flags that say what needs attention, and the
+//! search, filters, sorting and paging of `GET /`.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::Snapshot;
+use crate::aws::CertificateSummary;
+use crate::domain::{CertificateFacts, DomainName, check_eligibility};
+
+/// Rows a page.
+pub const PAGE_SIZE: usize = 50;
+/// "Expires within 30 days".
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// What needs attention on a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub expires_soon: bool,
+    pub newer_eligible: bool,
+    pub domain_not_active: bool,
+}
+
+impl Flags {
+    pub fn any(&self) -> bool {
+        self.expires_soon || self.newer_eligible || self.domain_not_active
+    }
+}
+
+/// One pool as the dashboard shows it.
+#[derive(Debug, Clone)]
+pub struct DashboardRow {
+    pub pool_id: String,
+    pub pool_name: String,
+    pub region: String,
+    pub team: Option<String>,
+    pub prefix_domain: Option<String>,
+    pub custom_domain: Option<String>,
+    /// Cognito's status of the custom domain (`None`: no custom domain, or not reported).
+    pub domain_status: Option<String>,
+    /// The configured certificate's ARN (`None`: no custom domain, or not reported).
+    pub certificate_arn: Option<String>,
+    /// The configured certificate as ACM lists it.
+    pub certificate: Option<CertificateSummary>,
+    pub days_left: Option<i64>,
+    pub flags: Flags,
+    search_text: String,
+}
+
+impl DashboardRow {
+    pub fn certificate_name(&self) -> Option<&str> {
+        self.certificate
+            .as_ref()
+            .and_then(|c| c.domain_name.as_deref())
+    }
+
+    pub fn certificate_expiry(&self) -> Option<String> {
+        self.certificate
+            .as_ref()
+            .and_then(|c| c.not_after)
+            .map(|t| t.date().to_string())
+    }
+
+    pub fn certificate_key(&self) -> Option<&str> {
+        self.certificate
+            .as_ref()
+            .and_then(|c| c.key_algorithm.as_deref())
+    }
+}
+
+/// The rows of `snapshot`, sorted by pool name.
+pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
+    let now = snapshot.taken_at.max(OffsetDateTime::now_utc());
+    let mut rows: Vec<DashboardRow> = snapshot
+        .pools
+        .iter()
+        .map(|record| {
+            let domain = record.custom_domain.as_ref();
+            let certificate_arn = domain.and_then(|d| d.certificate_arn.clone());
+            let certificate = certificate_arn
+                .as_deref()
+                .and_then(|arn| snapshot.certificates.iter().find(|c| c.arn == arn))
+                .cloned();
+            let days_left = certificate
+                .as_ref()
+                .and_then(|c| c.not_after)
+                .map(|t| (t - now).whole_days());
+            let domain_status = domain.and_then(|d| d.status.clone());
+            let custom_domain = record.pool.custom_domain.clone();
+            let flags = Flags {
+                expires_soon: days_left.is_some_and(|d| d < EXPIRY_WARNING_DAYS),
+                newer_eligible: custom_domain
+                    .as_deref()
+                    .and_then(|d| DomainName::parse(d).ok())
+                    .zip(certificate.as_ref())
+                    .is_some_and(|(d, current)| {
+                        newer_eligible_exists(&d, current, &snapshot.certificates, now)
+                    }),
+                domain_not_active: domain_status.as_deref().is_some_and(|s| s != "ACTIVE"),
+            };
+            let search_text = [
+                Some(record.pool.name.as_str()),
+                Some(record.pool.id.as_str()),
+                record.pool.prefix_domain.as_deref(),
+                custom_domain.as_deref(),
+                certificate_arn.as_deref(),
+                certificate.as_ref().and_then(|c| c.domain_name.as_deref()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+            DashboardRow {
+                pool_id: record.pool.id.clone(),
+                pool_name: record.pool.name.clone(),
+                region: record.region.clone(),
+                team: record.pool.tags.get(team_tag).cloned(),
+                prefix_domain: record.pool.prefix_domain.clone(),
+                custom_domain,
+                domain_status,
+                certificate_arn,
+                certificate,
+                days_left,
+                flags,
+                search_text,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        a.pool_name
+            .to_lowercase()
+            .cmp(&b.pool_name.to_lowercase())
+            .then_with(|| a.pool_id.cmp(&b.pool_id))
+    });
+    rows
+}
+
+/// Whether a certificate other than `current` can serve `domain` and lasts longer.
+pub fn newer_eligible_exists(
+    domain: &DomainName,
+    current: &CertificateSummary,
+    certificates: &[CertificateSummary],
+    now: OffsetDateTime,
+) -> bool {
+    let Some(current_expiry) = current.not_after else {
+        return false;
+    };
+    certificates.iter().any(|c| {
+        c.arn != current.arn
+            && c.not_after.is_some_and(|t| t > current_expiry)
+            && facts(c).is_some_and(|f| check_eligibility(&f, domain, now).is_empty())
+    })
+}
+
+/// The eligibility facts of a summary, when ACM reported all of them.
+pub fn facts(c: &CertificateSummary) -> Option<CertificateFacts<'_>> {
+    Some(CertificateFacts {
+        arn: &c.arn,
+        status: c.status.as_deref()?.parse().ok()?,
+        certificate_type: c.certificate_type.as_deref()?.parse().ok()?,
+        key_algorithm: c.key_algorithm.as_deref()?.parse().ok()?,
+        not_before: c.not_before,
+        not_after: c.not_after,
+        names: &c.names,
+    })
+}
+
+/// How the dashboard sorts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    #[default]
+    Name,
+    Region,
+    Domain,
+    Expiry,
+    Status,
+}
+
+/// `GET /`'s query string.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DashboardQuery {
+    pub q: Option<String>,
+    pub region: Option<String>,
+    /// A domain status (`ACTIVE`, `UPDATING`…), or `attention`, `expiring`, `newer`,
+    /// `inactive`, `custom`, `none`.
+    pub status: Option<String>,
+    pub sort: Option<SortKey>,
+    pub page: Option<usize>,
+}
+
+/// One page of filtered, sorted rows.
+pub struct DashboardPage<'a> {
+    pub rows: Vec<&'a DashboardRow>,
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+}
+
+impl DashboardQuery {
+    pub fn apply<'a>(&self, rows: &'a [DashboardRow]) -> DashboardPage<'a> {
+        let needle = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_lowercase);
+        let region = self.region.as_deref().filter(|r| !r.is_empty());
+        let status = self.status.as_deref().filter(|s| !s.is_empty());
+        let mut matching: Vec<&DashboardRow> = rows
+            .iter()
+            .filter(|r| needle.as_deref().is_none_or(|n| r.search_text.contains(n)))
+            .filter(|r| region.is_none_or(|wanted| r.region == wanted))
+            .filter(|r| status.is_none_or(|s| status_matches(r, s)))
+            .collect();
+        match self.sort.unwrap_or_default() {
+            // Rows come sorted by name.
+            SortKey::Name => {}
+            SortKey::Region => matching.sort_by(|a, b| a.region.cmp(&b.region)),
+            SortKey::Domain => {
+                matching.sort_by(|a, b| match (&a.custom_domain, &b.custom_domain) {
+                    (Some(x), Some(y)) => x.cmp(y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                })
+            }
+            SortKey::Expiry => matching.sort_by_key(|r| r.days_left.unwrap_or(i64::MAX)),
+            SortKey::Status => matching.sort_by_key(|r| (!r.flags.any(), r.domain_status.clone())),
+        }
+        let total = matching.len();
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        let page = self.page.unwrap_or(1).clamp(1, pages);
+        let rows = matching
+            .into_iter()
+            .skip((page - 1) * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .collect();
+        DashboardPage {
+            rows,
+            total,
+            page,
+            pages,
+        }
+    }
+}
+
+fn status_matches(row: &DashboardRow, status: &str) -> bool {
+    match status {
+        "attention" => row.flags.any(),
+        "expiring" => row.flags.expires_soon,
+        "newer" => row.flags.newer_eligible,
+        "inactive" => row.flags.domain_not_active,
+        "custom" => row.custom_domain.is_some(),
+        "none" => row.custom_domain.is_none(),
+        domain_status => row.domain_status.as_deref() == Some(domain_status),
+    }
+}

@@ -1,0 +1,145 @@
+//! `GET /`: one row per pool of every configured region.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use time::OffsetDateTime;
+
+use super::{PageError, age, html, timestamp};
+use crate::inventory::{DashboardQuery, DashboardRow, SortKey};
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "dashboard/index.html")]
+pub struct DashboardView<'a> {
+    pub title: &'a str,
+    pub rows: Vec<&'a DashboardRow>,
+    pub total: usize,
+    pub pool_count: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub q: String,
+    pub region: String,
+    pub status: String,
+    pub sort: &'static str,
+    pub regions: Vec<String>,
+    pub refreshed: Option<(String, String)>,
+    pub refreshing: bool,
+    pub from_store: bool,
+    pub problems: &'a [String],
+    pub previous_href: Option<String>,
+    pub next_href: Option<String>,
+    pub attention: usize,
+    pub status_choices: &'static [(&'static str, &'static str)],
+    pub sort_choices: &'static [(&'static str, &'static str)],
+}
+
+/// The status filter's choices: value and label.
+pub const STATUS_CHOICES: [(&str, &str); 9] = [
+    ("", "any"),
+    ("attention", "needs attention"),
+    ("expiring", "expires within 30 days"),
+    ("newer", "newer eligible certificate"),
+    ("inactive", "domain not ACTIVE"),
+    ("custom", "has a custom domain"),
+    ("none", "no custom domain"),
+    ("ACTIVE", "ACTIVE"),
+    ("UPDATING", "UPDATING"),
+];
+
+pub const SORT_CHOICES: [(&str, &str); 5] = [
+    ("name", "name"),
+    ("region", "region"),
+    ("domain", "custom domain"),
+    ("expiry", "days left"),
+    ("status", "attention first"),
+];
+
+pub async fn show(
+    state: web::Data<AppState>,
+    query: web::Query<DashboardQuery>,
+) -> Result<HttpResponse, PageError> {
+    let view = state.inventory.view();
+    let query = query.into_inner();
+    let page = query.apply(&view.rows);
+    let now = OffsetDateTime::now_utc();
+    let mut regions: Vec<String> = state.inventory.aws().regions().map(str::to_owned).collect();
+    for row in &view.rows {
+        if !regions.contains(&row.region) {
+            regions.push(row.region.clone());
+        }
+    }
+    let href = |page_number: usize| {
+        let mut pairs = url_pairs(&query);
+        pairs.push(("page", page_number.to_string()));
+        format!("/?{}", encode_pairs(&pairs))
+    };
+    let sort = match query.sort.unwrap_or_default() {
+        SortKey::Name => "name",
+        SortKey::Region => "region",
+        SortKey::Domain => "domain",
+        SortKey::Expiry => "expiry",
+        SortKey::Status => "status",
+    };
+    let taken_at = view.snapshot.taken_at;
+    let body = DashboardView {
+        title: "User pools",
+        total: page.total,
+        pool_count: view.rows.len(),
+        page: page.page,
+        pages: page.pages,
+        previous_href: (page.page > 1).then(|| href(page.page - 1)),
+        next_href: (page.page < page.pages).then(|| href(page.page + 1)),
+        rows: page.rows,
+        q: query.q.clone().unwrap_or_default(),
+        region: query.region.clone().unwrap_or_default(),
+        status: query.status.clone().unwrap_or_default(),
+        sort,
+        regions,
+        refreshed: (!view.is_empty_start()).then(|| (timestamp(taken_at), age(taken_at, now))),
+        refreshing: state.inventory.is_refreshing(),
+        from_store: view.from_store,
+        problems: &view.snapshot.problems,
+        attention: view.rows.iter().filter(|r| r.flags.any()).count(),
+        status_choices: &STATUS_CHOICES,
+        sort_choices: &SORT_CHOICES,
+    };
+    html(&body)
+}
+
+fn url_pairs(query: &DashboardQuery) -> Vec<(&'static str, String)> {
+    let mut pairs = Vec::new();
+    for (key, value) in [
+        ("q", &query.q),
+        ("region", &query.region),
+        ("status", &query.status),
+    ] {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            pairs.push((key, v.clone()));
+        }
+    }
+    if let Some(sort) = query.sort.filter(|s| *s != SortKey::Name) {
+        pairs.push(("sort", format!("{sort:?}").to_lowercase()));
+    }
+    pairs
+}
+
+fn encode_pairs(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
