@@ -95,6 +95,11 @@ async fn serve_aws_call(
         return Err(fault.to_error());
     }
     if !shared.quotas.try_acquire(&caller, &region, operation) {
+        *shared
+            .lock_world()?
+            .throttled
+            .entry(operation.to_owned())
+            .or_default() += 1;
         return Err(if is_cognito {
             AwsError::new(
                 StatusCode::BAD_REQUEST,
@@ -295,6 +300,7 @@ async fn state(shared: web::Data<Arc<Shared>>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "account_id": super::world::ACCOUNT_ID,
         "calls": world.calls,
+        "throttled": world.throttled,
         "faults": world.faults.armed(),
         "regions": regions,
     }))

@@ -28,6 +28,8 @@ pub struct World {
     pub regions: BTreeMap<String, Region>,
     /// Calls received per operation, whatever their outcome.
     pub calls: BTreeMap<String, u64>,
+    /// Calls refused for a quota, per operation.
+    pub throttled: BTreeMap<String, u64>,
     pub faults: Faults,
 }
 

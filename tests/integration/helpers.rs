@@ -281,3 +281,20 @@ pub fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// A new, empty PostgreSQL database (PostgreSQL on 127.0.0.1:5432, or
+/// `CERTDECK_TEST_POSTGRES_URL`), for one test.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::Connection;
+    let server = std::env::var("CERTDECK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let name = format!("certdeck_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (see .ci/test)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    format!("{server}/{name}")
+}

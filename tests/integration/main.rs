@@ -3,9 +3,11 @@
 
 mod console;
 mod helpers;
+mod moto;
 mod sandbox_cli;
 mod sandbox_edge;
 mod sandbox_limits;
 mod sandbox_operations;
 mod sandbox_rules;
 mod sandbox_wire;
+mod store;

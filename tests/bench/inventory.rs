@@ -1,0 +1,324 @@
+//! Benchmark of the cold inventory (issue 3, point 4; PRODUCT.md §8):
+//! the sandbox at AWS's default quotas × 10 with 50 ms added to every call, 1,000 pools
+//! each with a custom domain. certdeck's concurrent, quota-paced refresh is compared with
+//! a one-call-at-a-time loop over the same calls, and with the quota bound (calls ÷
+//! allowed rate, per quota category; categories run in parallel). While a refresh runs,
+//! the dashboard is timed to show it answers from the last snapshot.
+//!
+//! `cargo bench --bench inventory` (add `-- --pools N` for another size). Exits non-zero
+//! when the refresh exceeds 1.1 × the bound or a throttling error reaches the inventory.
+
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_cognitoidentityprovider::config::Credentials;
+use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
+use certdeck::aws::{AwsClients, Category};
+use certdeck::configuration::Settings;
+use certdeck::inventory::Inventory;
+use certdeck::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
+use certdeck::startup::Application;
+use certdeck::store::Store;
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use serde_json::Value;
+
+const QUOTA_SCALE: f64 = 10.0;
+const LATENCY: Duration = Duration::from_millis(50);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let pools: usize = std::env::args()
+        .skip_while(|a| a != "--pools")
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(1000);
+    let sandbox = Sandbox::start(
+        SandboxOptions {
+            seed: Seed::Empty,
+            timings: Timings {
+                propagation: Duration::ZERO,
+                validation: Duration::ZERO,
+            },
+            latency: Duration::ZERO,
+            quota_scale: QUOTA_SCALE,
+        },
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let url = sandbox.endpoint_url().to_owned();
+    println!("setting up {pools} pools with custom domains…");
+    populate(&url, pools).await?;
+    set_latency(&http, &url, LATENCY).await?;
+
+    let dir =
+        std::env::temp_dir().join(format!("certdeck-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: SecretString::from(format!("sqlite://{}/certdeck.db", dir.display())),
+        regions: vec!["us-east-1".into()],
+        aws_endpoint_url: Some(url.clone()),
+        aws_quota_scale: QUOTA_SCALE,
+        inventory_refresh: Duration::from_secs(86_400),
+        ..Settings::default()
+    };
+
+    // The quota bound: calls of each category ÷ its allowed rate; the slowest decides.
+    let list_pages = pools.div_ceil(60);
+    let read_calls = (list_pages + pools) as f64;
+    let domain_calls = pools as f64;
+    let bound_read = read_calls / (Category::UserPoolRead.default_rate() * QUOTA_SCALE);
+    let bound_domain = domain_calls / (Category::UserPoolResourceRead.default_rate() * QUOTA_SCALE);
+    let bound = bound_read.max(bound_domain);
+
+    // certdeck's cold inventory.
+    let before = state(&http, &url).await?;
+    let store = Store::connect(&settings.database_url).await?;
+    let aws = AwsClients::new(&settings).await?;
+    let inventory = Inventory::load(aws.clone(), store, "team".into()).await?;
+    let started = Instant::now();
+    inventory.refresh().await?;
+    let concurrent = started.elapsed().as_secs_f64();
+    let view = inventory.view();
+    let after = state(&http, &url).await?;
+    let throttled = counter(&after, "throttled") - counter(&before, "throttled");
+    let calls = counter(&after, "calls") - counter(&before, "calls");
+
+    // The same calls, one at a time.
+    let started = Instant::now();
+    let sequential_pools = sequential_inventory(&aws).await?;
+    let sequential = started.elapsed().as_secs_f64();
+
+    // The dashboard during a refresh, served by the console.
+    let app = Application::build(Settings {
+        database_url: SecretString::from(format!("sqlite://{}/console.db", dir.display())),
+        ..settings.clone()
+    })
+    .await?;
+    let port = app.port();
+    let state_handle = app.state().clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    state_handle.inventory.refresh().await?; // first snapshot
+    let refreshing = {
+        let inventory = state_handle.inventory.clone();
+        tokio::spawn(async move { inventory.refresh().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut latencies = Vec::new();
+    while !refreshing.is_finished() {
+        let t = Instant::now();
+        let response = http.get(format!("http://127.0.0.1:{port}/")).send().await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "dashboard answered {}",
+            response.status()
+        );
+        let body = response.text().await?;
+        anyhow::ensure!(
+            body.contains("data-pool-id"),
+            "the dashboard shows rows while refreshing"
+        );
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    refreshing.await??;
+    latencies.sort_by(f64::total_cmp);
+    let throughput = wrk(port).await;
+    handle.stop(true).await;
+
+    println!();
+    println!(
+        "cold inventory, {pools} pools with custom domains, quotas x{QUOTA_SCALE}, +{} ms a call",
+        LATENCY.as_millis()
+    );
+    println!("  AWS calls made:                  {calls}");
+    println!(
+        "  quota bound (calls / rate):      {bound:.2} s  (UserPoolRead {read_calls} calls: {bound_read:.2} s, UserPoolResourceRead {domain_calls} calls: {bound_domain:.2} s)"
+    );
+    println!(
+        "  certdeck (paced, concurrent):    {concurrent:.2} s  = {:.3} x bound",
+        concurrent / bound
+    );
+    println!(
+        "  one call at a time:              {sequential:.2} s  = {:.1} x slower than certdeck",
+        sequential / concurrent
+    );
+    println!("  throttled by the sandbox:        {throttled}");
+    println!(
+        "  pools in the snapshot:           {} (sequential loop read {sequential_pools})",
+        view.rows.len()
+    );
+    println!(
+        "  problems reported to the user:   {}",
+        view.snapshot.problems.len()
+    );
+    if !latencies.is_empty() {
+        println!(
+            "  dashboard during a refresh:      {} requests, median {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() - 1]
+        );
+    }
+    match throughput {
+        Some(line) => {
+            println!("  dashboard throughput (wrk, 4 threads, 32 connections, 5 s): {line}")
+        }
+        None => println!("  dashboard throughput: wrk not installed (apt-get install wrk)"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(view.rows.len() == pools, "every pool is in the snapshot");
+    anyhow::ensure!(
+        view.snapshot.problems.is_empty(),
+        "no error reached the user: {:?}",
+        view.snapshot.problems
+    );
+    anyhow::ensure!(
+        concurrent <= 1.1 * bound,
+        "the cold inventory took {:.3} x the quota bound",
+        concurrent / bound
+    );
+    anyhow::ensure!(
+        sequential >= concurrent,
+        "never slower than one call at a time"
+    );
+    Ok(())
+}
+
+/// `pools` pools, each with a custom domain on one wildcard certificate.
+async fn populate(url: &str, pools: usize) -> anyhow::Result<()> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("bench-setup", "x", None, None, "bench"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
+        .load()
+        .await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&config);
+    let acm = aws_sdk_acm::Client::new(&config);
+    let arn = acm
+        .request_certificate()
+        .domain_name("*.bench.example")
+        .send()
+        .await?
+        .certificate_arn()
+        .unwrap_or_default()
+        .to_owned();
+    // Paced under the sandbox's quotas (CreateUserPoolDomain: 150 a second at x10).
+    let pace = std::sync::Arc::new(certdeck::aws::RateLimiter::new(QUOTA_SCALE * 0.9));
+    let results = futures_util::stream::iter(0..pools)
+        .map(|i| {
+            let cognito = cognito.clone();
+            let arn = arn.clone();
+            let pace = pace.clone();
+            async move {
+                pace.acquire("setup-pools", Category::UserPoolResourceUpdate)
+                    .await;
+                let created = cognito
+                    .create_user_pool()
+                    .pool_name(format!("bench {i:04}"))
+                    .send()
+                    .await?;
+                let id = created
+                    .user_pool()
+                    .and_then(|p| p.id())
+                    .unwrap_or_default()
+                    .to_owned();
+                pace.acquire("setup-domains", Category::UserPoolResourceUpdate)
+                    .await;
+                cognito
+                    .create_user_pool_domain()
+                    .domain(format!("p{i:04}.bench.example"))
+                    .user_pool_id(id)
+                    .custom_domain_config(
+                        CustomDomainConfigType::builder()
+                            .certificate_arn(arn)
+                            .build()?,
+                    )
+                    .send()
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(())
+}
+
+/// The inventory's calls, one at a time: list, then describe each pool and its domain.
+async fn sequential_inventory(aws: &AwsClients) -> anyhow::Result<usize> {
+    let mut token = None;
+    let mut ids = Vec::new();
+    loop {
+        let (page, next) = aws.list_user_pools_page("us-east-1", token).await?;
+        ids.extend(page.into_iter().map(|p| p.id));
+        match next {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    let mut read = 0;
+    for id in &ids {
+        let pool = aws.describe_user_pool("us-east-1", id).await?;
+        if let Some(domain) = &pool.custom_domain {
+            aws.describe_user_pool_domain("us-east-1", domain).await?;
+        }
+        read += 1;
+    }
+    aws.list_certificates().await?;
+    Ok(read)
+}
+
+async fn set_latency(http: &reqwest::Client, url: &str, latency: Duration) -> anyhow::Result<()> {
+    http.post(format!("{url}/_sandbox/latency"))
+        .json(&serde_json::json!({ "ms": latency.as_millis() as u64 }))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+async fn state(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    Ok(http
+        .get(format!("{url}/_sandbox/state"))
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+fn counter(state: &Value, key: &str) -> u64 {
+    state[key]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+/// Requests a second on the dashboard, by wrk, when it is installed.
+async fn wrk(port: u16) -> Option<String> {
+    let output = tokio::process::Command::new("wrk")
+        .args(["-t4", "-c32", "-d5s", &format!("http://127.0.0.1:{port}/")])
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec"))?
+        .trim()
+        .to_owned();
+    let latency = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Latency"))?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(format!("{rps}; {latency}"))
+}
