@@ -6,11 +6,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::configuration::Settings;
+use crate::auth::{Role, accounts, password};
+use crate::configuration::{DemoAccount, Settings};
 use crate::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use crate::startup::Application;
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +33,72 @@ pub enum Command {
     Serve(ServeArgs),
     /// The AWS-compatible sandbox alone, for the AWS CLI, boto3 or tests.
     Sandbox(SandboxArgs),
+    /// Local accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Creates an account; prints a generated password unless --password-stdin.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A team whose pools an operator may change (repeatable).
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Lists the accounts.
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Changes an account's role and teams.
+    SetRole {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Sets a new password; prints a generated one unless --password-stdin.
+    SetPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Removes an account (its sessions end with it).
+    Remove {
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recomputes the hash chain: exit 0 when intact, 1 naming the first broken entry.
+    Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,7 +166,104 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => run_demo(args).await,
         Command::Serve(args) => run_serve(args).await,
         Command::Sandbox(args) => run_sandbox(args).await,
+        Command::User(command) => run_user(command).await,
+        Command::Audit(AuditCommand::Verify { config }) => {
+            let store = open_store(config.as_deref()).await?;
+            match store.verify_audit().await? {
+                Ok(count) => {
+                    println!("audit log intact: {count} entries verified");
+                    Ok(())
+                }
+                Err(broken) => {
+                    eprintln!("audit log broken at {broken}");
+                    std::process::exit(1);
+                }
+            }
+        }
     }
+}
+
+async fn open_store(config: Option<&std::path::Path>) -> anyhow::Result<Store> {
+    let settings = Settings::load(config)?;
+    Store::connect(&settings.database_url).await
+}
+
+/// The actor of CLI changes in the audit log.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{user}")
+}
+
+fn password_input(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
+    if !from_stdin {
+        return Ok((password::generate(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(
+        password.chars().count() >= 12,
+        "a password needs at least 12 characters"
+    );
+    Ok((SecretString::from(password), false))
+}
+
+async fn run_user(command: UserCommand) -> anyhow::Result<()> {
+    let actor = cli_actor();
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            teams,
+            password_stdin,
+            config,
+        } => {
+            let store = open_store(config.as_deref()).await?;
+            let (password, generated) = password_input(password_stdin)?;
+            accounts::add(&store, &actor, &name, role, &teams, &password).await?;
+            println!("created {name} ({role})");
+            if generated {
+                println!("password: {}", password.expose_secret());
+            }
+        }
+        UserCommand::List { config } => {
+            let store = open_store(config.as_deref()).await?;
+            for user in store.list_users().await? {
+                println!("{}\t{}\t{}", user.username, user.role, user.teams.join(","));
+            }
+        }
+        UserCommand::SetRole {
+            name,
+            role,
+            teams,
+            config,
+        } => {
+            let store = open_store(config.as_deref()).await?;
+            accounts::set_role(&store, &actor, &name, role, &teams).await?;
+            println!("{name} is now {role}");
+        }
+        UserCommand::SetPassword {
+            name,
+            password_stdin,
+            config,
+        } => {
+            let store = open_store(config.as_deref()).await?;
+            let (password, generated) = password_input(password_stdin)?;
+            accounts::set_password(&store, &actor, &name, &password).await?;
+            println!("password of {name} changed");
+            if generated {
+                println!("password: {}", password.expose_secret());
+            }
+        }
+        UserCommand::Remove { name, config } => {
+            let store = open_store(config.as_deref()).await?;
+            accounts::remove(&store, &actor, &name).await?;
+            println!("removed {name}");
+        }
+    }
+    Ok(())
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -124,7 +289,13 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(options, "127.0.0.1:0", "127.0.0.1:0").await?;
     let ca_file = data_dir.join("sandbox-ca.pem");
     std::fs::write(&ca_file, sandbox.ca_pem()).context("writing the sandbox CA")?;
+    let demo_accounts = vec![
+        demo_account("admin", "admin", None),
+        demo_account("ops-payments", "operator", Some("payments")),
+        demo_account("viewer", "viewer", None),
+    ];
     let settings = Settings {
+        demo_accounts: demo_accounts.clone(),
         listen: args.listen.clone(),
         database_url: SecretString::from(format!(
             "sqlite://{}",
@@ -147,6 +318,16 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         sandbox.edge_addr()
     );
     println!("  data:     {}", data_dir.display());
+    println!("Sign in as (passwords are new at every start):");
+    for account in &demo_accounts {
+        println!(
+            "  {:<14} {:<9} {:<9} {}",
+            account.username,
+            account.role,
+            account.team.as_deref().unwrap_or("-"),
+            account.password.expose_secret()
+        );
+    }
     println!("Ctrl-C stops it.");
     let result = app.run_until_signal().await;
     sandbox.stop().await;
@@ -189,5 +370,14 @@ pub async fn wait_for_shutdown() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+fn demo_account(username: &str, role: &str, team: Option<&str>) -> DemoAccount {
+    DemoAccount {
+        username: username.to_owned(),
+        role: role.to_owned(),
+        team: team.map(str::to_owned),
+        password: password::generate(),
     }
 }

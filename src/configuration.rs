@@ -26,6 +26,20 @@ pub struct Settings {
     /// Multiplies AWS's default quotas that certdeck paces itself to (for accounts with
     /// raised quotas).
     pub aws_quota_scale: f64,
+    /// Attempts per AWS call, the first included (throttling and 5xx are retried with
+    /// backoff).
+    pub aws_max_attempts: u32,
+    /// `certdeck demo` only: the generated accounts, shown on the sign-in page.
+    pub demo_accounts: Vec<DemoAccount>,
+}
+
+/// An account `certdeck demo` made, with its password.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub username: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub password: SecretString,
 }
 
 /// The file's shape: every key optional, named as the variables without the prefix.
@@ -44,6 +58,7 @@ struct FileSettings {
     secure_cookies: Option<bool>,
     bootstrap_admin_password: Option<String>,
     aws_quota_scale: Option<f64>,
+    aws_max_attempts: Option<u32>,
 }
 
 impl Default for Settings {
@@ -61,6 +76,8 @@ impl Default for Settings {
             secure_cookies: true,
             bootstrap_admin_password: None,
             aws_quota_scale: 1.0,
+            aws_max_attempts: 5,
+            demo_accounts: Vec::new(),
         }
     }
 }
@@ -154,6 +171,13 @@ impl Settings {
             s.aws_quota_scale > 0.0,
             "the AWS quota scale must be above 0"
         );
+        if let Some(v) = number("AWS_MAX_ATTEMPTS")?
+            .map(|v| v as u32)
+            .or(file.aws_max_attempts)
+        {
+            anyhow::ensure!((1..=10).contains(&v), "the AWS attempts must be 1 to 10");
+            s.aws_max_attempts = v;
+        }
         for region in &s.regions {
             anyhow::ensure!(
                 !region.is_empty()

@@ -3,10 +3,15 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::auth::{self, Role, password};
 use crate::aws::AwsClients;
 use crate::configuration::Settings;
 use crate::inventory::Inventory;
@@ -19,6 +24,34 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub inventory: Arc<Inventory>,
     pub store: Store,
+    /// The last verification of the audit chain, reused for a while: verifying reads
+    /// the whole log.
+    audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
+}
+
+/// When the audit chain was verified, and the entries verified or where it broke.
+type ChainCheck = (std::time::Instant, Result<i64, String>);
+
+/// How long a verification of the audit chain is shown before it is redone.
+const AUDIT_STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl AppState {
+    /// Whether the audit chain is intact (entries verified) or where it breaks.
+    pub async fn audit_chain_status(&self) -> anyhow::Result<Result<i64, String>> {
+        let mut cached = self.audit_status.lock().await;
+        if let Some((at, status)) = cached.as_ref()
+            && at.elapsed() < AUDIT_STATUS_TTL
+        {
+            return Ok(status.clone());
+        }
+        let status = self
+            .store
+            .verify_audit()
+            .await?
+            .map_err(|broken| broken.to_string());
+        *cached = Some((std::time::Instant::now(), status.clone()));
+        Ok(status)
+    }
 }
 
 /// A bound, not yet running console.
@@ -34,23 +67,58 @@ impl Application {
     /// starts the background refresh (its first pass runs at once).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.database_url).await?;
+        create_initial_accounts(&store, &settings).await?;
+        let cookie_key = Key::derive_from(
+            store
+                .shared_secret("cookie_key", auth::new_token)
+                .await?
+                .as_bytes(),
+        );
         let aws = AwsClients::new(&settings)
             .await
             .context("configuring the AWS SDK")?;
+        match crate::propagation::reconcile_pending(&store, &aws, settings.propagation_timeout)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(changes = n, "settled changes left pending by a stop"),
+            Err(e) => tracing::error!(
+                error = format!("{e:#}"),
+                "pending changes could not be settled"
+            ),
+        }
         let inventory =
             Arc::new(Inventory::load(aws, store.clone(), settings.team_tag.clone()).await?);
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding the console to {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let refresher = inventory.spawn_refresher(settings.inventory_refresh);
+        let secure_cookies = settings.secure_cookies;
         let state = AppState {
             settings: Arc::new(settings),
             inventory,
-            store,
+            store: store.clone(),
+            audit_status: Default::default(),
         };
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
+                .cookie_name("certdeck_session".to_owned())
+                .cookie_secure(secure_cookies)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Strict)
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(actix_web::cookie::time::Duration::seconds(
+                            auth::ABSOLUTE_TIMEOUT_SECS,
+                        ))
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                )
+                .build();
             App::new()
+                .wrap(from_fn(auth::guard))
+                .wrap(sessions)
+                .wrap(security_headers(secure_cookies))
                 .wrap(
                     actix_web::middleware::Logger::new("%a \"%r\" %s %Dms")
                         .log_target("certdeck::http"),
@@ -99,4 +167,60 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// On every response: no inline script, no framing, no sniffing, no referrer; HSTS
+/// when cookies are Secure (that is, behind HTTPS).
+fn security_headers(secure: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("x-content-type-options", "nosniff"))
+        .add(("referrer-policy", "no-referrer"))
+        .add(("x-frame-options", "DENY"));
+    if secure {
+        headers.add((
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        headers
+    }
+}
+
+/// `CERTDECK_BOOTSTRAP_ADMIN_PASSWORD` makes `admin` when no account exists; demo
+/// accounts are (re)made with the passwords `certdeck demo` printed.
+async fn create_initial_accounts(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if let Some(password) = &settings.bootstrap_admin_password
+        && store.count_users().await? == 0
+    {
+        auth::accounts::add(store, "system", "admin", Role::Admin, &[], password).await?;
+        tracing::info!("created the bootstrap account admin");
+    }
+    for account in &settings.demo_accounts {
+        let role: Role = account.role.parse().map_err(anyhow::Error::msg)?;
+        let teams: Vec<String> = account.team.iter().cloned().collect();
+        if store.find_user(&account.username).await?.is_some() {
+            store
+                .set_role(&account.username, role.as_str(), &teams)
+                .await?;
+            store
+                .set_password_hash(&account.username, &password::hash(&account.password)?)
+                .await?;
+        } else {
+            auth::accounts::add(
+                store,
+                "demo",
+                &account.username,
+                role,
+                &teams,
+                &account.password,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }

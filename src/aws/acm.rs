@@ -78,3 +78,49 @@ impl AwsClients {
 fn to_offset(at: &aws_sdk_acm::primitives::DateTime) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp(at.secs()).ok()
 }
+
+/// A certificate as DescribeCertificate gives it.
+#[derive(Debug, Clone)]
+pub struct CertificateDetail {
+    pub summary: CertificateSummary,
+    pub serial: Option<String>,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+}
+
+impl AwsClients {
+    /// One us-east-1 certificate, read fresh.
+    pub async fn describe_certificate(&self, arn: &str) -> Result<CertificateDetail, AwsError> {
+        self.limiter
+            .acquire(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmDescribe)
+            .await;
+        let out = self
+            .acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        let c = out.certificate().ok_or_else(|| {
+            AwsError::Transport("DescribeCertificate returned no certificate".into())
+        })?;
+        Ok(CertificateDetail {
+            summary: CertificateSummary {
+                arn: c.certificate_arn().unwrap_or(arn).to_owned(),
+                domain_name: c.domain_name().map(str::to_owned),
+                names: c.subject_alternative_names().to_vec(),
+                more_names: false,
+                status: c.status().map(|s| s.as_str().to_owned()),
+                certificate_type: c.r#type().map(|t| t.as_str().to_owned()),
+                // DescribeCertificate spells it RSA-2048; keep ListCertificates' RSA_2048.
+                key_algorithm: c.key_algorithm().map(|k| k.as_str().replace('-', "_")),
+                not_before: c.not_before().and_then(to_offset),
+                not_after: c.not_after().and_then(to_offset),
+                in_use: Some(!c.in_use_by().is_empty()),
+            },
+            serial: c.serial().map(str::to_owned),
+            issuer: c.issuer().map(str::to_owned),
+            subject: c.subject().map(str::to_owned),
+        })
+    }
+}

@@ -114,3 +114,96 @@ impl AwsClients {
         }))
     }
 }
+
+/// A custom domain's settings as AWS holds them now, kept in the SDK's own types so
+/// that an update carries them over unchanged.
+#[derive(Debug, Clone)]
+pub struct DomainSettings {
+    pub region: String,
+    pub domain: String,
+    pub user_pool_id: String,
+    pub status: Option<String>,
+    pub certificate_arn: Option<String>,
+    security_policy: Option<aws_sdk_cognitoidentityprovider::types::SecurityPolicyType>,
+    managed_login_version: Option<i32>,
+    routing: Option<aws_sdk_cognitoidentityprovider::types::RoutingType>,
+}
+
+/// What UpdateUserPoolDomain answered.
+#[derive(Debug, Clone)]
+pub struct UpdateReceipt {
+    pub cloudfront_domain: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl AwsClients {
+    /// The current settings of a custom domain, read fresh (not from the inventory).
+    pub async fn domain_settings(
+        &self,
+        region: &str,
+        domain: &str,
+    ) -> Result<Option<DomainSettings>, AwsError> {
+        let client = self.cognito(region)?;
+        self.limiter
+            .acquire(region, Category::UserPoolResourceRead)
+            .await;
+        let out = client
+            .describe_user_pool_domain()
+            .domain(domain)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        let Some(d) = out.domain_description() else {
+            return Ok(None);
+        };
+        let Some(user_pool_id) = d.user_pool_id() else {
+            return Ok(None);
+        };
+        let config = d.custom_domain_config();
+        Ok(Some(DomainSettings {
+            region: region.to_owned(),
+            domain: domain.to_owned(),
+            user_pool_id: user_pool_id.to_owned(),
+            status: d.status().map(|s| s.as_str().to_owned()),
+            certificate_arn: config
+                .map(|c| c.certificate_arn().to_owned())
+                .filter(|a| !a.is_empty()),
+            security_policy: config.and_then(|c| c.security_policy()).cloned(),
+            managed_login_version: d.managed_login_version(),
+            routing: d.routing().cloned(),
+        }))
+    }
+
+    /// Swaps the certificate of a custom domain and nothing else: the security policy,
+    /// managed login version and routing read in `current` are sent back as they were.
+    pub async fn update_certificate(
+        &self,
+        current: &DomainSettings,
+        certificate_arn: &str,
+    ) -> Result<UpdateReceipt, AwsError> {
+        let client = self.cognito(&current.region)?;
+        let config = aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
+            .certificate_arn(certificate_arn)
+            .set_security_policy(current.security_policy.clone())
+            .build()
+            .map_err(|e| AwsError::Transport(format!("building the request: {e}")))?;
+        self.limiter
+            .acquire(&current.region, Category::UserPoolResourceUpdate)
+            .await;
+        let out = client
+            .update_user_pool_domain()
+            .domain(&current.domain)
+            .user_pool_id(&current.user_pool_id)
+            .custom_domain_config(config)
+            .set_managed_login_version(current.managed_login_version)
+            .set_routing(current.routing.clone())
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        use aws_sdk_cognitoidentityprovider::operation::RequestId;
+        Ok(UpdateReceipt {
+            cloudfront_domain: out.cloud_front_domain().map(str::to_owned),
+            request_id: out.request_id().map(str::to_owned),
+        })
+    }
+}

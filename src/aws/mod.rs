@@ -14,6 +14,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::operation::RequestId;
 
+pub use acm::CertificateDetail;
+pub use cognito::{DomainSettings, UpdateReceipt};
 pub use limiter::{Category, RateLimiter};
 pub use model::{CertificateSummary, DomainDescription, PoolDetail, PoolSummary};
 
@@ -128,7 +130,7 @@ impl AwsClients {
 
 fn base_loader(settings: &Settings) -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(5));
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.aws_max_attempts));
     if let Some(url) = &settings.aws_endpoint_url {
         loader = loader.endpoint_url(url);
         // An emulator takes any credentials; do not make a user invent some.

@@ -378,3 +378,75 @@ mod tests {
         assert_eq!(certificate_region("not an arn"), None);
     }
 }
+
+/// An ACM certificate ARN: `arn:aws:acm:<region>:<account>:certificate/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CertificateArn(String);
+
+impl CertificateArn {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{input:?} is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)"
+            )
+        };
+        let parts: Vec<&str> = input.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let id = resource.strip_prefix("certificate/").ok_or_else(bad)?;
+        let ok = *arn == "arn"
+            && partition.starts_with("aws")
+            && *service == "acm"
+            && !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn region(&self) -> &str {
+        certificate_region(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for CertificateArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod arn_tests {
+    use super::*;
+
+    #[test]
+    fn arns_parse_once() {
+        let arn = CertificateArn::parse("arn:aws:acm:us-east-1:123456789012:certificate/0a1b-2c3d")
+            .unwrap();
+        assert_eq!(arn.region(), "us-east-1");
+        for bad in [
+            "",
+            "arn:aws:acm:us-east-1:123456789012:certificate/",
+            "arn:aws:s3:::bucket",
+            "arn:aws:acm:us-east-1:12345:certificate/x",
+            "arn:aws:acm:us-east-1:123456789012:certificate/x\"><script>",
+            "arn:aws:acm::123456789012:certificate/x",
+        ] {
+            assert!(CertificateArn::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

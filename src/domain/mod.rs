@@ -1,11 +1,13 @@
 //! Pure rules of the product: no I/O. Values here are parsed once at the edge and
 //! are valid by construction inside.
 
+pub mod audit;
 mod certificate;
 mod domain_name;
+pub mod propagation;
 
 pub use certificate::{
-    CLOUDFRONT_CERTIFICATE_REGION, CertificateFacts, CertificateStatus, CertificateType,
-    Ineligibility, KeyAlgorithm, certificate_region, check_eligibility,
+    CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, CertificateFacts, CertificateStatus,
+    CertificateType, Ineligibility, KeyAlgorithm, certificate_region, check_eligibility,
 };
 pub use domain_name::{DomainName, DomainNameError, name_covers};

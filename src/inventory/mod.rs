@@ -2,6 +2,7 @@
 //! Pages are served from it and never wait on AWS; a quota-paced refresher keeps it
 //! current and stores it, so that a restart serves pages at once.
 
+mod choices;
 mod dashboard;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use choices::{CertificateChoice, certificate_choices, reasons as ineligibility_reasons};
 pub use dashboard::{DashboardQuery, DashboardRow, Flags, SortKey};
 
 use crate::aws::{

@@ -1,13 +1,27 @@
 //! Persistence through sqlx: `sqlite://` (the embedded default) or `postgres://` (several
 //! replicas), chosen by the URL at run time. Statements are written to run on both.
 
+mod audit;
+mod changes;
+mod sessions;
+mod users;
+
+pub use audit::{AuditFilter, audit_time};
+pub use changes::{PendingChange, Propagation};
+pub use users::{StoredUser, UserError};
+
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
 /// Schema changes, applied once each in order. Plain SQL both databases accept.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_inventory.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_inventory.sql")),
+    (2, include_str!("migrations/0002_auth.sql")),
+    (3, include_str!("migrations/0003_audit.sql")),
+    (4, include_str!("migrations/0004_changes.sql")),
+];
 
 /// Which database a URL named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -104,12 +104,7 @@ async fn search_filters_sorting_and_the_pool_page() {
     ] {
         assert!(page.contains(expected), "pool page shows {expected}");
     }
-    let missing = app
-        .http
-        .get(app.url("/pools/us-east-1_nothere"))
-        .send()
-        .await
-        .expect("get");
+    let missing = app.admin.get("/pools/us-east-1_nothere").await;
     assert_eq!(missing.status(), 404);
 }
 

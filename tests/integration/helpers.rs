@@ -184,9 +184,105 @@ impl TestSandbox {
 pub struct TestApp {
     pub sandbox: Arc<TestSandbox>,
     pub port: u16,
-    pub http: reqwest::Client,
     pub state: certdeck::startup::AppState,
+    /// A signed-in admin, for tests about something else than access.
+    pub admin: Browser,
     handle: actix_web::dev::ServerHandle,
+}
+
+/// A client with its own cookie jar, like one browser.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub username: String,
+}
+
+/// The password every test account gets.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
+/// The value of the first `name="csrf_token"` field of a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf_token\" value=\"")?;
+    let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            username: String::new(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A page that must answer 200.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path} as {}", self.username);
+        response.text().await.expect("body")
+    }
+
+    /// The CSRF token of this browser's session, as its pages carry it.
+    pub async fn csrf(&self) -> String {
+        let page = if self.username.is_empty() {
+            "/login"
+        } else {
+            "/"
+        };
+        csrf_of(&self.get_text(page).await).expect("a page with a CSRF token")
+    }
+
+    /// Posts a form with this session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        self.post_raw(path, &form).await
+    }
+
+    /// Posts exactly `fields` (no token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs in; the response of the sign-in form.
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> reqwest::Response {
+        let response = self
+            .post_form("/login", &[("username", username), ("password", password)])
+            .await;
+        if response.status() == 303 {
+            self.username = username.to_owned();
+        }
+        response
+    }
+
+    /// The session cookie's value.
+    pub fn session_cookie(&self, cookies: &reqwest::header::HeaderMap) -> Option<String> {
+        cookies
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("certdeck_session="))
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+    }
 }
 
 /// A sandbox with `seed`, and a console on a fresh SQLite database whose first
@@ -214,6 +310,8 @@ pub fn settings(sandbox: &TestSandbox, database: &str) -> certdeck::configuratio
         secure_cookies: false,
         // The sandbox runs without quotas here; pacing is the benchmark's subject.
         aws_quota_scale: 100.0,
+        // Retried errors fail fast.
+        aws_max_attempts: 2,
         inventory_refresh: Duration::from_secs(3600),
         ..Default::default()
     }
@@ -222,27 +320,65 @@ pub fn settings(sandbox: &TestSandbox, database: &str) -> certdeck::configuratio
 impl TestApp {
     /// Starts the console without waiting for any AWS call.
     pub async fn start(sandbox: &Arc<TestSandbox>, database: &str) -> TestApp {
-        let application = certdeck::startup::Application::build(settings(sandbox, database))
+        Self::start_with(sandbox, settings(sandbox, database)).await
+    }
+
+    /// Starts the console with `settings`.
+    pub async fn start_with(
+        sandbox: &Arc<TestSandbox>,
+        settings: certdeck::configuration::Settings,
+    ) -> TestApp {
+        capture_logs();
+        let application = certdeck::startup::Application::build(settings)
             .await
             .expect("the console starts");
         let port = application.port();
         let state = application.state().clone();
         let handle = application.handle();
         tokio::spawn(application.run_until_stopped());
-        TestApp {
+        let base = format!("http://127.0.0.1:{port}");
+        let mut app = TestApp {
             sandbox: sandbox.clone(),
             port,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
             state,
+            admin: Browser::new(&base),
             handle,
-        }
+        };
+        app.admin = app.browser_as("test-admin", "admin", &[]).await;
+        app
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    /// Makes an account (unless it exists) and a browser signed in with it.
+    pub async fn browser_as(&self, username: &str, role: &str, teams: &[&str]) -> Browser {
+        self.create_account(username, role, teams).await;
+        let mut browser = Browser::new(&format!("http://127.0.0.1:{}", self.port));
+        let response = browser.sign_in(username, TEST_PASSWORD).await;
+        assert_eq!(response.status(), 303, "{username} signs in");
+        browser
+    }
+
+    pub async fn create_account(&self, username: &str, role: &str, teams: &[&str]) {
+        if self
+            .state
+            .store
+            .find_user(username)
+            .await
+            .expect("store")
+            .is_some()
+        {
+            return;
+        }
+        let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+        certdeck::auth::accounts::add(
+            &self.state.store,
+            "test",
+            username,
+            role.parse().expect("role"),
+            &teams,
+            &secrecy::SecretString::from(TEST_PASSWORD),
+        )
+        .await
+        .expect("account");
     }
 
     /// Reads the inventory from AWS again.
@@ -254,11 +390,9 @@ impl TestApp {
             .expect("inventory refresh");
     }
 
-    /// The body of a page that must answer 200.
+    /// The body of a page that must answer 200, as the admin sees it.
     pub async fn get_text(&self, path: &str) -> String {
-        let response = self.http.get(self.url(path)).send().await.expect("request");
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.text().await.expect("body")
+        self.admin.get_text(path).await
     }
 
     /// The id of the pool named `name`.
@@ -297,4 +431,38 @@ pub async fn fresh_postgres_url() -> String {
         .await
         .expect("create database");
     format!("{server}/{name}")
+}
+
+/// Everything the test binary logged so far (the subscriber is installed by the first
+/// console a test starts; it records at debug level).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().map(|l| l.clone()).unwrap_or_default()).into_owned()
+}
+
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = LOGS.lock() {
+            logs.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("certdeck=trace,actix_web=debug,actix_session=trace,sqlx=debug,info")
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .try_init();
+    });
 }

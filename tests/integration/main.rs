@@ -1,6 +1,8 @@
 //! Integration tests: everything through HTTP, with the real AWS SDK against the
 //! sandbox (and, where it supports the operation, moto).
 
+mod access;
+mod certificate_change;
 mod console;
 mod helpers;
 mod moto;

@@ -14,7 +14,7 @@ use aws_sdk_acm::primitives::Blob;
 use aws_sdk_cognitoidentityprovider::config::Credentials;
 use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 
-use crate::helpers::{options, settings, spawn_sandbox, tempdir};
+use crate::helpers::{TestApp, options, settings, spawn_sandbox, tempdir};
 use crate::sandbox_operations::self_signed;
 
 /// A `moto_server` on a free port, stopped on drop.
@@ -162,13 +162,9 @@ async fn check_inventory(url: &str, moto: bool) {
         &format!("sqlite://{}/certdeck.db", tempdir().display()),
     );
     settings.aws_endpoint_url = Some(url.to_owned());
-    let application = certdeck::startup::Application::build(settings)
-        .await
-        .expect("console");
-    let state = application.state().clone();
-    let port = application.port();
-    tokio::spawn(application.run_until_stopped());
-    state.inventory.refresh().await.expect("refresh");
+    let app = TestApp::start_with(&sandbox, settings).await;
+    app.refresh().await;
+    let state = &app.state;
     let view = state.inventory.view();
     assert!(
         view.snapshot.problems.is_empty(),
@@ -208,22 +204,12 @@ async fn check_inventory(url: &str, moto: bool) {
         Some("RSA_2048")
     );
 
-    let html = reqwest::get(format!("http://127.0.0.1:{port}/pools/{}", shop.pool_id))
-        .await
-        .expect("pool page")
-        .text()
-        .await
-        .expect("body");
+    let html = app.get_text(&format!("/pools/{}", shop.pool_id)).await;
     if moto {
         // moto never says which certificate a domain uses.
         assert_eq!(shop.certificate_arn, None);
         assert!(html.contains("Unknown: AWS did not report which certificate the domain uses."));
-        let dashboard = reqwest::get(format!("http://127.0.0.1:{port}/?q=shop"))
-            .await
-            .expect("dashboard")
-            .text()
-            .await
-            .expect("body");
+        let dashboard = app.get_text("/?q=shop").await;
         assert!(dashboard.contains("unknown"));
     } else {
         assert!(shop.certificate.is_some());

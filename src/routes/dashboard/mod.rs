@@ -4,7 +4,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::{PageError, age, html, timestamp};
+use super::{Chrome, PageError, age, html, timestamp};
+use crate::auth::CurrentUser;
 use crate::inventory::{DashboardQuery, DashboardRow, SortKey};
 use crate::startup::AppState;
 
@@ -12,6 +13,7 @@ use crate::startup::AppState;
 #[template(path = "dashboard/index.html")]
 pub struct DashboardView<'a> {
     pub title: &'a str,
+    pub chrome: Chrome,
     pub rows: Vec<&'a DashboardRow>,
     pub total: usize,
     pub pool_count: usize,
@@ -56,6 +58,7 @@ pub const SORT_CHOICES: [(&str, &str); 5] = [
 
 pub async fn show(
     state: web::Data<AppState>,
+    user: CurrentUser,
     query: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, PageError> {
     let view = state.inventory.view();
@@ -83,6 +86,7 @@ pub async fn show(
     let taken_at = view.snapshot.taken_at;
     let body = DashboardView {
         title: "User pools",
+        chrome: Chrome::of(&user),
         total: page.total,
         pool_count: view.rows.len(),
         page: page.page,

@@ -6,15 +6,21 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::{PageError, age, html, timestamp};
+use super::{Chrome, PageError, age, html, timestamp};
+use crate::auth::CurrentUser;
 use crate::aws::CertificateSummary;
+use crate::domain::audit::AuditEntry;
 use crate::inventory::{DashboardRow, PoolRecord, RefreshPoolError};
 use crate::startup::AppState;
+use crate::store::AuditFilter;
 
 #[derive(Template)]
 #[template(path = "pools/show.html")]
 pub struct PoolView<'a> {
     pub title: &'a str,
+    pub chrome: Chrome,
+    pub may_change: bool,
+    pub history: Vec<AuditEntry>,
     pub record: &'a PoolRecord,
     pub row: &'a DashboardRow,
     pub certificate: Option<&'a CertificateSummary>,
@@ -25,12 +31,28 @@ pub struct PoolView<'a> {
 
 pub async fn show(
     state: web::Data<AppState>,
+    user: CurrentUser,
     pool_id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let view = state.inventory.view();
     let not_found = || PageError::NotFound(format!("No user pool {pool_id} in the inventory."));
     let record = view.pool(&pool_id).ok_or_else(not_found)?;
     let row = view.row(&pool_id).ok_or_else(not_found)?;
+    // The pool's certificate changes and propagation outcomes, newest first.
+    let filter = AuditFilter {
+        pool_id: Some(pool_id.to_string()),
+        ..AuditFilter::default()
+    };
+    let history: Vec<AuditEntry> = state
+        .store
+        .audit_page(&filter, None, 200)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.record.action.starts_with("certificate.")
+                || e.record.action.starts_with("propagation.")
+        })
+        .collect();
     let certificate = row
         .certificate_arn
         .as_deref()
@@ -43,6 +65,16 @@ pub async fn show(
     });
     let page = PoolView {
         title: &record.pool.name,
+        chrome: Chrome::of(&user),
+        may_change: record.pool.custom_domain.is_some()
+            && user.may_change(
+                record
+                    .pool
+                    .tags
+                    .get(&state.settings.team_tag)
+                    .map(String::as_str),
+            ),
+        history,
         record,
         row,
         certificate,
@@ -59,6 +91,7 @@ pub async fn show(
 /// Re-reads one pool from AWS, then shows it again.
 pub async fn refresh(
     state: web::Data<AppState>,
+    _user: CurrentUser,
     pool_id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     match state.inventory.refresh_pool(&pool_id).await {

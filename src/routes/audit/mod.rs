@@ -1,0 +1,182 @@
+//! `GET /audit` (newest first, filters, keyset pages, chain status) and the streamed
+//! exports `GET /audit.csv`, `GET /audit.jsonl`.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::{Chrome, PageError, html};
+use crate::auth::CurrentUser;
+use crate::domain::audit::AuditEntry;
+use crate::startup::AppState;
+use crate::store::AuditFilter;
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(flatten)]
+    filter: AuditFilter,
+    before: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "audit/index.html")]
+pub struct AuditView {
+    pub title: &'static str,
+    pub chrome: Chrome,
+    pub entries: Vec<AuditEntry>,
+    pub filter: AuditFilter,
+    pub chain: Result<i64, String>,
+    pub older_href: Option<String>,
+    pub export_query: String,
+}
+
+impl AuditView {
+    fn value<'a>(&self, v: &'a Option<String>) -> &'a str {
+        v.as_deref().unwrap_or_default()
+    }
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, PageError> {
+    let AuditQuery { filter, before } = query.into_inner();
+    let mut entries = state
+        .store
+        .audit_page(&filter, before, PAGE_SIZE + 1)
+        .await?;
+    let more = entries.len() as i64 > PAGE_SIZE;
+    entries.truncate(PAGE_SIZE as usize);
+    let filter_query = filter_pairs(&filter);
+    let older_href = more.then(|| {
+        let last = entries.last().map_or(0, |e| e.id);
+        let mut q = filter_query.clone();
+        q.push(("before".to_owned(), last.to_string()));
+        format!("/audit?{}", encode(&q))
+    });
+    let chain = state.audit_chain_status().await?;
+    let view = AuditView {
+        title: "Audit log",
+        chrome: Chrome::of(&user),
+        entries,
+        export_query: encode(&filter_query),
+        filter,
+        chain,
+        older_href,
+    };
+    html(&view)
+}
+
+/// CSV with a header row, one entry a line, streamed.
+pub async fn csv(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+    filter: web::Query<AuditFilter>,
+) -> HttpResponse {
+    let header = "id,at,actor,role,source_ip,user_agent,action,pool_id,domain,old_certificate_arn,new_certificate_arn,outcome,detail,aws_request_id,prev_hash,hash\r\n";
+    let rows = state.store.audit_export(filter.into_inner()).map(|entry| {
+        entry
+            .map(|e| web::Bytes::from(csv_line(&e)))
+            .map_err(|e| actix_web::error::ErrorInternalServerError(format!("{e:#}")))
+    });
+    let body = futures_util::stream::once(async move {
+        Ok::<_, actix_web::Error>(web::Bytes::from_static(header.as_bytes()))
+    })
+    .chain(rows);
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"certdeck-audit.csv\"",
+        ))
+        .streaming(body)
+}
+
+/// One JSON object a line, streamed.
+pub async fn jsonl(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+    filter: web::Query<AuditFilter>,
+) -> HttpResponse {
+    let rows = state.store.audit_export(filter.into_inner()).map(|entry| {
+        entry
+            .and_then(|e| {
+                let mut line = serde_json::to_vec(&e)?;
+                line.push(b'\n');
+                Ok(web::Bytes::from(line))
+            })
+            .map_err(|e| actix_web::error::ErrorInternalServerError(format!("{e:#}")))
+    });
+    HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"certdeck-audit.jsonl\"",
+        ))
+        .streaming(rows)
+}
+
+fn csv_line(e: &AuditEntry) -> String {
+    let r = &e.record;
+    let id = e.id.to_string();
+    let fields: [&str; 16] = [
+        &id,
+        &e.at,
+        &r.actor,
+        r.role.as_deref().unwrap_or_default(),
+        r.source_ip.as_deref().unwrap_or_default(),
+        r.user_agent.as_deref().unwrap_or_default(),
+        &r.action,
+        r.pool_id.as_deref().unwrap_or_default(),
+        r.domain.as_deref().unwrap_or_default(),
+        r.old_certificate_arn.as_deref().unwrap_or_default(),
+        r.new_certificate_arn.as_deref().unwrap_or_default(),
+        &r.outcome,
+        r.detail.as_deref().unwrap_or_default(),
+        r.aws_request_id.as_deref().unwrap_or_default(),
+        &e.prev_hash,
+        &e.hash,
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// RFC 4180 quoting.
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn filter_pairs(filter: &AuditFilter) -> Vec<(String, String)> {
+    [
+        ("actor", &filter.actor),
+        ("pool_id", &filter.pool_id),
+        ("action", &filter.action),
+        ("outcome", &filter.outcome),
+        ("from", &filter.from),
+        ("to", &filter.to),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        v.as_ref()
+            .filter(|v| !v.is_empty())
+            .map(|v| (k.to_owned(), v.clone()))
+    })
+    .collect()
+}
+
+fn encode(pairs: &[(String, String)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! Certificate changes: one-time form tokens, the per-domain pending change, and the
+//! propagation records.
+
+use anyhow::Context;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::Store;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A change between its `requested` entry and its outcome.
+#[derive(Debug, Clone)]
+pub struct PendingChange {
+    pub domain: String,
+    pub pool_id: String,
+    pub region: String,
+    pub old_certificate_arn: Option<String>,
+    pub new_certificate_arn: String,
+    pub actor: String,
+    pub role: Option<String>,
+}
+
+/// A followed change (PRODUCT.md §4, `GET /api/propagations/{id}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Propagation {
+    pub id: String,
+    pub pool_id: String,
+    #[serde(skip)]
+    pub region: String,
+    pub domain: String,
+    pub old_certificate_arn: Option<String>,
+    pub new_certificate_arn: String,
+    #[serde(skip)]
+    pub expected_serial: Option<String>,
+    #[serde(skip)]
+    pub actor: String,
+    pub submitted_at: i64,
+    pub deadline: i64,
+    pub phase: String,
+    pub cognito_status: Option<String>,
+    pub served_serial: Option<String>,
+    pub verified_at: Option<i64>,
+    #[serde(skip)]
+    pub detail: Option<String>,
+}
+
+const PROPAGATION_COLUMNS: &str = "id, pool_id, region, domain, old_certificate_arn, new_certificate_arn, \
+    expected_serial, actor, submitted_at, deadline, phase, cognito_status, served_serial, verified_at, detail";
+
+impl Store {
+    /// A fresh one-time token for the change form of `pool_id`.
+    pub async fn issue_submission_token(
+        &self,
+        username: &str,
+        pool_id: &str,
+    ) -> anyhow::Result<String> {
+        let token = crate::auth::new_token();
+        sqlx::query("INSERT INTO submission_tokens (token, username, pool_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&token)
+            .bind(username)
+            .bind(pool_id)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .context("storing a form token")?;
+        Ok(token)
+    }
+
+    /// Whether `token` was issued to this user for this pool and is unused.
+    pub async fn submission_token_valid(
+        &self,
+        token: &str,
+        username: &str,
+        pool_id: &str,
+    ) -> anyhow::Result<bool> {
+        let row = sqlx::query(
+            "SELECT token FROM submission_tokens WHERE token = $1 AND username = $2 AND pool_id = $3 AND used_at IS NULL",
+        )
+        .bind(token)
+        .bind(username)
+        .bind(pool_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a form token")?;
+        Ok(row.is_some())
+    }
+
+    /// Uses `token` up; true for exactly one caller, however many submit it at once.
+    pub async fn consume_submission_token(
+        &self,
+        token: &str,
+        username: &str,
+        pool_id: &str,
+    ) -> anyhow::Result<bool> {
+        let result = sqlx::query(
+            "UPDATE submission_tokens SET used_at = $1 WHERE token = $2 AND username = $3 AND pool_id = $4 AND used_at IS NULL",
+        )
+        .bind(now())
+        .bind(token)
+        .bind(username)
+        .bind(pool_id)
+        .execute(&self.pool)
+        .await
+        .context("using a form token")?;
+        // Old tokens go.
+        sqlx::query("DELETE FROM submission_tokens WHERE created_at < $1")
+            .bind(now() - 24 * 3600)
+            .execute(&self.pool)
+            .await
+            .context("dropping old form tokens")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Claims the domain for a change; false when another change holds it.
+    pub async fn begin_change(&self, change: &PendingChange) -> anyhow::Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO pending_changes (domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role, started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (domain) DO NOTHING",
+        )
+        .bind(&change.domain)
+        .bind(&change.pool_id)
+        .bind(&change.region)
+        .bind(&change.old_certificate_arn)
+        .bind(&change.new_certificate_arn)
+        .bind(&change.actor)
+        .bind(&change.role)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .context("claiming the domain for a change")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Releases the domain once the change's outcome is recorded.
+    pub async fn end_change(&self, domain: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM pending_changes WHERE domain = $1")
+            .bind(domain)
+            .execute(&self.pool)
+            .await
+            .context("releasing the domain")?;
+        Ok(())
+    }
+
+    /// Changes left without an outcome (a crash between `requested` and the outcome).
+    pub async fn pending_changes(&self) -> anyhow::Result<Vec<PendingChange>> {
+        let rows = sqlx::query(
+            "SELECT domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role FROM pending_changes",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading pending changes")?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingChange {
+                    domain: r.try_get("domain")?,
+                    pool_id: r.try_get("pool_id")?,
+                    region: r.try_get("region")?,
+                    old_certificate_arn: r.try_get("old_certificate_arn")?,
+                    new_certificate_arn: r.try_get("new_certificate_arn")?,
+                    actor: r.try_get("actor")?,
+                    role: r.try_get("role")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_propagation(&self, p: &Propagation) -> anyhow::Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO propagations ({PROPAGATION_COLUMNS}, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        )))
+        .bind(&p.id)
+        .bind(&p.pool_id)
+        .bind(&p.region)
+        .bind(&p.domain)
+        .bind(&p.old_certificate_arn)
+        .bind(&p.new_certificate_arn)
+        .bind(&p.expected_serial)
+        .bind(&p.actor)
+        .bind(p.submitted_at)
+        .bind(p.deadline)
+        .bind(&p.phase)
+        .bind(&p.cognito_status)
+        .bind(&p.served_serial)
+        .bind(p.verified_at)
+        .bind(&p.detail)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .context("storing a propagation")?;
+        Ok(())
+    }
+
+    pub async fn propagation(&self, id: &str) -> anyhow::Result<Option<Propagation>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PROPAGATION_COLUMNS} FROM propagations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a propagation")?;
+        row.map(|r| propagation_of(&r)).transpose()
+    }
+
+    /// The most recent propagations, newest first.
+    pub async fn recent_propagations(&self, limit: i64) -> anyhow::Result<Vec<Propagation>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PROPAGATION_COLUMNS} FROM propagations ORDER BY submitted_at DESC, id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing propagations")?
+        .iter()
+        .map(propagation_of)
+        .collect()
+    }
+}
+
+fn propagation_of(r: &AnyRow) -> anyhow::Result<Propagation> {
+    Ok(Propagation {
+        id: r.try_get("id")?,
+        pool_id: r.try_get("pool_id")?,
+        region: r.try_get("region")?,
+        domain: r.try_get("domain")?,
+        old_certificate_arn: r.try_get("old_certificate_arn")?,
+        new_certificate_arn: r.try_get("new_certificate_arn")?,
+        expected_serial: r.try_get("expected_serial")?,
+        actor: r.try_get("actor")?,
+        submitted_at: r.try_get("submitted_at")?,
+        deadline: r.try_get("deadline")?,
+        phase: r.try_get("phase")?,
+        cognito_status: r.try_get("cognito_status")?,
+        served_serial: r.try_get("served_serial")?,
+        verified_at: r.try_get("verified_at")?,
+        detail: r.try_get("detail")?,
+    })
+}

@@ -1,0 +1,664 @@
+//! Issue 6: the change form, the confirmation, one UpdateUserPoolDomain, errors, double
+//! submits and crash recovery.
+
+use std::sync::Arc;
+
+use certdeck::sandbox::Seed;
+use certdeck::store::{AuditFilter, PendingChange};
+use serde_json::{Value, json};
+
+use crate::helpers::{Browser, TestApp, csrf_of, options, spawn_app, spawn_sandbox, tempdir};
+
+/// The `<option>`s of the change form: (value, disabled, text).
+fn options_of(html: &str) -> Vec<(String, bool, String)> {
+    html.split("<option value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = rest[..rest.find('"').unwrap_or(0)].to_owned();
+            let tag_end = rest.find('>').unwrap_or(0);
+            let disabled = rest[..tag_end].contains(" disabled");
+            let text_end = rest.find("</option>").unwrap_or(rest.len());
+            (value, disabled, unescape(&rest[tag_end + 1..text_end]))
+        })
+        .collect()
+}
+
+/// Text as the browser shows it.
+fn unescape(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        + marker.len();
+    html[at..at + html[at..].find('"').unwrap_or(0)].to_owned()
+}
+
+async fn domain_of(app: &TestApp, region: &str, domain: &str) -> Value {
+    let cognito = app.sandbox.cognito(region).await;
+    let d = cognito
+        .describe_user_pool_domain()
+        .domain(domain)
+        .send()
+        .await
+        .expect("describe");
+    let d = d.domain_description().expect("description");
+    json!({
+        "arn": d.custom_domain_config().map(|c| c.certificate_arn()),
+        "policy": d.custom_domain_config().and_then(|c| c.security_policy()).map(|p| p.as_str()),
+        "managed_login": d.managed_login_version(),
+        "status": d.status().map(|s| s.as_str()),
+    })
+}
+
+#[tokio::test]
+async fn each_demo_domain_offers_exactly_the_eligible_certificates() {
+    let app = spawn_app(Seed::Demo).await;
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "Customer portal",
+            &["auth.example.com, login.example.com", "*.example.com"],
+            &[
+                "expired on",
+                "is PENDING_VALIDATION, not ISSUED",
+                "from a private CA",
+                "RSA_1024 is too weak",
+                "does not support the key algorithm EC_secp384r1",
+                "none of the certificate's names covers auth.example.com",
+                "not valid before",
+            ],
+        ),
+        (
+            "Merchant dashboard",
+            &["auth.example.com, login.example.com", "*.example.com"],
+            &["does not support the key algorithm EC_secp384r1"],
+        ),
+        ("Partner portal", &[], &["not valid before"]),
+        (
+            "EU customer portal",
+            &["*.eu.example.com"],
+            &["none of the certificate's names covers sso.eu.example.com"],
+        ),
+    ];
+    for (pool_name, eligible, reasons) in cases {
+        let pool = app.pool_id(pool_name).await;
+        let html = app.get_text(&format!("/pools/{pool}/certificate")).await;
+        let options = options_of(&html);
+        assert_eq!(
+            options.len(),
+            14,
+            "{pool_name}: every us-east-1 certificate is listed"
+        );
+        let selectable: Vec<&str> = options
+            .iter()
+            .filter(|o| !o.1)
+            .map(|o| o.2.split(" · ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            selectable, eligible,
+            "{pool_name}: the selectable options, best first"
+        );
+        if !eligible.is_empty() {
+            let first = options.iter().find(|o| !o.1).expect("first");
+            assert!(
+                first.2.contains("recommended"),
+                "{pool_name}: the best is recommended"
+            );
+        }
+        let current: Vec<_> = options
+            .iter()
+            .filter(|o| o.2.contains("· current"))
+            .collect();
+        assert_eq!(
+            current.len(),
+            1,
+            "{pool_name}: the current certificate is marked"
+        );
+        assert!(
+            current[0].1,
+            "{pool_name}: choosing the current one is no change"
+        );
+        for reason in reasons {
+            assert!(
+                options.iter().any(|o| o.1 && o.2.contains(reason)),
+                "{pool_name}: a disabled option says {reason:?}"
+            );
+        }
+        for (_, disabled, text) in &options {
+            assert!(
+                *disabled || !text.contains(" — "),
+                "{pool_name}: {text} is selectable yet has a reason"
+            );
+            assert!(
+                !*disabled || text.contains(" — ") || text.contains("· current"),
+                "{pool_name}: {text} is disabled without a reason"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_confirmed_change_updates_only_the_certificate_and_is_audited() {
+    let app = spawn_app(Seed::Demo).await;
+    let operator = app.browser_as("paula", "operator", &["payments"]).await;
+    let pool = app.pool_id("Customer portal").await;
+    let before = domain_of(&app, "us-east-1", "auth.example.com").await;
+
+    let form = operator
+        .get_text(&format!("/pools/{pool}/certificate"))
+        .await;
+    let token = field(&form, "submission_token");
+    let new_arn = options_of(&form)
+        .into_iter()
+        .find(|o| !o.1)
+        .expect("recommended")
+        .0;
+    let confirm = operator
+        .post_form(
+            &format!("/pools/{pool}/certificate"),
+            &[("certificate_arn", &new_arn), ("submission_token", &token)],
+        )
+        .await;
+    assert_eq!(confirm.status(), 200);
+    let confirm = confirm.text().await.expect("body");
+    assert!(
+        confirm.contains("Now")
+            && confirm.contains("After")
+            && confirm.contains("auth.example.com, login.example.com")
+    );
+    assert!(
+        confirm.contains("Issuer") && confirm.contains("Days left") && confirm.contains("RSA_2048")
+    );
+    assert_eq!(
+        app.sandbox.calls("UpdateUserPoolDomain").await,
+        0,
+        "the confirmation page changes nothing"
+    );
+
+    let done = operator
+        .post_form(
+            &format!("/pools/{pool}/certificate"),
+            &[
+                ("certificate_arn", &new_arn),
+                ("submission_token", &token),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    let location = done
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    assert!(location.starts_with("/propagations/"));
+    assert_eq!(app.sandbox.calls("UpdateUserPoolDomain").await, 1);
+
+    let after = domain_of(&app, "us-east-1", "auth.example.com").await;
+    assert_eq!(after["arn"], new_arn.as_str());
+    assert_eq!(after["policy"], before["policy"]);
+    assert_eq!(after["managed_login"], before["managed_login"]);
+    assert_eq!(after["policy"], "TLS_V1_2_2021");
+    assert_eq!(after["managed_login"], 2);
+
+    let entries = app
+        .state
+        .store
+        .audit_page(
+            &AuditFilter {
+                pool_id: Some(pool.clone()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = entries.iter().map(|e| e.record.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "certificate.update.succeeded",
+            "certificate.update.requested"
+        ]
+    );
+    let succeeded = &entries[0];
+    assert_eq!(succeeded.record.actor, "paula");
+    assert_eq!(
+        succeeded.record.new_certificate_arn.as_deref(),
+        Some(new_arn.as_str())
+    );
+    assert_eq!(
+        succeeded.record.old_certificate_arn,
+        before["arn"].as_str().map(str::to_owned)
+    );
+    assert!(
+        succeeded
+            .record
+            .aws_request_id
+            .as_deref()
+            .is_some_and(|id| id.len() == 36),
+        "{:?}",
+        succeeded.record.aws_request_id
+    );
+
+    let page = operator.get_text(&location).await;
+    assert!(page.contains("auth.example.com") && page.contains(&new_arn));
+    let api: Value = operator
+        .get(&format!("/api{location}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    for key in [
+        "id",
+        "pool_id",
+        "domain",
+        "old_certificate_arn",
+        "new_certificate_arn",
+        "submitted_at",
+        "deadline",
+        "phase",
+        "cognito_status",
+        "served_serial",
+        "verified_at",
+    ] {
+        assert!(api.get(key).is_some(), "JSON has {key}: {api}");
+    }
+    assert_eq!(api["phase"], "submitted");
+    // The pool page shows the history.
+    let pool_page = operator.get_text(&format!("/pools/{pool}")).await;
+    assert!(
+        pool_page.contains("certificate.update.succeeded")
+            && pool_page.contains("certificate.update.requested")
+    );
+}
+
+#[tokio::test]
+async fn forged_posts_are_refused_and_nothing_is_sent() {
+    let app = spawn_app(Seed::Demo).await;
+    let operator = app.browser_as("paula", "operator", &["payments"]).await;
+    let pool = app.pool_id("Customer portal").await;
+    let identity_pool = app.pool_id("Partner portal").await;
+    let form = operator
+        .get_text(&format!("/pools/{pool}/certificate"))
+        .await;
+    let token = field(&form, "submission_token");
+    let options = options_of(&form);
+    let weak = options
+        .iter()
+        .find(|o| o.2.contains("too weak"))
+        .expect("RSA-1024")
+        .0
+        .clone();
+    let eu = app.sandbox.acm("eu-west-1").await;
+    let eu_arn = eu
+        .list_certificates()
+        .send()
+        .await
+        .expect("eu")
+        .certificate_summary_list()[0]
+        .certificate_arn()
+        .expect("arn")
+        .to_owned();
+    let not_offered =
+        "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+            .to_owned();
+    for (arn, status, says) in [
+        (not_offered, 422, "not one of those offered"),
+        (eu_arn, 422, "is in eu-west-1"),
+        (weak, 422, "too weak"),
+        (
+            "not-an-arn\"><script>".to_owned(),
+            422,
+            "is not an ACM certificate ARN",
+        ),
+    ] {
+        let response = operator
+            .post_form(
+                &format!("/pools/{pool}/certificate"),
+                &[
+                    ("certificate_arn", &arn),
+                    ("submission_token", &token),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), status, "{arn}");
+        let body = response.text().await.expect("body");
+        assert!(body.contains(says), "{arn}: says {says:?}");
+        assert!(
+            body.contains("<select name=\"certificate_arn\""),
+            "{arn}: the form again"
+        );
+        assert!(!body.contains("<script>"), "escaped");
+    }
+    let response = operator
+        .post_form(
+            &format!("/pools/{identity_pool}/certificate"),
+            &[
+                ("certificate_arn", "x"),
+                ("submission_token", &token),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        app.sandbox.calls("UpdateUserPoolDomain").await,
+        0,
+        "no UpdateUserPoolDomain for any of them"
+    );
+}
+
+#[tokio::test]
+async fn aws_errors_are_shown_audited_and_leave_no_propagation() {
+    let app = spawn_app(Seed::Demo).await;
+    let pool = app.pool_id("Merchant dashboard").await;
+    for (code, words) in [
+        (
+            "InvalidParameterException",
+            "refused the request as invalid",
+        ),
+        ("NotAuthorizedException", "not allowed"),
+        ("ResourceNotFoundException", "does not know this user pool"),
+        ("TooManyRequestsException", "throttling"),
+        ("InternalErrorException", "internal error"),
+    ] {
+        app.sandbox
+            .arm_fault(json!({"operation": "UpdateUserPoolDomain", "error_code": code, "message": format!("injected {code}"), "probability": 1.0}))
+            .await;
+        let form = app.get_text(&format!("/pools/{pool}/certificate")).await;
+        let token = field(&form, "submission_token");
+        let arn = options_of(&form)
+            .into_iter()
+            .find(|o| !o.1)
+            .expect("eligible")
+            .0;
+        let response = app
+            .admin
+            .post_form(
+                &format!("/pools/{pool}/certificate"),
+                &[
+                    ("certificate_arn", &arn),
+                    ("submission_token", &token),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 502, "{code}");
+        let body = response.text().await.expect("body");
+        assert!(body.contains(words), "{code}: plain words {words:?}");
+        assert!(
+            body.contains(code) && body.contains(&format!("injected {code}")),
+            "{code}: code and message"
+        );
+        let request_id = body
+            .split("AWS request id: <code>")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .expect("request id");
+        assert_eq!(request_id.len(), 36, "{code}: a real request id");
+        let failed = app
+            .state
+            .store
+            .audit_page(
+                &AuditFilter {
+                    action: Some("certificate.update.failed".into()),
+                    ..Default::default()
+                },
+                None,
+                1,
+            )
+            .await
+            .expect("audit");
+        assert!(
+            failed[0]
+                .record
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains(code)),
+            "{code}: audited"
+        );
+        assert_eq!(failed[0].record.aws_request_id.as_deref(), Some(request_id));
+        app.sandbox
+            .http
+            .delete(format!(
+                "{}/_sandbox/faults",
+                app.sandbox.sandbox.endpoint_url()
+            ))
+            .send()
+            .await
+            .expect("clear");
+    }
+    assert!(
+        app.state
+            .store
+            .recent_propagations(10)
+            .await
+            .expect("list")
+            .is_empty(),
+        "no propagation for a failed call"
+    );
+    // The domain was released: a change now goes through.
+    let form = app.get_text(&format!("/pools/{pool}/certificate")).await;
+    let token = field(&form, "submission_token");
+    let arn = options_of(&form)
+        .into_iter()
+        .find(|o| !o.1)
+        .expect("eligible")
+        .0;
+    let ok = app
+        .admin
+        .post_form(
+            &format!("/pools/{pool}/certificate"),
+            &[
+                ("certificate_arn", &arn),
+                ("submission_token", &token),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), 303);
+}
+
+#[tokio::test]
+async fn concurrent_confirms_make_one_update_call() {
+    let app = spawn_app(Seed::Demo).await;
+    let pool = app.pool_id("Customer portal").await;
+    // The same form submitted twice at once.
+    let form = app.get_text(&format!("/pools/{pool}/certificate")).await;
+    let token = field(&form, "submission_token");
+    let arn = options_of(&form)
+        .into_iter()
+        .find(|o| !o.1)
+        .expect("eligible")
+        .0;
+    let csrf = app.admin.csrf().await;
+    let fields = [
+        ("certificate_arn", arn.as_str()),
+        ("submission_token", token.as_str()),
+        ("confirm", "yes"),
+        ("csrf_token", csrf.as_str()),
+    ];
+    let path = format!("/pools/{pool}/certificate");
+    let (a, b) = tokio::join!(
+        app.admin.post_raw(&path, &fields),
+        app.admin.post_raw(&path, &fields)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409]);
+    assert_eq!(app.sandbox.calls("UpdateUserPoolDomain").await, 1);
+
+    // Two operators at once, each with a form of their own.
+    let pool = app.pool_id("Merchant dashboard").await;
+    let first = app.browser_as("ana", "operator", &["payments"]).await;
+    let second = app.browser_as("ben", "operator", &["payments"]).await;
+    let path = format!("/pools/{pool}/certificate");
+    let (t1, arn1, c1) = prepare(&first, &path).await;
+    let (t2, arn2, c2) = prepare(&second, &path).await;
+    let fields1 = [
+        ("certificate_arn", arn1.as_str()),
+        ("submission_token", t1.as_str()),
+        ("confirm", "yes"),
+        ("csrf_token", c1.as_str()),
+    ];
+    let fields2 = [
+        ("certificate_arn", arn2.as_str()),
+        ("submission_token", t2.as_str()),
+        ("confirm", "yes"),
+        ("csrf_token", c2.as_str()),
+    ];
+    let (a, b) = tokio::join!(
+        first.post_raw(&path, &fields1),
+        second.post_raw(&path, &fields2)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409]);
+    assert_eq!(
+        app.sandbox.calls("UpdateUserPoolDomain").await,
+        2,
+        "one call per domain"
+    );
+}
+
+/// A browser's own form: its token, the recommended certificate, its CSRF token.
+async fn prepare(browser: &Browser, path: &str) -> (String, String, String) {
+    let form = browser.get_text(path).await;
+    let arn = options_of(&form)
+        .into_iter()
+        .find(|o| !o.1)
+        .expect("eligible")
+        .0;
+    (
+        field(&form, "submission_token"),
+        arn,
+        csrf_of(&form).expect("csrf"),
+    )
+}
+
+#[tokio::test]
+async fn a_change_cut_off_by_a_crash_is_settled_at_the_next_start() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Demo)).await);
+    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    let app = TestApp::start(&sandbox, &database).await;
+    app.refresh().await;
+    let applied_pool = app.pool_id("Customer portal").await;
+    let lost_pool = app.pool_id("Merchant dashboard").await;
+    let view = app.state.inventory.view();
+    let arn_of = |name: &str| {
+        view.snapshot
+            .certificates
+            .iter()
+            .find(|c| c.domain_name.as_deref() == Some(name))
+            .map(|c| c.arn.clone())
+            .expect("certificate")
+    };
+    let wildcard = arn_of("*.example.com");
+    app.stop().await;
+
+    // As if the console stopped right after writing `requested` for two changes: AWS
+    // applied the first, never saw the second.
+    let store = certdeck::store::Store::connect(&secrecy::SecretString::from(database.clone()))
+        .await
+        .expect("store");
+    for (pool, domain) in [
+        (&applied_pool, "auth.example.com"),
+        (&lost_pool, "login.example.com"),
+    ] {
+        let change = PendingChange {
+            domain: domain.into(),
+            pool_id: pool.clone(),
+            region: "us-east-1".into(),
+            old_certificate_arn: None,
+            new_certificate_arn: wildcard.clone(),
+            actor: "paula".into(),
+            role: Some("operator".into()),
+        };
+        assert!(store.begin_change(&change).await.expect("claim"));
+        store
+            .append_audit(certdeck::domain::audit::AuditRecord {
+                actor: "paula".into(),
+                action: "certificate.update.requested".into(),
+                outcome: "requested".into(),
+                pool_id: Some(pool.clone()),
+                domain: Some(domain.into()),
+                new_certificate_arn: Some(wildcard.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("requested");
+    }
+    let cognito = sandbox.cognito("us-east-1").await;
+    cognito
+        .update_user_pool_domain()
+        .domain("auth.example.com")
+        .user_pool_id(&applied_pool)
+        .custom_domain_config(
+            aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
+                .certificate_arn(&wildcard)
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("AWS applies it");
+
+    let restarted = TestApp::start(&sandbox, &database).await;
+    let settled = |pool: &str| {
+        let store = restarted.state.store.clone();
+        let pool = pool.to_owned();
+        async move {
+            store
+                .audit_page(
+                    &AuditFilter {
+                        pool_id: Some(pool),
+                        ..Default::default()
+                    },
+                    None,
+                    5,
+                )
+                .await
+                .expect("audit")
+        }
+    };
+    let applied = settled(&applied_pool).await;
+    assert_eq!(applied[0].record.action, "certificate.update.succeeded");
+    assert!(
+        applied[0]
+            .record
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("settled at start"))
+    );
+    let lost = settled(&lost_pool).await;
+    assert_eq!(lost[0].record.action, "certificate.update.failed");
+    let propagations = restarted
+        .state
+        .store
+        .recent_propagations(10)
+        .await
+        .expect("list");
+    assert_eq!(propagations.len(), 1);
+    assert_eq!(propagations[0].domain, "auth.example.com");
+    assert!(
+        restarted
+            .state
+            .store
+            .pending_changes()
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+}
