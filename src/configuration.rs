@@ -20,6 +20,10 @@ pub struct Settings {
     pub edge_ca_file: Option<PathBuf>,
     pub team_tag: String,
     pub propagation_timeout: Duration,
+    /// How often a change in flight asks Cognito for the domain's status.
+    pub propagation_poll: Duration,
+    /// How often a change in flight probes the edge with a TLS handshake.
+    pub probe_interval: Duration,
     pub inventory_refresh: Duration,
     pub secure_cookies: bool,
     pub bootstrap_admin_password: Option<SecretString>,
@@ -54,6 +58,8 @@ struct FileSettings {
     edge_ca_file: Option<PathBuf>,
     team_tag: Option<String>,
     propagation_timeout_secs: Option<u64>,
+    propagation_poll_secs: Option<u64>,
+    probe_interval_secs: Option<u64>,
     inventory_refresh_secs: Option<u64>,
     secure_cookies: Option<bool>,
     bootstrap_admin_password: Option<String>,
@@ -72,6 +78,8 @@ impl Default for Settings {
             edge_ca_file: None,
             team_tag: "team".to_owned(),
             propagation_timeout: Duration::from_secs(3600),
+            propagation_poll: Duration::from_secs(15),
+            probe_interval: Duration::from_secs(10),
             inventory_refresh: Duration::from_secs(300),
             secure_cookies: true,
             bootstrap_admin_password: None,
@@ -138,6 +146,17 @@ impl Settings {
         }
         if let Some(v) = number("PROPAGATION_TIMEOUT_SECS")?.or(file.propagation_timeout_secs) {
             s.propagation_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = number("PROPAGATION_POLL_SECS")?.or(file.propagation_poll_secs) {
+            anyhow::ensure!(
+                v > 0,
+                "the propagation poll interval must be at least 1 second"
+            );
+            s.propagation_poll = Duration::from_secs(v);
+        }
+        if let Some(v) = number("PROBE_INTERVAL_SECS")?.or(file.probe_interval_secs) {
+            anyhow::ensure!(v > 0, "the probe interval must be at least 1 second");
+            s.probe_interval = Duration::from_secs(v);
         }
         if let Some(v) = number("INVENTORY_REFRESH_SECS")?.or(file.inventory_refresh_secs) {
             anyhow::ensure!(

@@ -15,6 +15,8 @@ use crate::auth::{self, Role, password};
 use crate::aws::AwsClients;
 use crate::configuration::Settings;
 use crate::inventory::Inventory;
+use crate::propagation::probe::Probe;
+use crate::propagation::watcher::Watcher;
 use crate::routes;
 use crate::store::Store;
 
@@ -24,6 +26,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub inventory: Arc<Inventory>,
     pub store: Store,
+    pub watcher: Arc<Watcher>,
     /// The last verification of the audit chain, reused for a while: verifying reads
     /// the whole log.
     audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
@@ -60,6 +63,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     refresher: tokio::task::JoinHandle<()>,
+    watching: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -93,11 +97,22 @@ impl Application {
             .with_context(|| format!("binding the console to {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let refresher = inventory.spawn_refresher(settings.inventory_refresh);
+        let probe = Probe::new(settings.edge_addr.clone(), settings.edge_ca_file.as_deref())
+            .context("configuring the TLS probe")?;
+        let watcher = Arc::new(Watcher::new(
+            store.clone(),
+            inventory.aws().clone(),
+            probe,
+            settings.propagation_poll,
+            settings.probe_interval,
+        ));
+        let watching = watcher.spawn();
         let secure_cookies = settings.secure_cookies;
         let state = AppState {
             settings: Arc::new(settings),
             inventory,
             store: store.clone(),
+            watcher,
             audit_status: Default::default(),
         };
         let data = web::Data::new(state.clone());
@@ -135,6 +150,7 @@ impl Application {
             server,
             state,
             refresher,
+            watching,
         })
     }
 
@@ -150,6 +166,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.refresher.abort();
+        self.watching.abort();
         result
     }
 

@@ -124,6 +124,7 @@ pub struct DomainSettings {
     pub user_pool_id: String,
     pub status: Option<String>,
     pub certificate_arn: Option<String>,
+    pub cloudfront_distribution: Option<String>,
     security_policy: Option<aws_sdk_cognitoidentityprovider::types::SecurityPolicyType>,
     managed_login_version: Option<i32>,
     routing: Option<aws_sdk_cognitoidentityprovider::types::RoutingType>,
@@ -168,6 +169,7 @@ impl AwsClients {
             certificate_arn: config
                 .map(|c| c.certificate_arn().to_owned())
                 .filter(|a| !a.is_empty()),
+            cloudfront_distribution: d.cloud_front_distribution().map(str::to_owned),
             security_policy: config.and_then(|c| c.security_policy()).cloned(),
             managed_login_version: d.managed_login_version(),
             routing: d.routing().cloned(),

@@ -379,6 +379,15 @@ mod tests {
     }
 }
 
+/// ACM's spelling of a serial: lowercase hex bytes separated by colons.
+pub fn format_serial(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// An ACM certificate ARN: `arn:aws:acm:<region>:<account>:certificate/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CertificateArn(String);

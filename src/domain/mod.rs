@@ -9,5 +9,6 @@ pub mod propagation;
 pub use certificate::{
     CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, CertificateFacts, CertificateStatus,
     CertificateType, Ineligibility, KeyAlgorithm, certificate_region, check_eligibility,
+    format_serial,
 };
 pub use domain_name::{DomainName, DomainNameError, name_covers};

@@ -1,6 +1,9 @@
 //! Following a change after AWS accepted it (PRODUCT.md §5), and settling changes a
 //! crash left between their `requested` entry and their outcome.
 
+pub mod probe;
+pub mod watcher;
+
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -35,9 +38,48 @@ pub async fn record(
         served_serial: None,
         verified_at: None,
         detail: None,
+        served_subject: None,
+        served_not_after: None,
+        probe_error: None,
+        cloudfront_distribution: None,
     };
+    supersede_earlier(store, &change.domain).await?;
     store.insert_propagation(&propagation).await?;
     Ok(propagation.id)
+}
+
+/// A new change of a domain ends the ones still followed for it.
+async fn supersede_earlier(store: &Store, domain: &str) -> anyhow::Result<()> {
+    for earlier in store
+        .active_propagations()
+        .await?
+        .into_iter()
+        .filter(|p| p.domain == domain)
+    {
+        let seen = crate::store::Observation {
+            phase: Some(Phase::Superseded.as_str().to_owned()),
+            detail: Some("a later change of the same domain replaced it".into()),
+            ..Default::default()
+        };
+        if store
+            .observe_propagation(&earlier.id, &earlier.phase, &seen)
+            .await?
+        {
+            store
+                .append_audit(AuditRecord {
+                    actor: "certdeck".into(),
+                    action: "propagation.superseded".into(),
+                    pool_id: Some(earlier.pool_id.clone()),
+                    domain: Some(earlier.domain.clone()),
+                    new_certificate_arn: Some(earlier.new_certificate_arn.clone()),
+                    outcome: "superseded".into(),
+                    detail: seen.detail,
+                    ..AuditRecord::default()
+                })
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Settles every change left without an outcome: AWS says whether the update was

@@ -40,6 +40,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/propagations", web::get().to(propagations::index))
         .route("/propagations/{id}", web::get().to(propagations::show))
+        .route(
+            "/propagations/{id}/events",
+            web::get().to(propagations::events),
+        )
         .route("/api/propagations/{id}", web::get().to(propagations::api))
         .route("/healthz", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready))
@@ -52,6 +56,10 @@ async fn static_file(file: web::Path<String>) -> HttpResponse {
         "certdeck.css" => (
             include_str!("../../static/certdeck.css"),
             "text/css; charset=utf-8",
+        ),
+        "propagation.js" => (
+            include_str!("../../static/propagation.js"),
+            "text/javascript; charset=utf-8",
         ),
         _ => return HttpResponse::NotFound().finish(),
     };

@@ -268,14 +268,7 @@ pub fn pem_key_to_pkcs8_der(pem: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(PKey::private_key_from_pem(pem)?.private_key_to_pkcs8()?)
 }
 
-/// ACM's spelling of a serial: lowercase hex bytes separated by colons.
-pub fn format_serial(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use crate::domain::format_serial;
 
 fn key_algorithm_of(key: &PKey<openssl::pkey::Public>) -> Option<KeyAlgorithm> {
     match key.id() {

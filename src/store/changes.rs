@@ -46,10 +46,39 @@ pub struct Propagation {
     pub verified_at: Option<i64>,
     #[serde(skip)]
     pub detail: Option<String>,
+    /// The last probe: the served certificate's subject and expiry, or why it failed.
+    pub served_subject: Option<String>,
+    pub served_not_after: Option<String>,
+    pub probe_error: Option<String>,
+    #[serde(skip)]
+    pub cloudfront_distribution: Option<String>,
+}
+
+/// One step of a propagation's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct PropagationEvent {
+    pub at_ms: i64,
+    pub phase: String,
+    pub detail: Option<String>,
+}
+
+/// What the watcher saw in one round, written back at once.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub phase: Option<String>,
+    pub cognito_status: Option<String>,
+    pub served_serial: Option<String>,
+    pub served_subject: Option<String>,
+    pub served_not_after: Option<String>,
+    pub probe_error: Option<String>,
+    pub cloudfront_distribution: Option<String>,
+    pub verified_at: Option<i64>,
+    pub detail: Option<String>,
 }
 
 const PROPAGATION_COLUMNS: &str = "id, pool_id, region, domain, old_certificate_arn, new_certificate_arn, \
-    expected_serial, actor, submitted_at, deadline, phase, cognito_status, served_serial, verified_at, detail";
+    expected_serial, actor, submitted_at, deadline, phase, cognito_status, served_serial, verified_at, detail, \
+    served_subject, served_not_after, probe_error, cloudfront_distribution";
 
 impl Store {
     /// A fresh one-time token for the change form of `pool_id`.
@@ -171,7 +200,7 @@ impl Store {
     pub async fn insert_propagation(&self, p: &Propagation) -> anyhow::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO propagations ({PROPAGATION_COLUMNS}, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         )))
         .bind(&p.id)
         .bind(&p.pool_id)
@@ -188,11 +217,99 @@ impl Store {
         .bind(&p.served_serial)
         .bind(p.verified_at)
         .bind(&p.detail)
+        .bind(&p.served_subject)
+        .bind(&p.served_not_after)
+        .bind(&p.probe_error)
+        .bind(&p.cloudfront_distribution)
         .bind(now())
         .execute(&self.pool)
         .await
         .context("storing a propagation")?;
+        self.append_propagation_event(&p.id, &p.phase, None).await
+    }
+
+    /// Propagations not yet in a terminal phase.
+    pub async fn active_propagations(&self) -> anyhow::Result<Vec<Propagation>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PROPAGATION_COLUMNS} FROM propagations \
+             WHERE phase IN ('submitted', 'updating', 'distributed') ORDER BY submitted_at"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .context("listing active propagations")?
+        .iter()
+        .map(propagation_of)
+        .collect()
+    }
+
+    /// Writes what the watcher saw; a phase change also goes to the timeline. Only a
+    /// propagation still in `from_phase` is changed, so two watchers cannot both move it.
+    pub async fn observe_propagation(
+        &self,
+        id: &str,
+        from_phase: &str,
+        seen: &Observation,
+    ) -> anyhow::Result<bool> {
+        let phase = seen.phase.clone().unwrap_or_else(|| from_phase.to_owned());
+        let result = sqlx::query(
+            "UPDATE propagations SET phase = $1, cognito_status = COALESCE($2, cognito_status), \
+             served_serial = COALESCE($3, served_serial), served_subject = COALESCE($4, served_subject), \
+             served_not_after = COALESCE($5, served_not_after), probe_error = $6, \
+             cloudfront_distribution = COALESCE($7, cloudfront_distribution), \
+             verified_at = COALESCE($8, verified_at), detail = COALESCE($9, detail), updated_at = $10 \
+             WHERE id = $11 AND phase = $12",
+        )
+        .bind(&phase)
+        .bind(&seen.cognito_status)
+        .bind(&seen.served_serial)
+        .bind(&seen.served_subject)
+        .bind(&seen.served_not_after)
+        .bind(&seen.probe_error)
+        .bind(&seen.cloudfront_distribution)
+        .bind(seen.verified_at)
+        .bind(&seen.detail)
+        .bind(now())
+        .bind(id)
+        .bind(from_phase)
+        .execute(&self.pool)
+        .await
+        .context("updating a propagation")?;
+        let moved = result.rows_affected() == 1;
+        if moved && phase != from_phase {
+            self.append_propagation_event(id, &phase, seen.detail.as_deref())
+                .await?;
+        }
+        Ok(moved && phase != from_phase)
+    }
+
+    async fn append_propagation_event(
+        &self,
+        id: &str,
+        phase: &str,
+        detail: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let at_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        sqlx::query("INSERT INTO propagation_events (propagation_id, at_ms, phase, detail) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(at_ms)
+            .bind(phase)
+            .bind(detail)
+            .execute(&self.pool)
+            .await
+            .context("recording a phase")?;
         Ok(())
+    }
+
+    /// The timeline of a propagation, oldest first.
+    pub async fn propagation_events(&self, id: &str) -> anyhow::Result<Vec<PropagationEvent>> {
+        sqlx::query("SELECT at_ms, phase, detail FROM propagation_events WHERE propagation_id = $1 ORDER BY at_ms, phase")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading a timeline")?
+            .iter()
+            .map(|r| Ok(PropagationEvent { at_ms: r.try_get("at_ms")?, phase: r.try_get("phase")?, detail: r.try_get("detail")? }))
+            .collect()
     }
 
     pub async fn propagation(&self, id: &str) -> anyhow::Result<Option<Propagation>> {
@@ -238,5 +355,9 @@ fn propagation_of(r: &AnyRow) -> anyhow::Result<Propagation> {
         served_serial: r.try_get("served_serial")?,
         verified_at: r.try_get("verified_at")?,
         detail: r.try_get("detail")?,
+        served_subject: r.try_get("served_subject")?,
+        served_not_after: r.try_get("served_not_after")?,
+        probe_error: r.try_get("probe_error")?,
+        cloudfront_distribution: r.try_get("cloudfront_distribution")?,
     })
 }

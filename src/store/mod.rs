@@ -7,7 +7,7 @@ mod sessions;
 mod users;
 
 pub use audit::{AuditFilter, audit_time};
-pub use changes::{PendingChange, Propagation};
+pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use users::{StoredUser, UserError};
 
 use anyhow::Context;
@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_auth.sql")),
     (3, include_str!("migrations/0003_audit.sql")),
     (4, include_str!("migrations/0004_changes.sql")),
+    (5, include_str!("migrations/0005_propagation_events.sql")),
 ];
 
 /// Which database a URL named.

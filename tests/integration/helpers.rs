@@ -307,6 +307,13 @@ pub fn settings(sandbox: &TestSandbox, database: &str) -> certdeck::configuratio
         regions: vec!["us-east-1".to_owned(), "eu-west-1".to_owned()],
         aws_endpoint_url: Some(sandbox.sandbox.endpoint_url().to_owned()),
         edge_addr: Some(sandbox.sandbox.edge_addr().to_string()),
+        edge_ca_file: Some({
+            let path = tempdir().join("sandbox-ca.pem");
+            std::fs::write(&path, sandbox.sandbox.ca_pem()).expect("CA file");
+            path
+        }),
+        propagation_poll: Duration::from_secs(1),
+        probe_interval: Duration::from_secs(1),
         secure_cookies: false,
         // The sandbox runs without quotas here; pacing is the benchmark's subject.
         aws_quota_scale: 100.0,

@@ -2,10 +2,13 @@
 //! sandbox (and, where it supports the operation, moto).
 
 mod access;
+mod audit_log;
+mod browser;
 mod certificate_change;
 mod console;
 mod helpers;
 mod moto;
+mod propagation;
 mod sandbox_cli;
 mod sandbox_edge;
 mod sandbox_limits;

@@ -31,6 +31,8 @@ pub struct DashboardView<'a> {
     pub previous_href: Option<String>,
     pub next_href: Option<String>,
     pub attention: usize,
+    /// Custom domains whose edge was last probed serving another certificate.
+    pub served_differs: std::collections::HashSet<String>,
     pub status_choices: &'static [(&'static str, &'static str)],
     pub sort_choices: &'static [(&'static str, &'static str)],
 }
@@ -104,6 +106,7 @@ pub async fn show(
         from_store: view.from_store,
         problems: &view.snapshot.problems,
         attention: view.rows.iter().filter(|r| r.flags.any()).count(),
+        served_differs: state.watcher.served_differs(),
         status_choices: &STATUS_CHOICES,
         sort_choices: &SORT_CHOICES,
     };

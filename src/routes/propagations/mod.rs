@@ -1,13 +1,19 @@
-//! `GET /propagations`, `GET /propagations/{id}` and `GET /api/propagations/{id}`.
+//! `GET /propagations`, `GET /propagations/{id}` (the countdown), its Server-Sent Events
+//! `GET /propagations/{id}/events`, and `GET /api/propagations/{id}`.
+
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use super::{Chrome, PageError, html, timestamp};
 use crate::auth::CurrentUser;
+use crate::domain::propagation::Phase;
+use crate::propagation::watcher::PhaseEvent;
 use crate::startup::AppState;
-use crate::store::Propagation;
+use crate::store::{Propagation, PropagationEvent};
 
 #[derive(Template)]
 #[template(path = "propagations/show.html")]
@@ -15,10 +21,13 @@ pub struct PropagationView {
     pub title: &'static str,
     pub chrome: Chrome,
     pub p: Propagation,
+    pub timeline: Vec<(String, String, String)>,
     pub submitted: String,
     pub deadline: String,
-    pub seconds_left: i64,
+    pub now: i64,
+    pub time_left: String,
     pub terminal: bool,
+    pub outcome: Option<String>,
 }
 
 #[derive(Template)]
@@ -33,6 +42,12 @@ fn at(seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(seconds)
         .map(timestamp)
         .unwrap_or_default()
+}
+
+/// "59:58": minutes and seconds left.
+pub fn clock(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    format!("{:02}:{:02}", seconds / 60, seconds % 60)
 }
 
 pub async fn index(
@@ -56,6 +71,18 @@ pub async fn index(
     })
 }
 
+fn timeline(events: &[PropagationEvent]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.at_ms) * 1_000_000)
+                .map(timestamp)
+                .unwrap_or_default();
+            (e.phase.clone(), when, e.detail.clone().unwrap_or_default())
+        })
+        .collect()
+}
+
 pub async fn show(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -66,20 +93,87 @@ pub async fn show(
         .propagation(&id)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
+    let events = state.store.propagation_events(&p.id).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let terminal = p
-        .phase
-        .parse::<crate::domain::propagation::Phase>()
-        .is_ok_and(|phase| phase.is_terminal());
+    let terminal = p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+    let outcome = terminal
+        .then(|| events.last().and_then(|e| e.detail.clone()))
+        .flatten();
     html(&PropagationView {
         title: "Propagation",
         chrome: Chrome::of(&user),
+        timeline: timeline(&events),
         submitted: at(p.submitted_at),
         deadline: at(p.deadline),
-        seconds_left: (p.deadline - now).max(0),
+        now,
+        time_left: clock(p.deadline - now),
         terminal,
+        outcome,
         p,
     })
+}
+
+/// Server-Sent Events: the current state at once, then every change, until a terminal
+/// phase.
+pub async fn events(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = state
+        .store
+        .propagation(&id)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
+    let receiver = state.watcher.subscribe();
+    let timeline = state.store.propagation_events(&p.id).await?;
+    let detail = timeline.last().and_then(|e| e.detail.clone());
+    let current = PhaseEvent {
+        id: p.id.clone(),
+        phase: p.phase.clone(),
+        at_ms: timeline.last().map_or(0, |e| e.at_ms),
+        cognito_status: p.cognito_status.clone(),
+        served_serial: p.served_serial.clone(),
+        served_subject: p.served_subject.clone(),
+        served_not_after: p.served_not_after.clone(),
+        detail,
+    };
+    let first = futures_util::stream::once(async move { Ok::<_, actix_web::Error>(sse(&current)) });
+    let id = p.id.clone();
+    let done = p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+    let rest = futures_util::stream::unfold(
+        (receiver, id, done),
+        |(mut receiver, id, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(event) if event.id == id => {
+                            let terminal = event.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+                            return Some((Ok(sse(&event)), (receiver, id, terminal)));
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    () = tokio::time::sleep(Duration::from_secs(15)) => {
+                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (receiver, id, false)));
+                    }
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(first.chain(rest)))
+}
+
+fn sse(event: &PhaseEvent) -> web::Bytes {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    web::Bytes::from(format!("event: phase\ndata: {data}\n\n"))
 }
 
 pub async fn api(

@@ -1,0 +1,318 @@
+//! The watcher: for every change in flight, Cognito's status (every
+//! `CERTDECK_PROPAGATION_POLL_SECS`) and a TLS probe of the edge (every
+//! `CERTDECK_PROBE_INTERVAL_SECS`), moving the phase forward, persisting it, telling
+//! the live pages, and auditing the outcome. State lives in the database, so watching
+//! resumes after a restart.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::probe::Probe;
+use crate::aws::AwsClients;
+use crate::domain::audit::AuditRecord;
+use crate::domain::propagation::Phase;
+use crate::store::{Observation, Propagation, Store};
+
+/// A phase change, as the live page receives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseEvent {
+    pub id: String,
+    pub phase: String,
+    pub at_ms: i64,
+    pub cognito_status: Option<String>,
+    pub served_serial: Option<String>,
+    pub served_subject: Option<String>,
+    pub served_not_after: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub struct Watcher {
+    store: Store,
+    aws: AwsClients,
+    probe: Probe,
+    poll: Duration,
+    probe_every: Duration,
+    events: broadcast::Sender<PhaseEvent>,
+    /// Domains whose edge serves another certificate than the one configured (by the
+    /// last probe of their latest change).
+    served_differs: RwLock<HashSet<String>>,
+}
+
+/// When each watched change is next due for Cognito and for a probe.
+type Due = HashMap<String, (Instant, Instant)>;
+
+impl Watcher {
+    pub fn new(
+        store: Store,
+        aws: AwsClients,
+        probe: Probe,
+        poll: Duration,
+        probe_every: Duration,
+    ) -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            store,
+            aws,
+            probe,
+            poll,
+            probe_every,
+            events,
+            served_differs: RwLock::new(HashSet::new()),
+        }
+    }
+
+    /// Phase changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<PhaseEvent> {
+        self.events.subscribe()
+    }
+
+    /// The domains whose edge was last seen serving another certificate than the one
+    /// configured.
+    pub fn served_differs(&self) -> HashSet<String> {
+        self.served_differs
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Watches until the task is aborted.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let watcher = self.clone();
+        tokio::spawn(async move {
+            let mut due = Due::new();
+            let tick = watcher
+                .poll
+                .min(watcher.probe_every)
+                .min(Duration::from_secs(1));
+            loop {
+                if let Err(e) = watcher.round(&mut due).await {
+                    tracing::error!(error = format!("{e:#}"), "propagation watcher round failed");
+                }
+                tokio::time::sleep(tick).await;
+            }
+        })
+    }
+
+    async fn round(&self, due: &mut Due) -> anyhow::Result<()> {
+        let active = self.store.active_propagations().await?;
+        due.retain(|id, _| active.iter().any(|p| &p.id == id));
+        let now = Instant::now();
+        for propagation in active {
+            let (cognito_at, probe_at) = *due.entry(propagation.id.clone()).or_insert((now, now));
+            let ask_cognito = cognito_at <= now;
+            let probe = probe_at <= now;
+            if !ask_cognito && !probe {
+                continue;
+            }
+            if let Some(slot) = due.get_mut(&propagation.id) {
+                if ask_cognito {
+                    slot.0 = now + self.poll;
+                }
+                if probe {
+                    slot.1 = now + self.probe_every;
+                }
+            }
+            self.watch(propagation, ask_cognito, probe).await?;
+        }
+        Ok(())
+    }
+
+    /// One look at one change.
+    async fn watch(&self, p: Propagation, ask_cognito: bool, probe: bool) -> anyhow::Result<()> {
+        let phase: Phase = p.phase.parse().map_err(anyhow::Error::msg)?;
+        let now = OffsetDateTime::now_utc();
+        let mut seen = Observation::default();
+        let mut next = phase;
+        if now.unix_timestamp() > p.deadline {
+            next = Phase::TimedOut;
+            let minutes = (p.deadline - p.submitted_at) / 60;
+            seen.detail = Some(format!(
+                "the edge did not serve the new certificate within {minutes} min"
+            ));
+        }
+        let mut distribution = p.cloudfront_distribution.clone();
+        if next == phase && ask_cognito {
+            match self.aws.domain_settings(&p.region, &p.domain).await {
+                Ok(None) => {
+                    next = Phase::Failed;
+                    seen.detail = Some("AWS no longer knows the domain".into());
+                }
+                Ok(Some(settings)) => {
+                    seen.cognito_status = settings.status.clone();
+                    seen.cloudfront_distribution = settings.cloudfront_distribution.clone();
+                    distribution = distribution.or(settings.cloudfront_distribution);
+                    if settings
+                        .certificate_arn
+                        .as_deref()
+                        .is_some_and(|a| a != p.new_certificate_arn)
+                    {
+                        next = Phase::Superseded;
+                        seen.detail = Some("the domain now uses another certificate".into());
+                    } else {
+                        next = match (settings.status.as_deref(), phase) {
+                            (Some("FAILED"), _) => {
+                                seen.detail = Some("Cognito reports the domain as FAILED".into());
+                                Phase::Failed
+                            }
+                            (Some("UPDATING" | "CREATING"), Phase::Submitted) => Phase::Updating,
+                            (Some("ACTIVE"), Phase::Submitted | Phase::Updating) => {
+                                Phase::Distributed
+                            }
+                            _ => phase,
+                        };
+                    }
+                }
+                Err(e) => seen.detail = Some(format!("Cognito could not be read: {e}")),
+            }
+        }
+        // What Cognito said is a step of its own, before the probe's: the timeline
+        // shows `distributed` even when the same round also verifies.
+        let mut phase = phase;
+        if next != phase && !next.is_terminal() {
+            seen.phase = Some(next.as_str().to_owned());
+            seen.probe_error = p.probe_error.clone();
+            self.record(&p, phase, next, &seen, now).await?;
+            phase = next;
+            seen = Observation {
+                cloudfront_distribution: seen.cloudfront_distribution.clone(),
+                ..Observation::default()
+            };
+        }
+        if !next.is_terminal() && probe {
+            let expected = match &p.expected_serial {
+                Some(serial) => Some(serial.clone()),
+                None => self
+                    .aws
+                    .describe_certificate(&p.new_certificate_arn)
+                    .await
+                    .ok()
+                    .and_then(|d| d.serial),
+            };
+            match self.probe.probe(&p.domain, distribution.as_deref()).await {
+                Ok(served) => {
+                    let matches = expected.as_deref() == Some(served.serial.as_str());
+                    self.set_served_differs(&p.domain, !matches);
+                    if matches {
+                        next = Phase::Verified;
+                        seen.verified_at = Some(now.unix_timestamp());
+                        seen.detail = Some(format!(
+                            "verified after {} (AWS allows up to 60 min)",
+                            human_duration(now.unix_timestamp() - p.submitted_at)
+                        ));
+                    }
+                    seen.served_serial = Some(served.serial);
+                    seen.served_subject = Some(served.subject);
+                    seen.served_not_after = Some(served.not_after);
+                }
+                Err(e) => seen.probe_error = Some(format!("{}: {e}", e.kind())),
+            }
+        } else {
+            seen.probe_error = p.probe_error.clone();
+        }
+        if next != phase {
+            seen.phase = Some(next.as_str().to_owned());
+        }
+        self.record(&p, phase, next, &seen, now).await
+    }
+
+    /// Writes an observation; on a phase change also the timeline, the live pages and,
+    /// for an outcome, the audit log.
+    async fn record(
+        &self,
+        p: &Propagation,
+        phase: Phase,
+        next: Phase,
+        seen: &Observation,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        let moved = self
+            .store
+            .observe_propagation(&p.id, phase.as_str(), seen)
+            .await?;
+        let at_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        if moved {
+            if next.is_terminal() {
+                self.audit_outcome(p, next, seen.detail.clone()).await?;
+            }
+            let _ = self.events.send(PhaseEvent {
+                id: p.id.clone(),
+                phase: next.as_str().to_owned(),
+                at_ms,
+                cognito_status: seen.cognito_status.clone(),
+                served_serial: seen.served_serial.clone(),
+                served_subject: seen.served_subject.clone(),
+                served_not_after: seen.served_not_after.clone(),
+                detail: seen.detail.clone(),
+            });
+        } else if seen.served_serial.is_some()
+            || seen.cognito_status.is_some()
+            || seen.probe_error.is_some()
+        {
+            // Not a phase change, but the live page shows the latest readings too.
+            let _ = self.events.send(PhaseEvent {
+                id: p.id.clone(),
+                phase: phase.as_str().to_owned(),
+                at_ms,
+                cognito_status: seen.cognito_status.clone(),
+                served_serial: seen.served_serial.clone(),
+                served_subject: seen.served_subject.clone(),
+                served_not_after: seen.served_not_after.clone(),
+                detail: seen.probe_error.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn set_served_differs(&self, domain: &str, differs: bool) {
+        if let Ok(mut set) = self.served_differs.write() {
+            if differs {
+                set.insert(domain.to_owned());
+            } else {
+                set.remove(domain);
+            }
+        }
+    }
+
+    async fn audit_outcome(
+        &self,
+        p: &Propagation,
+        phase: Phase,
+        detail: Option<String>,
+    ) -> anyhow::Result<()> {
+        let outcome = match phase {
+            Phase::Verified => "success",
+            Phase::Superseded => "superseded",
+            _ => "failure",
+        };
+        self.store
+            .append_audit(AuditRecord {
+                actor: "certdeck".into(),
+                action: format!("propagation.{}", phase.as_str()),
+                pool_id: Some(p.pool_id.clone()),
+                domain: Some(p.domain.clone()),
+                old_certificate_arn: p.old_certificate_arn.clone(),
+                new_certificate_arn: Some(p.new_certificate_arn.clone()),
+                outcome: outcome.into(),
+                detail,
+                ..AuditRecord::default()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// "1 m 58 s".
+pub fn human_duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} m {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} m", seconds / 3600, (seconds % 3600) / 60),
+    }
+}

@@ -1,0 +1,422 @@
+//! Issue 7: the watcher follows a change to `verified`, times out an edge that never
+//! switches, resumes after a restart, streams phases, and shows probe failures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certdeck::sandbox::Seed;
+use certdeck::store::AuditFilter;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::helpers::{Browser, TestApp, eventually, options, settings, spawn_sandbox, tempdir};
+
+/// Changes the certificate of `pool_name` to the recommended one; the propagation id.
+pub async fn change_certificate(app: &TestApp, browser: &Browser, pool_name: &str) -> String {
+    let pool = app.pool_id(pool_name).await;
+    let path = format!("/pools/{pool}/certificate");
+    let form = browser.get_text(&path).await;
+    let token = form
+        .split("name=\"submission_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("token")
+        .to_owned();
+    let arn = form
+        .split("<option value=\"")
+        .skip(1)
+        .find(|o| !o[..o.find('>').unwrap_or(0)].contains("disabled"))
+        .and_then(|o| o.split('"').next())
+        .expect("an eligible certificate")
+        .to_owned();
+    let response = browser
+        .post_form(
+            &path,
+            &[
+                ("certificate_arn", &arn),
+                ("submission_token", &token),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "the change is accepted");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location");
+    location.trim_start_matches("/propagations/").to_owned()
+}
+
+async fn api(browser: &Browser, id: &str) -> Value {
+    browser
+        .get(&format!("/api/propagations/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn wait_for_phase(browser: &Browser, id: &str, phase: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let current = api(browser, id).await;
+        if current["phase"] == phase {
+            return current;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "phase {phase} not reached in {limit:?}: {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn app_with(
+    propagation_secs: u64,
+    tweak: impl FnOnce(&mut certdeck::configuration::Settings),
+) -> (Arc<crate::helpers::TestSandbox>, TestApp) {
+    let mut opts = options(Seed::Demo);
+    opts.timings.propagation = Duration::from_secs(propagation_secs);
+    let sandbox = Arc::new(spawn_sandbox(opts).await);
+    let mut s = settings(
+        &sandbox,
+        &format!("sqlite://{}/certdeck.db", tempdir().display()),
+    );
+    tweak(&mut s);
+    let app = TestApp::start_with(&sandbox, s).await;
+    app.refresh().await;
+    (sandbox, app)
+}
+
+#[tokio::test]
+async fn phases_run_in_order_and_verified_follows_the_edge_switch() {
+    let (sandbox, app) = app_with(5, |_| {}).await;
+    let submitted = Instant::now();
+    let id = change_certificate(&app, &app.admin, "Customer portal").await;
+    let done = wait_for_phase(&app.admin, &id, "verified", Duration::from_secs(40)).await;
+    let switched = submitted + Duration::from_secs(5);
+    let lag = Instant::now().saturating_duration_since(switched);
+    assert!(
+        lag < Duration::from_secs(30),
+        "verified {lag:?} after the edge switched"
+    );
+    let events = app
+        .state
+        .store
+        .propagation_events(&id)
+        .await
+        .expect("timeline");
+    let phases: Vec<&str> = events.iter().map(|e| e.phase.as_str()).collect();
+    assert_eq!(phases, ["submitted", "updating", "distributed", "verified"]);
+    assert!(events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    // The served serial is ACM's serial of the new certificate.
+    let acm = sandbox.acm("us-east-1").await;
+    let detail = acm
+        .describe_certificate()
+        .certificate_arn(done["new_certificate_arn"].as_str().expect("arn"))
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        done["served_serial"].as_str(),
+        detail.certificate().and_then(|c| c.serial())
+    );
+    assert_eq!(done["cognito_status"], "ACTIVE");
+    assert!(done["verified_at"].as_i64().is_some());
+    let page = app.admin.get_text(&format!("/propagations/{id}")).await;
+    assert!(
+        page.contains("verified after") && page.contains("(AWS allows up to 60 min)"),
+        "the outcome is spelled out"
+    );
+    let audited = app
+        .state
+        .store
+        .audit_page(
+            &AuditFilter {
+                action: Some("propagation.verified".into()),
+                ..Default::default()
+            },
+            None,
+            5,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(audited.len(), 1);
+}
+
+#[tokio::test]
+async fn an_edge_that_never_switches_times_out_with_an_audit_entry() {
+    let (sandbox, app) = app_with(1, |s| s.propagation_timeout = Duration::from_secs(6)).await;
+    sandbox
+        .arm_fault(json!({"operation": "Edge.Distribute", "count": 1}))
+        .await;
+    let id = change_certificate(&app, &app.admin, "Customer portal").await;
+    let ended = wait_for_phase(&app.admin, &id, "timed_out", Duration::from_secs(20)).await;
+    assert_eq!(
+        ended["cognito_status"], "ACTIVE",
+        "Cognito said ACTIVE; the edge did not follow"
+    );
+    let phases: Vec<String> = app
+        .state
+        .store
+        .propagation_events(&id)
+        .await
+        .expect("timeline")
+        .into_iter()
+        .map(|e| e.phase)
+        .collect();
+    assert_eq!(phases.last().map(String::as_str), Some("timed_out"));
+    assert!(!phases.contains(&"verified".to_owned()));
+    let audited = app
+        .state
+        .store
+        .audit_page(
+            &AuditFilter {
+                action: Some("propagation.timed_out".into()),
+                ..Default::default()
+            },
+            None,
+            5,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].record.outcome, "failure");
+    // The dashboard flags the domain: the edge serves another certificate.
+    let dashboard = app.admin.get_text("/?q=customer").await;
+    assert!(dashboard.contains("served certificate differs"));
+}
+
+#[tokio::test]
+async fn watching_resumes_after_a_restart() {
+    let mut opts = options(Seed::Demo);
+    opts.timings.propagation = Duration::from_secs(4);
+    let sandbox = Arc::new(spawn_sandbox(opts).await);
+    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    let first = TestApp::start(&sandbox, &database).await;
+    first.refresh().await;
+    let id = change_certificate(&first, &first.admin, "Merchant dashboard").await;
+    wait_for_phase(&first.admin, &id, "updating", Duration::from_secs(10)).await;
+    first.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = TestApp::start(&sandbox, &database).await;
+    let done = wait_for_phase(&second.admin, &id, "verified", Duration::from_secs(30)).await;
+    assert!(done["served_serial"].is_string());
+}
+
+#[tokio::test]
+async fn server_sent_events_bring_the_phases_in_order() {
+    let (_sandbox, app) = app_with(3, |_| {}).await;
+    let id = change_certificate(&app, &app.admin, "EU customer portal").await;
+    let response = app
+        .admin
+        .client
+        .get(format!("{}/propagations/{id}/events", app.admin.base))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+            if text.contains("\"phase\":\"verified\"") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "verified arrived: {text}");
+    let mut phases: Vec<String> = text
+        .split("\n\n")
+        .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|data| {
+            serde_json::from_str::<Value>(data).expect("event data is JSON")["phase"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(text.contains("event: phase"));
+    phases.dedup();
+    let order = ["submitted", "updating", "distributed", "verified"];
+    let positions: Vec<usize> = phases
+        .iter()
+        .map(|p| order.iter().position(|o| o == p).expect("a known phase"))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "in order: {phases:?}"
+    );
+    assert_eq!(phases.first().map(String::as_str), Some("submitted"));
+    assert_eq!(phases.last().map(String::as_str), Some("verified"));
+}
+
+/// An edge that misbehaves in one way.
+async fn fake_edge(kind: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    match kind {
+        "refused" => drop(listener),
+        "alert" => {
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buffer = [0u8; 1024];
+                    let _ = stream.read(&mut buffer).await;
+                    // A fatal handshake_failure alert.
+                    let _ = stream
+                        .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+                        .await;
+                }
+            });
+        }
+        _ => {
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((stream, _)) = listener.accept().await {
+                    held.push(stream);
+                }
+            });
+        }
+    }
+    address
+}
+
+/// A TLS edge whose certificate (from its own CA, written to `ca_path`) names only
+/// other.example.com.
+async fn wrong_name_edge(ca_path: &std::path::Path) -> String {
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let make = |cn: &str, issuer: Option<(&openssl::x509::X509, &PKey<openssl::pkey::Private>)>| {
+        let key = PKey::from_ec_key(
+            openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                    .expect("group"),
+            )
+            .expect("key"),
+        )
+        .expect("pkey");
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", cn).expect("cn");
+        let name = name.build();
+        let mut b = X509Builder::new().expect("builder");
+        b.set_version(2).expect("v3");
+        b.set_serial_number(
+            &openssl::bn::BigNum::from_u32(7)
+                .expect("bn")
+                .to_asn1_integer()
+                .expect("serial"),
+        )
+        .expect("serial");
+        b.set_subject_name(&name).expect("subject");
+        b.set_pubkey(&key).expect("pubkey");
+        b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
+            .expect("nb");
+        b.set_not_after(&Asn1Time::days_from_now(30).expect("t"))
+            .expect("na");
+        match issuer {
+            None => {
+                b.set_issuer_name(&name).expect("issuer");
+                b.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
+                    .expect("bc");
+                b.sign(&key, MessageDigest::sha256()).expect("sign");
+            }
+            Some((ca, ca_key)) => {
+                b.set_issuer_name(ca.subject_name()).expect("issuer");
+                let san = SubjectAlternativeName::new()
+                    .dns(cn)
+                    .build(&b.x509v3_context(Some(ca), None))
+                    .expect("san");
+                b.append_extension(san).expect("san");
+                b.sign(ca_key, MessageDigest::sha256()).expect("sign");
+            }
+        }
+        (b.build(), key)
+    };
+    let (ca, ca_key) = make("test edge CA", None);
+    let (leaf, leaf_key) = make("other.example.com", Some((&ca, &ca_key)));
+    std::fs::write(ca_path, ca.to_pem().expect("pem")).expect("CA file");
+    let chain = vec![
+        rustls::pki_types::CertificateDer::from(leaf.to_der().expect("der")),
+        rustls::pki_types::CertificateDer::from(ca.to_der().expect("der")),
+    ];
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+        leaf_key.private_key_to_pkcs8().expect("pkcs8").into(),
+    );
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(stream).await;
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn probe_failures_are_shown_on_the_page() {
+    let ca_path = tempdir().join("wrong-name-ca.pem");
+    let cases: Vec<(&str, String)> = vec![
+        ("refused", fake_edge("refused").await),
+        ("TLS alert", fake_edge("alert").await),
+        ("wrong name", wrong_name_edge(&ca_path).await),
+        ("timeout", fake_edge("silent").await),
+    ];
+    for (kind, edge) in cases {
+        let ca = ca_path.clone();
+        let (_sandbox, app) = app_with(1, |s| {
+            s.edge_addr = Some(edge.clone());
+            if kind == "wrong name" {
+                s.edge_ca_file = Some(ca);
+            }
+        })
+        .await;
+        let id = change_certificate(&app, &app.admin, "Merchant dashboard").await;
+        let shown = eventually(Duration::from_secs(20), || async {
+            api(&app.admin, &id).await["probe_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(&format!("{kind}:")))
+        })
+        .await;
+        assert!(
+            shown,
+            "{kind}: the probe error is recorded: {}",
+            api(&app.admin, &id).await
+        );
+        let page = app.admin.get_text(&format!("/propagations/{id}")).await;
+        assert!(
+            page.contains(&format!("{kind}:")),
+            "{kind} is shown on the page"
+        );
+        assert_ne!(api(&app.admin, &id).await["phase"], "verified");
+    }
+}
