@@ -311,7 +311,11 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     let app = Application::build(settings).await?;
     println!("certdeck demo");
-    println!("  console:  http://127.0.0.1:{}/", app.port());
+    let host = match args.listen.rsplit_once(':').map(|(host, _)| host) {
+        Some("0.0.0.0" | "[::]") | None => "127.0.0.1",
+        Some(host) => host,
+    };
+    println!("  console:  http://{host}:{}/", app.port());
     println!(
         "  sandbox:  {} (edge {})",
         sandbox.endpoint_url(),

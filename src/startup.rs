@@ -103,9 +103,9 @@ impl Application {
             store.clone(),
             inventory.aws().clone(),
             probe,
-            settings.propagation_poll,
-            settings.probe_interval,
+            &settings,
         ));
+        watcher.load().await?;
         let watching = watcher.spawn();
         let secure_cookies = settings.secure_cookies;
         let state = AppState {

@@ -47,6 +47,7 @@ pub async fn add(
         role: role.as_str().to_owned(),
         teams: teams.clone(),
         password_hash: password::hash(password)?,
+        updated_at: 0,
     };
     store.insert_user(&user).await?;
     store

@@ -141,7 +141,7 @@ impl FromRequest for CurrentUser {
 
 /// Paths anyone may reach.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/readyz") || path.starts_with("/static/")
+    matches!(path, "/login" | "/healthz" | "/readyz" | "/metrics") || path.starts_with("/static/")
 }
 
 /// Whether the client wants JSON (or an event stream) rather than a page.
@@ -278,6 +278,11 @@ async fn current_user(
         session.purge();
         return Ok(None);
     };
+    // A new password, role or team list ends the sessions signed in before it.
+    if issued < stored.updated_at {
+        session.purge();
+        return Ok(None);
+    }
     let Ok(role) = stored.role.parse::<Role>() else {
         session.purge();
         return Ok(None);

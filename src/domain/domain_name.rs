@@ -154,3 +154,48 @@ mod tests {
         assert!(!name_covers("*.example.com", &d("auth.example.org")));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn label() -> impl Strategy<Value = String> {
+        "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?"
+    }
+
+    fn parent() -> impl Strategy<Value = String> {
+        prop::collection::vec(label(), 1..4).prop_map(|labels| labels.join("."))
+    }
+
+    proptest! {
+        #[test]
+        fn a_wildcard_covers_exactly_one_more_label(first in label(), extra in label(), parent in parent()) {
+            let wildcard = format!("*.{parent}");
+            let one_below = DomainName::parse(&format!("{first}.{parent}")).unwrap();
+            prop_assert!(name_covers(&wildcard, &one_below));
+            prop_assert!(name_covers(&wildcard.to_uppercase(), &one_below));
+            let two_below = DomainName::parse(&format!("{extra}.{first}.{parent}")).unwrap();
+            prop_assert!(!name_covers(&wildcard, &two_below));
+            if let Ok(apex) = DomainName::parse(&parent) {
+                prop_assert!(!name_covers(&wildcard, &apex));
+            }
+        }
+
+        #[test]
+        fn an_exact_name_covers_itself_only(first in label(), other in label(), parent in parent()) {
+            let name = DomainName::parse(&format!("{first}.{parent}")).unwrap();
+            prop_assert!(name_covers(name.as_str(), &name));
+            let sibling = DomainName::parse(&format!("{other}.{parent}")).unwrap();
+            prop_assert_eq!(name_covers(name.as_str(), &sibling), first == other);
+        }
+
+        #[test]
+        fn parsing_never_panics_and_accepts_what_it_returns(input in "\\PC{0,80}") {
+            if let Ok(name) = DomainName::parse(&input) {
+                prop_assert_eq!(DomainName::parse(name.as_str()), Ok(name.clone()));
+                prop_assert!(name.as_str().len() <= 253);
+            }
+        }
+    }
+}

@@ -94,7 +94,10 @@ pub struct Inventory {
     store: Store,
     team_tag: String,
     current: RwLock<Arc<View>>,
+    /// One full refresh at a time.
     refresh_lock: tokio::sync::Mutex<()>,
+    /// One swap of the view at a time (full refreshes and single pools).
+    publish_lock: tokio::sync::Mutex<()>,
     refreshing: AtomicBool,
 }
 
@@ -130,6 +133,7 @@ impl Inventory {
             team_tag,
             current: RwLock::new(Arc::new(view)),
             refresh_lock: tokio::sync::Mutex::new(()),
+            publish_lock: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
         })
     }
@@ -160,19 +164,21 @@ impl Inventory {
         for problem in &snapshot.problems {
             tracing::warn!(problem, "inventory refresh");
         }
+        let _guard = self.publish_lock.lock().await;
         self.publish(snapshot).await
     }
 
-    /// Re-reads one pool (after a change, or on demand).
+    /// Re-reads one pool (after a change, or on demand). It does not wait for a full
+    /// refresh in progress: the pool is read, then merged into the newest view.
     pub async fn refresh_pool(&self, pool_id: &str) -> Result<(), RefreshPoolError> {
-        let _guard = self.refresh_lock.lock().await;
-        let view = self.view();
-        let region = view
+        let region = self
+            .view()
             .pool(pool_id)
             .map(|p| p.region.clone())
             .ok_or(RefreshPoolError::UnknownPool)?;
         let record = read_pool(&self.aws, &region, pool_id).await?;
-        let mut snapshot = view.snapshot.clone();
+        let _guard = self.publish_lock.lock().await;
+        let mut snapshot = self.view().snapshot.clone();
         match record {
             Some(record) => {
                 if let Some(slot) = snapshot.pools.iter_mut().find(|p| p.pool.id == pool_id) {
@@ -180,10 +186,6 @@ impl Inventory {
                 }
             }
             None => snapshot.pools.retain(|p| p.pool.id != pool_id),
-        }
-        match self.aws.list_certificates().await {
-            Ok(certificates) => snapshot.certificates = certificates,
-            Err(e) => tracing::warn!(error = %e, "certificates not refreshed with the pool"),
         }
         self.publish(snapshot)
             .await

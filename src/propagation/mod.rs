@@ -11,18 +11,21 @@ use time::OffsetDateTime;
 use crate::aws::AwsClients;
 use crate::domain::audit::AuditRecord;
 use crate::domain::propagation::Phase;
-use crate::store::{PendingChange, Propagation, Store};
+use crate::store::{Observation, PendingChange, Propagation, Store};
 
-/// Stores the propagation of an accepted change; its deadline is the server's.
-pub async fn record(
-    store: &Store,
+/// A pending change older than this was cut off by a stop: no submission takes this
+/// long, even with every retry.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(300);
+
+/// The propagation record of an accepted change; its deadline is the server's.
+pub fn new_propagation(
     timeout: Duration,
     change: &PendingChange,
     expected_serial: Option<String>,
-) -> anyhow::Result<String> {
+) -> Propagation {
     let submitted = OffsetDateTime::now_utc();
     let deadline = submitted + time::Duration::try_from(timeout).unwrap_or(time::Duration::HOUR);
-    let propagation = Propagation {
+    Propagation {
         id: uuid::Uuid::new_v4().to_string(),
         pool_id: change.pool_id.clone(),
         region: change.region.clone(),
@@ -42,9 +45,58 @@ pub async fn record(
         served_not_after: None,
         probe_error: None,
         cloudfront_distribution: None,
+    }
+}
+
+/// The audit record of a change's step (`certificate.update.*`).
+pub fn change_record(change: &PendingChange, action: &str, outcome: &str) -> AuditRecord {
+    AuditRecord {
+        actor: change.actor.clone(),
+        role: change.role.clone(),
+        action: action.to_owned(),
+        outcome: outcome.to_owned(),
+        pool_id: Some(change.pool_id.clone()),
+        domain: Some(change.domain.clone()),
+        old_certificate_arn: change.old_certificate_arn.clone(),
+        new_certificate_arn: Some(change.new_certificate_arn.clone()),
+        ..AuditRecord::default()
+    }
+}
+
+/// The outcome audit record of a propagation (`propagation.*`).
+pub fn outcome_record(p: &Propagation, phase: Phase, detail: Option<String>) -> AuditRecord {
+    let outcome = match phase {
+        Phase::Verified => "success",
+        Phase::Superseded => "superseded",
+        _ => "failure",
     };
+    AuditRecord {
+        actor: "certdeck".into(),
+        action: format!("propagation.{}", phase.as_str()),
+        pool_id: Some(p.pool_id.clone()),
+        domain: Some(p.domain.clone()),
+        old_certificate_arn: p.old_certificate_arn.clone(),
+        new_certificate_arn: Some(p.new_certificate_arn.clone()),
+        outcome: outcome.into(),
+        detail,
+        ..AuditRecord::default()
+    }
+}
+
+/// Records an accepted change: earlier propagations of the domain are superseded, then
+/// the outcome, the new propagation and the domain's release are written together.
+pub async fn accept(
+    store: &Store,
+    timeout: Duration,
+    change: &PendingChange,
+    expected_serial: Option<String>,
+    outcome: AuditRecord,
+) -> anyhow::Result<String> {
     supersede_earlier(store, &change.domain).await?;
-    store.insert_propagation(&propagation).await?;
+    let propagation = new_propagation(timeout, change, expected_serial);
+    store
+        .finish_change(&change.domain, outcome, Some(&propagation))
+        .await?;
     Ok(propagation.id)
 }
 
@@ -56,7 +108,7 @@ async fn supersede_earlier(store: &Store, domain: &str) -> anyhow::Result<()> {
         .into_iter()
         .filter(|p| p.domain == domain)
     {
-        let seen = crate::store::Observation {
+        let seen = Observation {
             phase: Some(Phase::Superseded.as_str().to_owned()),
             detail: Some("a later change of the same domain replaced it".into()),
             ..Default::default()
@@ -66,32 +118,24 @@ async fn supersede_earlier(store: &Store, domain: &str) -> anyhow::Result<()> {
             .await?
         {
             store
-                .append_audit(AuditRecord {
-                    actor: "certdeck".into(),
-                    action: "propagation.superseded".into(),
-                    pool_id: Some(earlier.pool_id.clone()),
-                    domain: Some(earlier.domain.clone()),
-                    new_certificate_arn: Some(earlier.new_certificate_arn.clone()),
-                    outcome: "superseded".into(),
-                    detail: seen.detail,
-                    ..AuditRecord::default()
-                })
+                .append_audit(outcome_record(&earlier, Phase::Superseded, seen.detail))
                 .await?;
         }
     }
     Ok(())
 }
 
-/// Settles every change left without an outcome: AWS says whether the update was
-/// applied (`DescribeUserPoolDomain`), and the log gets `succeeded` or `failed`.
-/// A change AWS cannot be asked about now stays pending for the next start.
+/// Settles every change left without an outcome for longer than [`ABANDONED_AFTER`]:
+/// AWS says whether the update was applied (`DescribeUserPoolDomain`), and the log gets
+/// `succeeded` or `failed`. A change AWS cannot be asked about now stays pending.
 pub async fn reconcile_pending(
     store: &Store,
     aws: &AwsClients,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
+    let cutoff = OffsetDateTime::now_utc().unix_timestamp() - ABANDONED_AFTER.as_secs() as i64;
     let mut settled = 0;
-    for change in store.pending_changes().await? {
+    for change in store.pending_changes(cutoff).await? {
         let settings = match aws.domain_settings(&change.region, &change.domain).await {
             Ok(settings) => settings,
             Err(e) => {
@@ -102,33 +146,23 @@ pub async fn reconcile_pending(
         let applied = settings.as_ref().is_some_and(|s| {
             s.certificate_arn.as_deref() == Some(change.new_certificate_arn.as_str())
         });
-        let mut entry = AuditRecord {
-            actor: change.actor.clone(),
-            role: change.role.clone(),
-            pool_id: Some(change.pool_id.clone()),
-            domain: Some(change.domain.clone()),
-            old_certificate_arn: change.old_certificate_arn.clone(),
-            new_certificate_arn: Some(change.new_certificate_arn.clone()),
-            ..AuditRecord::default()
-        };
         if applied {
-            entry.action = "certificate.update.succeeded".into();
-            entry.outcome = "success".into();
-            entry.detail = Some("settled at start: AWS shows the new certificate (the outcome was not recorded before a stop)".into());
-            store.append_audit(entry).await?;
+            let mut entry = change_record(&change, "certificate.update.succeeded", "success");
+            entry.detail = Some("settled later: AWS shows the new certificate (the outcome was not recorded before a stop)".into());
             let serial = aws
                 .describe_certificate(&change.new_certificate_arn)
                 .await
                 .ok()
                 .and_then(|d| d.serial);
-            record(store, timeout, &change, serial).await?;
+            accept(store, timeout, &change, serial, entry).await?;
         } else {
-            entry.action = "certificate.update.failed".into();
-            entry.outcome = "failure".into();
-            entry.detail = Some("settled at start: AWS does not show the new certificate (the update did not happen)".into());
-            store.append_audit(entry).await?;
+            let mut entry = change_record(&change, "certificate.update.failed", "failure");
+            entry.detail = Some(
+                "settled later: AWS does not show the new certificate (the update did not happen)"
+                    .into(),
+            );
+            store.finish_change(&change.domain, entry, None).await?;
         }
-        store.end_change(&change.domain).await?;
         settled += 1;
     }
     Ok(settled)

@@ -15,7 +15,6 @@ use tokio::time::Instant;
 
 use super::probe::Probe;
 use crate::aws::AwsClients;
-use crate::domain::audit::AuditRecord;
 use crate::domain::propagation::Phase;
 use crate::store::{Observation, Propagation, Store};
 
@@ -38,33 +37,78 @@ pub struct Watcher {
     probe: Probe,
     poll: Duration,
     probe_every: Duration,
+    /// The deadline of changes this watcher settles after a stop.
+    timeout: Duration,
     events: broadcast::Sender<PhaseEvent>,
     /// Domains whose edge serves another certificate than the one configured (by the
     /// last probe of their latest change).
     served_differs: RwLock<HashSet<String>>,
 }
 
+/// How often changes left pending are looked for.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
 /// When each watched change is next due for Cognito and for a probe.
 type Due = HashMap<String, (Instant, Instant)>;
+
+impl PhaseEvent {
+    /// The event of `p` at `phase`, with what `seen` read.
+    pub fn of(
+        id: &str,
+        phase: &str,
+        at_ms: i64,
+        seen: &Observation,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            phase: phase.to_owned(),
+            at_ms,
+            cognito_status: seen.cognito_status.clone(),
+            served_serial: seen.served_serial.clone(),
+            served_subject: seen.served_subject.clone(),
+            served_not_after: seen.served_not_after.clone(),
+            detail,
+        }
+    }
+}
 
 impl Watcher {
     pub fn new(
         store: Store,
         aws: AwsClients,
         probe: Probe,
-        poll: Duration,
-        probe_every: Duration,
+        settings: &crate::configuration::Settings,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
         Self {
             store,
             aws,
             probe,
-            poll,
-            probe_every,
+            poll: settings.propagation_poll,
+            probe_every: settings.probe_interval,
+            timeout: settings.propagation_timeout,
             events,
             served_differs: RwLock::new(HashSet::new()),
         }
+    }
+
+    /// Starts from what the last probes saw (the newest change of each domain).
+    pub async fn load(&self) -> anyhow::Result<()> {
+        let mut seen = HashSet::new();
+        let mut differs = HashSet::new();
+        for p in self.store.recent_propagations(1000).await? {
+            if seen.insert(p.domain.clone())
+                && let (Some(served), Some(expected)) = (&p.served_serial, &p.expected_serial)
+                && served != expected
+            {
+                differs.insert(p.domain.clone());
+            }
+        }
+        if let Ok(mut set) = self.served_differs.write() {
+            *set = differs;
+        }
+        Ok(())
     }
 
     /// Phase changes from now on.
@@ -90,9 +134,24 @@ impl Watcher {
                 .poll
                 .min(watcher.probe_every)
                 .min(Duration::from_secs(1));
+            let mut next_reconcile = Instant::now();
             loop {
                 if let Err(e) = watcher.round(&mut due).await {
                     tracing::error!(error = format!("{e:#}"), "propagation watcher round failed");
+                }
+                // Changes a stop cut off (here or on another replica) are settled once
+                // they are old enough not to be in flight.
+                if Instant::now() >= next_reconcile {
+                    next_reconcile = Instant::now() + RECONCILE_EVERY;
+                    if let Err(e) =
+                        super::reconcile_pending(&watcher.store, &watcher.aws, watcher.timeout)
+                            .await
+                    {
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            "settling pending changes failed"
+                        );
+                    }
                 }
                 tokio::time::sleep(tick).await;
             }
@@ -118,7 +177,16 @@ impl Watcher {
                     slot.1 = now + self.probe_every;
                 }
             }
-            self.watch(propagation, ask_cognito, probe).await?;
+            let (id, domain) = (propagation.id.clone(), propagation.domain.clone());
+            // One change's trouble does not stop the others from being watched.
+            if let Err(e) = self.watch(propagation, ask_cognito, probe).await {
+                tracing::error!(
+                    propagation = id,
+                    domain,
+                    error = format!("{e:#}"),
+                    "watching a change failed"
+                );
+            }
         }
         Ok(())
     }
@@ -240,31 +308,25 @@ impl Watcher {
             if next.is_terminal() {
                 self.audit_outcome(p, next, seen.detail.clone()).await?;
             }
-            let _ = self.events.send(PhaseEvent {
-                id: p.id.clone(),
-                phase: next.as_str().to_owned(),
+            let _ = self.events.send(PhaseEvent::of(
+                &p.id,
+                next.as_str(),
                 at_ms,
-                cognito_status: seen.cognito_status.clone(),
-                served_serial: seen.served_serial.clone(),
-                served_subject: seen.served_subject.clone(),
-                served_not_after: seen.served_not_after.clone(),
-                detail: seen.detail.clone(),
-            });
+                seen,
+                seen.detail.clone(),
+            ));
         } else if seen.served_serial.is_some()
             || seen.cognito_status.is_some()
             || seen.probe_error.is_some()
         {
             // Not a phase change, but the live page shows the latest readings too.
-            let _ = self.events.send(PhaseEvent {
-                id: p.id.clone(),
-                phase: phase.as_str().to_owned(),
+            let _ = self.events.send(PhaseEvent::of(
+                &p.id,
+                phase.as_str(),
                 at_ms,
-                cognito_status: seen.cognito_status.clone(),
-                served_serial: seen.served_serial.clone(),
-                served_subject: seen.served_subject.clone(),
-                served_not_after: seen.served_not_after.clone(),
-                detail: seen.probe_error.clone(),
-            });
+                seen,
+                seen.probe_error.clone(),
+            ));
         }
         Ok(())
     }
@@ -285,23 +347,8 @@ impl Watcher {
         phase: Phase,
         detail: Option<String>,
     ) -> anyhow::Result<()> {
-        let outcome = match phase {
-            Phase::Verified => "success",
-            Phase::Superseded => "superseded",
-            _ => "failure",
-        };
         self.store
-            .append_audit(AuditRecord {
-                actor: "certdeck".into(),
-                action: format!("propagation.{}", phase.as_str()),
-                pool_id: Some(p.pool_id.clone()),
-                domain: Some(p.domain.clone()),
-                old_certificate_arn: p.old_certificate_arn.clone(),
-                new_certificate_arn: Some(p.new_certificate_arn.clone()),
-                outcome: outcome.into(),
-                detail,
-                ..AuditRecord::default()
-            })
+            .append_audit(super::outcome_record(p, phase, detail))
             .await?;
         Ok(())
     }

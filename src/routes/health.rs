@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, web};
+use time::OffsetDateTime;
 
 use crate::startup::AppState;
 
@@ -7,12 +8,13 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// Readiness: the database answers and an inventory was read at least once.
+/// Readiness: the database answers, and the last inventory refresh reached AWS.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.ping().await;
-    let inventory = !state.inventory.view().is_empty_start();
-    let body = format!("database: {}\ninventory: {}\n", ok(database), ok(inventory));
-    if database && inventory {
+    let view = state.inventory.view();
+    let aws = !view.is_empty_start() && view.snapshot.problems.is_empty();
+    let body = format!("database: {}\naws: {}\n", ok(database), ok(aws));
+    if database && aws {
         HttpResponse::Ok().content_type("text/plain").body(body)
     } else {
         HttpResponse::ServiceUnavailable()
@@ -23,4 +25,40 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 fn ok(yes: bool) -> &'static str {
     if yes { "ok" } else { "not ready" }
+}
+
+/// Prometheus text: what the inventory holds, how old it is, the changes in flight.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let view = state.inventory.view();
+    let now = OffsetDateTime::now_utc();
+    let age = if view.is_empty_start() {
+        -1
+    } else {
+        (now - view.snapshot.taken_at).whole_seconds()
+    };
+    let active = state
+        .store
+        .active_propagations()
+        .await
+        .map(|p| p.len() as i64)
+        .unwrap_or(-1);
+    let flagged = view.rows.iter().filter(|r| r.flags.any()).count();
+    let custom = view
+        .rows
+        .iter()
+        .filter(|r| r.custom_domain.is_some())
+        .count();
+    let body = format!(
+        "# HELP certdeck_pools User pools in the inventory.\n# TYPE certdeck_pools gauge\ncertdeck_pools {}\n\
+         # HELP certdeck_custom_domains Custom domains in the inventory.\n# TYPE certdeck_custom_domains gauge\ncertdeck_custom_domains {custom}\n\
+         # HELP certdeck_pools_needing_attention Pools with a dashboard flag.\n# TYPE certdeck_pools_needing_attention gauge\ncertdeck_pools_needing_attention {flagged}\n\
+         # HELP certdeck_inventory_age_seconds Age of the inventory snapshot (-1: none yet).\n# TYPE certdeck_inventory_age_seconds gauge\ncertdeck_inventory_age_seconds {age}\n\
+         # HELP certdeck_inventory_problems What the last refresh could not read.\n# TYPE certdeck_inventory_problems gauge\ncertdeck_inventory_problems {}\n\
+         # HELP certdeck_propagations_active Certificate changes being followed.\n# TYPE certdeck_propagations_active gauge\ncertdeck_propagations_active {active}\n",
+        view.rows.len(),
+        view.snapshot.problems.len(),
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
 }

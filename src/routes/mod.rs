@@ -47,6 +47,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/propagations/{id}", web::get().to(propagations::api))
         .route("/healthz", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/static/{file}", web::get().to(static_file));
 }
 
@@ -71,10 +72,18 @@ async fn static_file(file: web::Path<String>) -> HttpResponse {
 
 /// Renders a page.
 pub fn html(page: &impl Template) -> Result<HttpResponse, PageError> {
+    html_with_status(page, StatusCode::OK)
+}
+
+/// Renders a page with another status (a form with a problem).
+pub fn html_with_status(
+    page: &impl Template,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let body = page
         .render()
         .map_err(|e| PageError::Unexpected(anyhow::anyhow!("rendering failed: {e}")))?;
-    Ok(HttpResponse::Ok()
+    Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(body))
 }

@@ -128,6 +128,11 @@ async fn serve_aws_call(
     let input = Input(members);
     let now = OffsetDateTime::now_utc();
     let mut world = shared.lock_world()?;
+    if operation != "ImportCertificate" {
+        world
+            .last_inputs
+            .insert(operation.to_owned(), document.clone());
+    }
     world.settle(now);
     let result = if is_cognito {
         let call = cognito::Call {
@@ -301,6 +306,7 @@ async fn state(shared: web::Data<Arc<Shared>>) -> HttpResponse {
         "account_id": super::world::ACCOUNT_ID,
         "calls": world.calls,
         "throttled": world.throttled,
+        "last_input": world.last_inputs,
         "faults": world.faults.armed(),
         "regions": regions,
     }))

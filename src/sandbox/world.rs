@@ -30,6 +30,9 @@ pub struct World {
     pub calls: BTreeMap<String, u64>,
     /// Calls refused for a quota, per operation.
     pub throttled: BTreeMap<String, u64>,
+    /// The last request body per operation (not ImportCertificate's: it holds a key),
+    /// so that tests can see what a client sent.
+    pub last_inputs: BTreeMap<String, serde_json::Value>,
     pub faults: Faults,
 }
 

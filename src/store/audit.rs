@@ -26,6 +26,9 @@ pub struct AuditFilter {
     pub from: Option<String>,
     /// Inclusive upper bound, same forms (a date means its whole day).
     pub to: Option<String>,
+    /// Actions starting with any of these (not from the query string).
+    #[serde(skip)]
+    pub action_prefixes: Vec<String>,
 }
 
 impl AuditFilter {
@@ -56,28 +59,59 @@ impl AuditFilter {
             push("outcome = ?", v);
         }
         if let Some(v) = set(&self.from) {
-            push("at >= ?", v);
+            push("at >= ?", bound(&v, false).unwrap_or(v));
         }
         if let Some(v) = set(&self.to) {
             // A bare date covers its whole day.
-            let bound = if v.len() == 10 {
-                format!("{v}T23:59:59.999Z")
-            } else {
-                v
-            };
-            push("at <= ?", bound);
+            push("at <= ?", bound(&v, true).unwrap_or(v));
         }
-        (conditions.join(" AND "), values)
+        let mut clause = conditions.join(" AND ");
+        if !self.action_prefixes.is_empty() {
+            let mut alternatives = Vec::new();
+            for prefix in &self.action_prefixes {
+                values.push(format!("{prefix}%"));
+                alternatives.push(format!("action LIKE ${}", first + values.len() - 1));
+            }
+            let any = format!("({})", alternatives.join(" OR "));
+            clause = if clause.is_empty() {
+                any
+            } else {
+                format!("{clause} AND {any}")
+            };
+        }
+        (clause, values)
     }
 }
 
 /// The time format of `at`: RFC 3339, UTC, milliseconds (sorts as text).
 pub fn audit_time(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let at = at
-        .replace_nanosecond((at.nanosecond() / 1_000_000) * 1_000_000)
-        .unwrap_or(at);
-    at.format(&Rfc3339).unwrap_or_default()
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        at.date(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+/// A filter bound as given (a date, or an RFC 3339 time in any offset) in the stored
+/// form; `end_of_day` for an upper bound given as a date.
+fn bound(value: &str, end_of_day: bool) -> Option<String> {
+    if let Ok(at) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Some(audit_time(at));
+    }
+    let date = time::Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
+    Some(if end_of_day {
+        format!("{date}T23:59:59.999Z")
+    } else {
+        format!("{date}T00:00:00.000Z")
+    })
 }
 
 impl Store {
@@ -89,54 +123,7 @@ impl Store {
             .begin()
             .await
             .context("starting an audit append")?;
-        // Take the write lock first (PostgreSQL: the row; SQLite: the database).
-        sqlx::query("UPDATE audit_head SET count = count WHERE id = 1")
-            .execute(&mut *tx)
-            .await
-            .context("locking the audit head")?;
-        let head = sqlx::query("SELECT count, last_hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await
-            .context("reading the audit head")?;
-        let count: i64 = head.try_get("count")?;
-        let last_hash: String = head.try_get("last_hash")?;
-        let entry = AuditEntry::seal(
-            count + 1,
-            audit_time(OffsetDateTime::now_utc()),
-            record,
-            last_hash,
-        );
-        let r = &entry.record;
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
-             old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(entry.id)
-        .bind(&entry.at)
-        .bind(&r.actor)
-        .bind(&r.role)
-        .bind(&r.source_ip)
-        .bind(&r.user_agent)
-        .bind(&r.action)
-        .bind(&r.pool_id)
-        .bind(&r.domain)
-        .bind(&r.old_certificate_arn)
-        .bind(&r.new_certificate_arn)
-        .bind(&r.outcome)
-        .bind(&r.detail)
-        .bind(&r.aws_request_id)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await
-        .context("writing an audit entry")?;
-        sqlx::query("UPDATE audit_head SET count = $1, last_hash = $2 WHERE id = 1")
-            .bind(entry.id)
-            .bind(&entry.hash)
-            .execute(&mut *tx)
-            .await
-            .context("moving the audit head")?;
+        let entry = append_audit_in(&mut tx, record).await?;
         tx.commit().await.context("committing an audit entry")?;
         Ok(entry)
     }
@@ -201,13 +188,21 @@ impl Store {
 
     /// Recomputes the whole chain; the number of entries when intact.
     pub async fn verify_audit(&self) -> anyhow::Result<Result<i64, ChainBreak>> {
+        // The head first: entries appended while the log is read lie beyond it.
+        let head = sqlx::query("SELECT count, last_hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the audit head")?;
+        let count: i64 = head.try_get("count")?;
+        let last_hash: String = head.try_get("last_hash")?;
         let mut verifier = ChainVerifier::default();
         let mut after = 0i64;
         loop {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"
+                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT 1000"
             )))
             .bind(after)
+            .bind(count)
             .fetch_all(&self.pool)
             .await
             .context("reading the audit log")?;
@@ -222,15 +217,64 @@ impl Store {
                 after = entry.id;
             }
         }
-        let head = sqlx::query("SELECT count, last_hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .context("reading the audit head")?;
-        Ok(verifier.finish(
-            head.try_get("count")?,
-            &head.try_get::<String, _>("last_hash")?,
-        ))
+        Ok(verifier.finish(count, &last_hash))
     }
+}
+
+/// Appends `record` inside the caller's transaction (which then owns the head's lock).
+pub(super) async fn append_audit_in(
+    conn: &mut sqlx::AnyConnection,
+    record: AuditRecord,
+) -> anyhow::Result<AuditEntry> {
+    // Take the write lock first (PostgreSQL: the row; SQLite: the database).
+    sqlx::query("UPDATE audit_head SET count = count WHERE id = 1")
+        .execute(&mut *conn)
+        .await
+        .context("locking the audit head")?;
+    let head = sqlx::query("SELECT count, last_hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .context("reading the audit head")?;
+    let count: i64 = head.try_get("count")?;
+    let last_hash: String = head.try_get("last_hash")?;
+    let entry = AuditEntry::seal(
+        count + 1,
+        audit_time(OffsetDateTime::now_utc()),
+        record,
+        last_hash,
+    );
+    let r = &entry.record;
+    sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
+             old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(entry.id)
+        .bind(&entry.at)
+        .bind(&r.actor)
+        .bind(&r.role)
+        .bind(&r.source_ip)
+        .bind(&r.user_agent)
+        .bind(&r.action)
+        .bind(&r.pool_id)
+        .bind(&r.domain)
+        .bind(&r.old_certificate_arn)
+        .bind(&r.new_certificate_arn)
+        .bind(&r.outcome)
+        .bind(&r.detail)
+        .bind(&r.aws_request_id)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(&mut *conn)
+        .await
+        .context("writing an audit entry")?;
+    sqlx::query("UPDATE audit_head SET count = $1, last_hash = $2 WHERE id = 1")
+        .bind(entry.id)
+        .bind(&entry.hash)
+        .execute(&mut *conn)
+        .await
+        .context("moving the audit head")?;
+    Ok(entry)
 }
 
 fn entry_of(row: &AnyRow) -> anyhow::Result<AuditEntry> {

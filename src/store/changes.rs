@@ -6,11 +6,10 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::Store;
+use super::{Store, unix_now as now};
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+/// A change form may be submitted within this time.
+const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 /// A change between its `requested` entry and its outcome.
 #[derive(Debug, Clone)]
@@ -107,11 +106,13 @@ impl Store {
         pool_id: &str,
     ) -> anyhow::Result<bool> {
         let row = sqlx::query(
-            "SELECT token FROM submission_tokens WHERE token = $1 AND username = $2 AND pool_id = $3 AND used_at IS NULL",
+            "SELECT token FROM submission_tokens WHERE token = $1 AND username = $2 AND pool_id = $3 \
+             AND used_at IS NULL AND created_at > $4",
         )
         .bind(token)
         .bind(username)
         .bind(pool_id)
+        .bind(now() - TOKEN_LIFETIME_SECS)
         .fetch_optional(&self.pool)
         .await
         .context("reading a form token")?;
@@ -174,11 +175,14 @@ impl Store {
         Ok(())
     }
 
-    /// Changes left without an outcome (a crash between `requested` and the outcome).
-    pub async fn pending_changes(&self) -> anyhow::Result<Vec<PendingChange>> {
+    /// Changes without an outcome claimed before `claimed_before` (unix seconds): older
+    /// than any change still being submitted, so left by a crash.
+    pub async fn pending_changes(&self, claimed_before: i64) -> anyhow::Result<Vec<PendingChange>> {
         let rows = sqlx::query(
-            "SELECT domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role FROM pending_changes",
+            "SELECT domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role \
+             FROM pending_changes WHERE started_at < $1",
         )
+        .bind(claimed_before)
         .fetch_all(&self.pool)
         .await
         .context("reading pending changes")?;
@@ -198,34 +202,40 @@ impl Store {
     }
 
     pub async fn insert_propagation(&self, p: &Propagation) -> anyhow::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO propagations ({PROPAGATION_COLUMNS}, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-        )))
-        .bind(&p.id)
-        .bind(&p.pool_id)
-        .bind(&p.region)
-        .bind(&p.domain)
-        .bind(&p.old_certificate_arn)
-        .bind(&p.new_certificate_arn)
-        .bind(&p.expected_serial)
-        .bind(&p.actor)
-        .bind(p.submitted_at)
-        .bind(p.deadline)
-        .bind(&p.phase)
-        .bind(&p.cognito_status)
-        .bind(&p.served_serial)
-        .bind(p.verified_at)
-        .bind(&p.detail)
-        .bind(&p.served_subject)
-        .bind(&p.served_not_after)
-        .bind(&p.probe_error)
-        .bind(&p.cloudfront_distribution)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .context("storing a propagation")?;
-        self.append_propagation_event(&p.id, &p.phase, None).await
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a propagation insert")?;
+        insert_propagation_in(&mut tx, p).await?;
+        tx.commit().await.context("committing a propagation")
+    }
+
+    /// Records a change's outcome, its propagation (when AWS accepted it) and releases
+    /// the domain, all or nothing: a crash leaves either the pending change (settled
+    /// later) or the outcome, never both or neither.
+    pub async fn finish_change(
+        &self,
+        domain: &str,
+        outcome: crate::domain::audit::AuditRecord,
+        propagation: Option<&Propagation>,
+    ) -> anyhow::Result<crate::domain::audit::AuditEntry> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a change outcome")?;
+        let entry = super::audit::append_audit_in(&mut tx, outcome).await?;
+        if let Some(p) = propagation {
+            insert_propagation_in(&mut tx, p).await?;
+        }
+        sqlx::query("DELETE FROM pending_changes WHERE domain = $1")
+            .bind(domain)
+            .execute(&mut *tx)
+            .await
+            .context("releasing the domain")?;
+        tx.commit().await.context("committing a change outcome")?;
+        Ok(entry)
     }
 
     /// Propagations not yet in a terminal phase.
@@ -288,16 +298,8 @@ impl Store {
         phase: &str,
         detail: Option<&str>,
     ) -> anyhow::Result<()> {
-        let at_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        sqlx::query("INSERT INTO propagation_events (propagation_id, at_ms, phase, detail) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(at_ms)
-            .bind(phase)
-            .bind(detail)
-            .execute(&self.pool)
-            .await
-            .context("recording a phase")?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.context("a connection")?;
+        append_propagation_event_in(&mut conn, id, phase, detail).await
     }
 
     /// The timeline of a propagation, oldest first.
@@ -336,6 +338,58 @@ impl Store {
         .map(propagation_of)
         .collect()
     }
+}
+
+async fn insert_propagation_in(
+    conn: &mut sqlx::AnyConnection,
+    p: &Propagation,
+) -> anyhow::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO propagations ({PROPAGATION_COLUMNS}, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+        )))
+        .bind(&p.id)
+        .bind(&p.pool_id)
+        .bind(&p.region)
+        .bind(&p.domain)
+        .bind(&p.old_certificate_arn)
+        .bind(&p.new_certificate_arn)
+        .bind(&p.expected_serial)
+        .bind(&p.actor)
+        .bind(p.submitted_at)
+        .bind(p.deadline)
+        .bind(&p.phase)
+        .bind(&p.cognito_status)
+        .bind(&p.served_serial)
+        .bind(p.verified_at)
+        .bind(&p.detail)
+        .bind(&p.served_subject)
+        .bind(&p.served_not_after)
+        .bind(&p.probe_error)
+        .bind(&p.cloudfront_distribution)
+        .bind(now())
+        .execute(&mut *conn)
+        .await
+        .context("storing a propagation")?;
+    append_propagation_event_in(conn, &p.id, &p.phase, None).await
+}
+
+async fn append_propagation_event_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    phase: &str,
+    detail: Option<&str>,
+) -> anyhow::Result<()> {
+    let at_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    sqlx::query("INSERT INTO propagation_events (propagation_id, at_ms, phase, detail) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(at_ms)
+        .bind(phase)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await
+        .context("recording a phase")?;
+    Ok(())
 }
 
 fn propagation_of(r: &AnyRow) -> anyhow::Result<Propagation> {

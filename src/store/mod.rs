@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_propagation_events.sql")),
 ];
 
+/// Now, in unix seconds (how the store keeps times).
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// Which database a URL named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

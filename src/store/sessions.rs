@@ -8,11 +8,7 @@ use actix_web::cookie::time::Duration;
 use anyhow::Context;
 use sqlx::Row;
 
-use super::Store;
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use super::{Store, unix_now as now};
 
 fn new_key() -> anyhow::Result<SessionKey> {
     let mut bytes = [0u8; 32];
@@ -82,7 +78,10 @@ impl SessionStore for Store {
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
         if result.rows_affected() == 0 {
-            // Gone meanwhile (signed out elsewhere, expired): start a new one.
+            // Gone meanwhile (signed out, expired): a request still in flight must not
+            // bring the sign-in back, so what it writes is an anonymous session.
+            let mut state = state;
+            state.remove(crate::auth::SESSION_USER);
             return self
                 .save(state, ttl)
                 .await

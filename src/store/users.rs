@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, unix_now as now};
 
 /// An account as stored.
 #[derive(Debug, Clone)]
@@ -12,6 +12,9 @@ pub struct StoredUser {
     pub role: String,
     pub teams: Vec<String>,
     pub password_hash: String,
+    /// When the role, teams or password last changed (unix seconds): sessions signed in
+    /// before it are over.
+    pub updated_at: i64,
 }
 
 /// Why an account change was refused.
@@ -25,14 +28,10 @@ pub enum UserError {
     Unexpected(#[from] anyhow::Error),
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 impl Store {
     pub async fn find_user(&self, username: &str) -> anyhow::Result<Option<StoredUser>> {
         let row = sqlx::query(
-            "SELECT username, role, teams, password_hash FROM users WHERE username = $1",
+            "SELECT username, role, teams, password_hash, updated_at FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -42,13 +41,15 @@ impl Store {
     }
 
     pub async fn list_users(&self) -> anyhow::Result<Vec<StoredUser>> {
-        sqlx::query("SELECT username, role, teams, password_hash FROM users ORDER BY username")
-            .fetch_all(&self.pool)
-            .await
-            .context("listing accounts")?
-            .iter()
-            .map(user_of)
-            .collect()
+        sqlx::query(
+            "SELECT username, role, teams, password_hash, updated_at FROM users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing accounts")?
+        .iter()
+        .map(user_of)
+        .collect()
     }
 
     pub async fn count_users(&self) -> anyhow::Result<i64> {
@@ -220,5 +221,6 @@ fn user_of(row: &sqlx::any::AnyRow) -> anyhow::Result<StoredUser> {
             .map(str::to_owned)
             .collect(),
         password_hash: row.try_get("password_hash")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }

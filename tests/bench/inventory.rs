@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         aws_endpoint_url: Some(url.clone()),
         aws_quota_scale: QUOTA_SCALE,
         inventory_refresh: Duration::from_secs(86_400),
+        secure_cookies: false,
+        bootstrap_admin_password: Some(SecretString::from("benchmark-password")),
         ..Settings::default()
     };
 
@@ -104,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     state_handle.inventory.refresh().await?; // first snapshot
+    let (browser, cookie) = sign_in(port).await?;
     let refreshing = {
         let inventory = state_handle.inventory.clone();
         tokio::spawn(async move { inventory.refresh().await })
@@ -112,7 +115,10 @@ async fn main() -> anyhow::Result<()> {
     let mut latencies = Vec::new();
     while !refreshing.is_finished() {
         let t = Instant::now();
-        let response = http.get(format!("http://127.0.0.1:{port}/")).send().await?;
+        let response = browser
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await?;
         anyhow::ensure!(
             response.status() == 200,
             "dashboard answered {}",
@@ -128,7 +134,17 @@ async fn main() -> anyhow::Result<()> {
     }
     refreshing.await??;
     latencies.sort_by(f64::total_cmp);
-    let throughput = wrk(port).await;
+    // What wrk will send answers the dashboard itself, not a redirect to /login.
+    let check = http
+        .get(format!("http://127.0.0.1:{port}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        check.status() == 200,
+        "the session cookie does not open the dashboard"
+    );
+    let throughput = wrk(port, &cookie).await;
     handle.stop(true).await;
 
     println!();
@@ -301,10 +317,62 @@ fn counter(state: &Value, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Requests a second on the dashboard, by wrk, when it is installed.
-async fn wrk(port: u16) -> Option<String> {
+/// A signed-in client and its session cookie (`name=value`).
+async fn sign_in(port: u16) -> anyhow::Result<(reqwest::Client, String)> {
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let login = client
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let token = login
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("username", "admin"),
+            ("password", "benchmark-password"),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 303,
+        "sign-in failed: {}",
+        response.status()
+    );
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("certdeck_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    Ok((client, cookie))
+}
+
+/// Requests a second on the dashboard (signed in), by wrk, when it is installed.
+async fn wrk(port: u16, cookie: &str) -> Option<String> {
     let output = tokio::process::Command::new("wrk")
-        .args(["-t4", "-c32", "-d5s", &format!("http://127.0.0.1:{port}/")])
+        .args([
+            "-t2",
+            "-c32",
+            "-d5s",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            &format!("http://127.0.0.1:{port}/"),
+        ])
         .output()
         .await
         .ok()?;

@@ -53,9 +53,25 @@ async fn signed_out_every_route_redirects_or_answers_401() {
         assert_eq!(response.status(), 303, "POST {path}");
     }
     // The public routes answer.
-    for path in ["/login", "/healthz", "/readyz", "/static/certdeck.css"] {
+    for path in [
+        "/login",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/static/certdeck.css",
+        "/static/propagation.js",
+    ] {
         assert_eq!(anonymous.get(path).await.status(), 200, "GET {path}");
     }
+    assert!(
+        !anonymous.get_text("/login").await.contains("Demo accounts"),
+        "only certdeck demo shows accounts"
+    );
+    let metrics = anonymous.get_text("/metrics").await;
+    assert!(
+        metrics.contains("certdeck_pools 13") && metrics.contains("certdeck_propagations_active 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -203,6 +203,18 @@ async fn a_confirmed_change_updates_only_the_certificate_and_is_audited() {
     assert!(location.starts_with("/propagations/"));
     assert_eq!(app.sandbox.calls("UpdateUserPoolDomain").await, 1);
 
+    // What certdeck sent: the new certificate, with the settings it read carried over.
+    let sent = app.sandbox.state().await["last_input"]["UpdateUserPoolDomain"].clone();
+    assert_eq!(
+        sent["CustomDomainConfig"]["CertificateArn"],
+        new_arn.as_str()
+    );
+    assert_eq!(
+        sent["CustomDomainConfig"]["SecurityPolicy"], "TLS_V1_2_2021",
+        "{sent}"
+    );
+    assert_eq!(sent["ManagedLoginVersion"], 2, "{sent}");
+    assert_eq!(sent["Domain"], "auth.example.com");
     let after = domain_of(&app, "us-east-1", "auth.example.com").await;
     assert_eq!(after["arn"], new_arn.as_str());
     assert_eq!(after["policy"], before["policy"]);
@@ -600,6 +612,15 @@ async fn a_change_cut_off_by_a_crash_is_settled_at_the_next_start() {
             .await
             .expect("requested");
     }
+    // The stop was a while ago: older than any submission still in flight.
+    let raw = sqlx::AnyPool::connect(&database)
+        .await
+        .expect("raw connection");
+    sqlx::query("UPDATE pending_changes SET started_at = started_at - 600")
+        .execute(&raw)
+        .await
+        .expect("age");
+    raw.close().await;
     let cognito = sandbox.cognito("us-east-1").await;
     cognito
         .update_user_pool_domain()
@@ -640,7 +661,7 @@ async fn a_change_cut_off_by_a_crash_is_settled_at_the_next_start() {
             .record
             .detail
             .as_deref()
-            .is_some_and(|d| d.contains("settled at start"))
+            .is_some_and(|d| d.contains("settled later"))
     );
     let lost = settled(&lost_pool).await;
     assert_eq!(lost[0].record.action, "certificate.update.failed");
@@ -656,7 +677,7 @@ async fn a_change_cut_off_by_a_crash_is_settled_at_the_next_start() {
         restarted
             .state
             .store
-            .pending_changes()
+            .pending_changes(i64::MAX)
             .await
             .expect("pending")
             .is_empty()

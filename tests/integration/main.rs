@@ -6,6 +6,7 @@ mod audit_log;
 mod browser;
 mod certificate_change;
 mod console;
+mod demo;
 mod helpers;
 mod moto;
 mod propagation;

@@ -150,12 +150,18 @@ fn csv_line(e: &AuditEntry) -> String {
     line
 }
 
-/// RFC 4180 quoting.
+/// RFC 4180 quoting. A value a spreadsheet would run as a formula (user names and
+/// user agents come from anyone) is prefixed with `'`.
 fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
-        value.to_owned()
+        value
     }
 }
 

@@ -7,12 +7,13 @@ use askama::Template;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Chrome, PageError, audit, audit_record, deny};
+use super::{Chrome, PageError, audit, deny};
 use crate::auth::CurrentUser;
 use crate::aws::{AwsError, CertificateDetail};
 use crate::domain::audit::AuditRecord;
 use crate::domain::{CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName};
 use crate::inventory::{CertificateChoice, PoolRecord, certificate_choices, ineligibility_reasons};
+use crate::propagation;
 use crate::startup::AppState;
 use crate::store::PendingChange;
 
@@ -202,12 +203,7 @@ async fn render_form(
         message: form.message,
         aws_error: form.aws_error,
     };
-    let body = page
-        .render()
-        .map_err(|e| PageError::Unexpected(anyhow::anyhow!("rendering failed: {e}")))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    super::html_with_status(&page, status)
 }
 
 /// Plain words for the AWS errors an operator meets here.
@@ -360,7 +356,7 @@ pub async fn submit(
 }
 
 /// The confirmed change: one token, one claim on the domain, the `requested` entry, the
-/// call, the outcome entry, the propagation record.
+/// call, then the outcome, the propagation and the release written together.
 #[allow(clippy::too_many_arguments)]
 async fn apply_change(
     state: &AppState,
@@ -380,46 +376,51 @@ async fn apply_change(
     {
         return conflict(state, view, user, pool_id, domain, ALREADY_SUBMITTED.into()).await;
     }
-    let aws = state.inventory.aws();
-    let current = match aws.domain_settings(&record.region, domain.as_str()).await {
-        Ok(Some(current)) if current.user_pool_id == pool_id => current,
-        Ok(_) => {
-            return Err(PageError::NotFound(format!(
-                "AWS no longer has {domain} on pool {pool_id}."
-            )));
-        }
-        Err(e) => return aws_failure_form(state, view, user, pool_id, domain, request, &e).await,
-    };
-    if let Some(status) = current.status.as_deref().filter(|s| *s != "ACTIVE") {
-        let message = format!(
-            "Cognito reports the domain as {status}: a change is still in progress. Wait until it is ACTIVE."
-        );
-        return conflict(state, view, user, pool_id, domain, message).await;
-    }
-    let change = PendingChange {
+    let mut change = PendingChange {
         domain: domain.to_string(),
         pool_id: pool_id.to_owned(),
         region: record.region.clone(),
-        old_certificate_arn: current.certificate_arn.clone(),
+        old_certificate_arn: record
+            .custom_domain
+            .as_ref()
+            .and_then(|d| d.certificate_arn.clone()),
         new_certificate_arn: new.summary.arn.clone(),
         actor: user.username.clone(),
         role: Some(user.role.as_str().to_owned()),
     };
     if !state.store.begin_change(&change).await? {
-        return conflict(
-            state,
-            view,
-            user,
-            pool_id,
-            domain,
-            "Another change of this domain is being submitted.".into(),
-        )
-        .await;
+        let message = "Another change of this domain is being submitted.".to_owned();
+        return conflict(state, view, user, pool_id, domain, message).await;
     }
-    let result = submit_to_aws(state, req, user, &change, &current, new).await;
-    state.store.end_change(domain.as_str()).await?;
-    match result? {
-        Ok(propagation_id) => {
+    // Read after the claim, so that nothing changes the domain in between.
+    let current = match state
+        .inventory
+        .aws()
+        .domain_settings(&record.region, domain.as_str())
+        .await
+    {
+        Ok(Some(current)) if current.user_pool_id == pool_id => current,
+        Ok(_) => {
+            state.store.end_change(domain.as_str()).await?;
+            return Err(PageError::NotFound(format!(
+                "AWS no longer has {domain} on pool {pool_id}."
+            )));
+        }
+        Err(e) => {
+            state.store.end_change(domain.as_str()).await?;
+            return aws_failure_form(state, view, user, pool_id, domain, request, &e).await;
+        }
+    };
+    if let Some(status) = current.status.as_deref().filter(|s| *s != "ACTIVE") {
+        state.store.end_change(domain.as_str()).await?;
+        let message = format!(
+            "Cognito reports the domain as {status}: a change is still in progress. Wait until it is ACTIVE."
+        );
+        return conflict(state, view, user, pool_id, domain, message).await;
+    }
+    change.old_certificate_arn = current.certificate_arn.clone();
+    match submit_to_aws(state, req, &change, &current, new).await? {
+        Submitted::Accepted(propagation_id) => {
             let inventory = state.inventory.clone();
             let pool = pool_id.to_owned();
             tokio::spawn(async move {
@@ -431,57 +432,126 @@ async fn apply_change(
                 .insert_header((header::LOCATION, format!("/propagations/{propagation_id}")))
                 .finish())
         }
-        Err(e) => aws_failure_form(state, view, user, pool_id, domain, request, &e).await,
+        Submitted::Refused(e) => {
+            aws_failure_form(state, view, user, pool_id, domain, request, &e).await
+        }
+        Submitted::Unknown(e) => {
+            let message = format!(
+                "AWS did not answer clearly ({e}) and could not be asked again. certdeck keeps the change pending and settles it from what AWS shows within {} minutes; nothing more is sent meanwhile.",
+                crate::propagation::ABANDONED_AFTER.as_secs() / 60
+            );
+            let form = FormState {
+                message: Some(message),
+                ..FormState::default()
+            };
+            render_form(
+                state,
+                view,
+                user,
+                pool_id,
+                domain,
+                form,
+                StatusCode::BAD_GATEWAY,
+            )
+            .await
+        }
     }
 }
 
-/// Audits, calls AWS, audits the outcome; on success stores the propagation record.
+/// How a submission ended.
+enum Submitted {
+    /// AWS took the change: the propagation's id.
+    Accepted(String),
+    /// AWS refused it; nothing changed.
+    Refused(AwsError),
+    /// AWS's answer was unclear and AWS could not be asked again: the change stays
+    /// pending until it is settled from what AWS shows.
+    Unknown(AwsError),
+}
+
+/// Whether an error leaves open that AWS applied the update anyway.
+fn ambiguous(error: &AwsError) -> bool {
+    match error {
+        AwsError::Transport(_) => true,
+        AwsError::Service { code, .. } => {
+            matches!(
+                code.as_str(),
+                "InternalErrorException" | "InternalFailure" | "ServiceUnavailable"
+            )
+        }
+    }
+}
+
+/// Audits, calls AWS, then records the outcome.
 async fn submit_to_aws(
     state: &AppState,
     req: &HttpRequest,
-    user: &CurrentUser,
     change: &PendingChange,
     current: &crate::aws::DomainSettings,
     new: &CertificateDetail,
-) -> Result<Result<String, AwsError>, PageError> {
+) -> Result<Submitted, PageError> {
+    let (source_ip, user_agent) = super::origin(req);
     let entry = |action: &str, outcome: &str| AuditRecord {
-        pool_id: Some(change.pool_id.clone()),
-        domain: Some(change.domain.clone()),
-        old_certificate_arn: change.old_certificate_arn.clone(),
-        new_certificate_arn: Some(change.new_certificate_arn.clone()),
-        ..audit_record(req, Some(user), action, outcome)
+        source_ip: source_ip.clone(),
+        user_agent: user_agent.clone(),
+        ..propagation::change_record(change, action, outcome)
     };
     // Written before AWS is called: if it cannot be written, nothing is sent.
-    audit(state, entry("certificate.update.requested", "requested")).await?;
-    match state
-        .inventory
-        .aws()
+    if let Err(e) = audit(state, entry("certificate.update.requested", "requested")).await {
+        state.store.end_change(&change.domain).await?;
+        return Err(e.into());
+    }
+    let aws = state.inventory.aws();
+    let accepted = |request_id: Option<String>, detail: Option<String>| {
+        let mut outcome = entry("certificate.update.succeeded", "success");
+        outcome.aws_request_id = request_id;
+        outcome.detail = detail;
+        outcome
+    };
+    let outcome = match aws
         .update_certificate(current, &change.new_certificate_arn)
         .await
     {
-        Ok(receipt) => {
-            let mut succeeded = entry("certificate.update.succeeded", "success");
-            succeeded.aws_request_id = receipt.request_id.clone();
-            succeeded.detail = receipt
-                .cloudfront_domain
-                .as_ref()
-                .map(|d| format!("CloudFront {d}"));
-            audit(state, succeeded).await?;
-            let id = crate::propagation::record(
-                &state.store,
-                state.settings.propagation_timeout,
-                change,
-                new.serial.clone(),
-            )
-            .await?;
-            Ok(Ok(id))
+        Ok(receipt) => Ok(accepted(
+            receipt.request_id,
+            receipt.cloudfront_domain.map(|d| format!("CloudFront {d}")),
+        )),
+        Err(error) if ambiguous(&error) => {
+            match aws.domain_settings(&current.region, &current.domain).await {
+                Ok(Some(now))
+                    if now.certificate_arn.as_deref()
+                        == Some(change.new_certificate_arn.as_str()) =>
+                {
+                    Ok(accepted(
+                        error.request_id().map(str::to_owned),
+                        Some(format!(
+                            "AWS answered {error}, but shows the new certificate"
+                        )),
+                    ))
+                }
+                Ok(_) => Err(error),
+                Err(_) => return Ok(Submitted::Unknown(error)),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(succeeded) => {
+            let timeout = state.settings.propagation_timeout;
+            let id =
+                propagation::accept(&state.store, timeout, change, new.serial.clone(), succeeded)
+                    .await?;
+            Ok(Submitted::Accepted(id))
         }
         Err(error) => {
             let mut failed = entry("certificate.update.failed", "failure");
             failed.aws_request_id = error.request_id().map(str::to_owned);
             failed.detail = Some(error.to_string());
-            audit(state, failed).await?;
-            Ok(Err(error))
+            state
+                .store
+                .finish_change(&change.domain, failed, None)
+                .await?;
+            Ok(Submitted::Refused(error))
         }
     }
 }

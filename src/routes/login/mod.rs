@@ -50,10 +50,12 @@ fn page(
             .map_err(|e| PageError::Unexpected(anyhow::anyhow!("{e}")))?,
         username,
         error,
+        // Only where nobody else can read the page: the demo on a loopback address.
         demo_accounts: state
             .settings
             .demo_accounts
             .iter()
+            .filter(|_| listens_on_loopback(&state.settings.listen))
             .map(|a| {
                 (
                     a.username.clone(),
@@ -66,16 +68,18 @@ fn page(
     })
 }
 
+fn listens_on_loopback(listen: &str) -> bool {
+    listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback())
+        || listen.starts_with("localhost:")
+}
+
 fn render(
     page: &LoginPage,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let body = page
-        .render()
-        .map_err(|e| PageError::Unexpected(anyhow::anyhow!("rendering failed: {e}")))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    super::html_with_status(page, status)
 }
 
 pub async fn form(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, PageError> {
@@ -133,7 +137,11 @@ pub async fn submit(
 
     let stored = state.store.find_user(&username).await?;
     // The same argon2 work whether or not the account exists.
-    let valid = password::verify(&password, stored.as_ref().map(|u| u.password_hash.as_str()));
+    let hash = stored.as_ref().map(|u| u.password_hash.clone());
+    // argon2 takes tens of milliseconds of CPU: off the async workers.
+    let valid = web::block(move || password::verify(&password, hash.as_deref()))
+        .await
+        .map_err(|e| PageError::Unexpected(anyhow::anyhow!("password check: {e}")))?;
     match stored.filter(|_| valid) {
         Some(user) => {
             state

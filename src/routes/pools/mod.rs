@@ -41,18 +41,10 @@ pub async fn show(
     // The pool's certificate changes and propagation outcomes, newest first.
     let filter = AuditFilter {
         pool_id: Some(pool_id.to_string()),
+        action_prefixes: vec!["certificate.".into(), "propagation.".into()],
         ..AuditFilter::default()
     };
-    let history: Vec<AuditEntry> = state
-        .store
-        .audit_page(&filter, None, 200)
-        .await?
-        .into_iter()
-        .filter(|e| {
-            e.record.action.starts_with("certificate.")
-                || e.record.action.starts_with("propagation.")
-        })
-        .collect();
+    let history: Vec<AuditEntry> = state.store.audit_page(&filter, None, 200).await?;
     let certificate = row
         .certificate_arn
         .as_deref()

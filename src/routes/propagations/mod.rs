@@ -120,55 +120,86 @@ pub async fn events(
     _user: CurrentUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
+    // Subscribed before reading, so that no change falls in between.
+    let receiver = state.watcher.subscribe();
     let p = state
         .store
         .propagation(&id)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
-    let receiver = state.watcher.subscribe();
-    let timeline = state.store.propagation_events(&p.id).await?;
-    let detail = timeline.last().and_then(|e| e.detail.clone());
-    let current = PhaseEvent {
-        id: p.id.clone(),
-        phase: p.phase.clone(),
-        at_ms: timeline.last().map_or(0, |e| e.at_ms),
-        cognito_status: p.cognito_status.clone(),
-        served_serial: p.served_serial.clone(),
-        served_subject: p.served_subject.clone(),
-        served_not_after: p.served_not_after.clone(),
-        detail,
-    };
+    let current = current_event(&state.store, &p).await?;
     let first = futures_util::stream::once(async move { Ok::<_, actix_web::Error>(sse(&current)) });
-    let id = p.id.clone();
-    let done = p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
-    let rest = futures_util::stream::unfold(
-        (receiver, id, done),
-        |(mut receiver, id, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                tokio::select! {
-                    received = receiver.recv() => match received {
-                        Ok(event) if event.id == id => {
-                            let terminal = event.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
-                            return Some((Ok(sse(&event)), (receiver, id, terminal)));
-                        }
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    },
-                    () = tokio::time::sleep(Duration::from_secs(15)) => {
-                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (receiver, id, false)));
+    let stream = Following {
+        receiver,
+        store: state.store.clone(),
+        phase: p.phase.clone(),
+        done: p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal),
+        id: p.id,
+    };
+    let rest = futures_util::stream::unfold(stream, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                received = s.receiver.recv() => match received {
+                    Ok(event) if event.id == s.id => {
+                        s.done = event.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+                        s.phase = event.phase.clone();
+                        return Some((Ok(sse(&event)), s));
                     }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep(Duration::from_secs(15)) => {
+                    // Another replica's watcher may have moved it: the store knows.
+                    if let Ok(Some(p)) = s.store.propagation(&s.id).await
+                        && p.phase != s.phase
+                        && let Ok(event) = current_event(&s.store, &p).await
+                    {
+                        s.done = p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+                        s.phase = p.phase;
+                        return Some((Ok(sse(&event)), s));
+                    }
+                    return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), s));
                 }
             }
-        },
-    );
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(first.chain(rest)))
+}
+
+/// What an events stream follows.
+struct Following {
+    receiver: tokio::sync::broadcast::Receiver<PhaseEvent>,
+    store: crate::store::Store,
+    id: String,
+    phase: String,
+    done: bool,
+}
+
+/// The state of `p` as an event (its last step's time and detail).
+async fn current_event(store: &crate::store::Store, p: &Propagation) -> anyhow::Result<PhaseEvent> {
+    let timeline = store.propagation_events(&p.id).await?;
+    let seen = crate::store::Observation {
+        cognito_status: p.cognito_status.clone(),
+        served_serial: p.served_serial.clone(),
+        served_subject: p.served_subject.clone(),
+        served_not_after: p.served_not_after.clone(),
+        ..Default::default()
+    };
+    let last = timeline.last();
+    Ok(PhaseEvent::of(
+        &p.id,
+        &p.phase,
+        last.map_or(0, |e| e.at_ms),
+        &seen,
+        last.and_then(|e| e.detail.clone()),
+    ))
 }
 
 fn sse(event: &PhaseEvent) -> web::Bytes {
