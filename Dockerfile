@@ -7,7 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libs
 # Dependencies first, so that source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src tests/bench && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && echo "fn main() {}" > tests/bench/inventory.rs && cp tests/bench/inventory.rs tests/bench/audit_export.rs \
+    && echo "fn main() {}" > tests/bench/inventory.rs && cp tests/bench/inventory.rs tests/bench/audit_export.rs && touch tests/bench/common.rs \
     && cargo build --release --locked --bin certdeck \
     && rm -rf src tests
 COPY src src

@@ -58,20 +58,7 @@ impl AwsClients {
 
     /// Every name of a certificate (for one whose summary lists only the first 100).
     pub async fn certificate_names(&self, arn: &str) -> Result<Vec<String>, AwsError> {
-        self.limiter
-            .acquire(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmDescribe)
-            .await;
-        let out = self
-            .acm
-            .describe_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-            .map_err(AwsError::from_sdk)?;
-        Ok(out
-            .certificate()
-            .map(|c| c.subject_alternative_names().to_vec())
-            .unwrap_or_default())
+        Ok(self.describe_certificate(arn).await?.summary.names)
     }
 }
 

@@ -72,12 +72,13 @@ impl AwsClients {
         })
     }
 
-    /// The description of `domain`; `None` for a domain AWS does not know.
-    pub async fn describe_user_pool_domain(
+    /// DescribeUserPoolDomain, paced; `None` when the answer has no description.
+    async fn describe_domain(
         &self,
         region: &str,
         domain: &str,
-    ) -> Result<Option<DomainDescription>, AwsError> {
+    ) -> Result<Option<aws_sdk_cognitoidentityprovider::types::DomainDescriptionType>, AwsError>
+    {
         let client = self.cognito(region)?;
         self.limiter
             .acquire(region, Category::UserPoolResourceRead)
@@ -88,7 +89,16 @@ impl AwsClients {
             .send()
             .await
             .map_err(AwsError::from_sdk)?;
-        let Some(d) = out.domain_description() else {
+        Ok(out.domain_description)
+    }
+
+    /// The description of `domain`; `None` for a domain AWS does not know.
+    pub async fn describe_user_pool_domain(
+        &self,
+        region: &str,
+        domain: &str,
+    ) -> Result<Option<DomainDescription>, AwsError> {
+        let Some(d) = self.describe_domain(region, domain).await? else {
             return Ok(None);
         };
         if d.domain().is_none() && d.status().is_none() && d.user_pool_id().is_none() {
@@ -144,17 +154,7 @@ impl AwsClients {
         region: &str,
         domain: &str,
     ) -> Result<Option<DomainSettings>, AwsError> {
-        let client = self.cognito(region)?;
-        self.limiter
-            .acquire(region, Category::UserPoolResourceRead)
-            .await;
-        let out = client
-            .describe_user_pool_domain()
-            .domain(domain)
-            .send()
-            .await
-            .map_err(AwsError::from_sdk)?;
-        let Some(d) = out.domain_description() else {
+        let Some(d) = self.describe_domain(region, domain).await? else {
             return Ok(None);
         };
         let Some(user_pool_id) = d.user_pool_id() else {

@@ -14,6 +14,10 @@ use certdeck::sandbox::{Sandbox, SandboxOptions, Seed};
 use certdeck::startup::Application;
 use certdeck::store::{Store, audit_time};
 use futures_util::StreamExt;
+
+#[path = "common.rs"]
+mod common;
+
 use secrecy::SecretString;
 
 fn rss_kib() -> u64 {
@@ -119,39 +123,11 @@ async fn main() -> anyhow::Result<()> {
         ..Settings::default()
     };
     let app = Application::build(settings).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let port = app.port();
+    let base = format!("http://127.0.0.1:{port}");
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let login = client
-        .get(format!("{base}/login"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let token = login
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
-    let signed_in = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("username", "admin"),
-            ("password", "benchmark-password"),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        signed_in.status() == 303,
-        "sign-in failed: {}",
-        signed_in.status()
-    );
+    let (client, _) = common::sign_in(port, "admin", "benchmark-password").await?;
 
     println!();
     println!("audit export, {entries} entries, SQLite");

@@ -23,6 +23,9 @@ use futures_util::StreamExt;
 use secrecy::SecretString;
 use serde_json::Value;
 
+#[path = "common.rs"]
+mod common;
+
 const QUOTA_SCALE: f64 = 10.0;
 const LATENCY: Duration = Duration::from_millis(50);
 
@@ -106,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     state_handle.inventory.refresh().await?; // first snapshot
-    let (browser, cookie) = sign_in(port).await?;
+    let (browser, cookie) = common::sign_in(port, "admin", "benchmark-password").await?;
     let refreshing = {
         let inventory = state_handle.inventory.clone();
         tokio::spawn(async move { inventory.refresh().await })
@@ -183,7 +186,9 @@ async fn main() -> anyhow::Result<()> {
     }
     match throughput {
         Some(line) => {
-            println!("  dashboard throughput (wrk, 4 threads, 32 connections, 5 s): {line}")
+            println!(
+                "  dashboard throughput, signed in (wrk, 2 threads, 32 connections, 5 s): {line}"
+            )
         }
         None => println!("  dashboard throughput: wrk not installed (apt-get install wrk)"),
     }
@@ -315,51 +320,6 @@ fn counter(state: &Value, key: &str) -> u64 {
         .as_object()
         .map(|m| m.values().filter_map(Value::as_u64).sum())
         .unwrap_or(0)
-}
-
-/// A signed-in client and its session cookie (`name=value`).
-async fn sign_in(port: u16) -> anyhow::Result<(reqwest::Client, String)> {
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let login = client
-        .get(format!("{base}/login"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let token = login
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
-    let response = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("username", "admin"),
-            ("password", "benchmark-password"),
-            ("csrf_token", token.as_str()),
-        ])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status() == 303,
-        "sign-in failed: {}",
-        response.status()
-    );
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("certdeck_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
-    Ok((client, cookie))
 }
 
 /// Requests a second on the dashboard (signed in), by wrk, when it is installed.

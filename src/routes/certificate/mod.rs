@@ -108,11 +108,8 @@ async fn pool_in_scope(
         )
         .await);
     };
-    let team = record
-        .pool
-        .tags
-        .get(&state.settings.team_tag)
-        .map(String::as_str);
+    // The owning team as the inventory read it (the CERTDECK_TEAM_TAG tag).
+    let team = view.row(pool_id).and_then(|row| row.team.as_deref());
     if !user.may_change(team) {
         let why = match user.role {
             crate::auth::Role::Viewer => "viewers cannot change certificates".to_owned(),
@@ -440,17 +437,13 @@ async fn apply_change(
                 "AWS did not answer clearly ({e}) and could not be asked again. certdeck keeps the change pending and settles it from what AWS shows within {} minutes; nothing more is sent meanwhile.",
                 crate::propagation::ABANDONED_AFTER.as_secs() / 60
             );
-            let form = FormState {
-                message: Some(message),
-                ..FormState::default()
-            };
-            render_form(
+            form_with_message(
                 state,
                 view,
                 user,
                 pool_id,
                 domain,
-                form,
+                message,
                 StatusCode::BAD_GATEWAY,
             )
             .await
@@ -558,6 +551,23 @@ async fn submit_to_aws(
 
 const ALREADY_SUBMITTED: &str = "This form was already submitted (or has expired). Nothing was sent again; check the propagations, or use this new form.";
 
+/// The form again, with why, and `status`.
+async fn form_with_message(
+    state: &AppState,
+    view: &crate::inventory::View,
+    user: &CurrentUser,
+    pool_id: &str,
+    domain: &DomainName,
+    message: String,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let form = FormState {
+        message: Some(message),
+        ..FormState::default()
+    };
+    render_form(state, view, user, pool_id, domain, form, status).await
+}
+
 /// 409 with the form and why.
 async fn conflict(
     state: &AppState,
@@ -567,17 +577,13 @@ async fn conflict(
     domain: &DomainName,
     message: String,
 ) -> Result<HttpResponse, PageError> {
-    let form = FormState {
-        message: Some(message),
-        ..FormState::default()
-    };
-    render_form(
+    form_with_message(
         state,
         view,
         user,
         pool_id,
         domain,
-        form,
+        message,
         StatusCode::CONFLICT,
     )
     .await

@@ -58,14 +58,7 @@ pub async fn show(
     let page = PoolView {
         title: &record.pool.name,
         chrome: Chrome::of(&user),
-        may_change: record.pool.custom_domain.is_some()
-            && user.may_change(
-                record
-                    .pool
-                    .tags
-                    .get(&state.settings.team_tag)
-                    .map(String::as_str),
-            ),
+        may_change: record.pool.custom_domain.is_some() && user.may_change(row.team.as_deref()),
         history,
         record,
         row,
