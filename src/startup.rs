@@ -101,7 +101,7 @@ impl Application {
             .context("configuring the TLS probe")?;
         let watcher = Arc::new(Watcher::new(
             store.clone(),
-            inventory.aws().clone(),
+            inventory.clone(),
             probe,
             &settings,
         ));

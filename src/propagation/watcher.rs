@@ -41,9 +41,16 @@ pub struct Watcher {
     timeout: Duration,
     events: broadcast::Sender<PhaseEvent>,
     /// Domains whose edge serves another certificate than the one configured (by the
-    /// last probe of their latest change).
+    /// last probe of their latest change, or of the last sweep).
     served_differs: RwLock<HashSet<String>>,
+    /// The custom domains to sweep, from the inventory.
+    inventory: std::sync::Arc<crate::inventory::Inventory>,
+    /// How often every custom domain's edge is probed (the inventory's refresh interval).
+    sweep_every: Duration,
 }
+
+/// Probes in flight at once during a sweep.
+const SWEEP_CONCURRENCY: usize = 8;
 
 /// How often changes left pending are looked for.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -76,10 +83,11 @@ impl PhaseEvent {
 impl Watcher {
     pub fn new(
         store: Store,
-        aws: AwsClients,
+        inventory: std::sync::Arc<crate::inventory::Inventory>,
         probe: Probe,
         settings: &crate::configuration::Settings,
     ) -> Self {
+        let aws = inventory.aws().clone();
         let (events, _) = broadcast::channel(256);
         Self {
             store,
@@ -88,6 +96,8 @@ impl Watcher {
             poll: settings.propagation_poll,
             probe_every: settings.probe_interval,
             timeout: settings.propagation_timeout,
+            inventory,
+            sweep_every: settings.inventory_refresh,
             events,
             served_differs: RwLock::new(HashSet::new()),
         }
@@ -135,6 +145,7 @@ impl Watcher {
                 .min(watcher.probe_every)
                 .min(Duration::from_secs(1));
             let mut next_reconcile = Instant::now();
+            let mut next_sweep = Instant::now() + watcher.sweep_every.min(Duration::from_secs(30));
             loop {
                 if let Err(e) = watcher.round(&mut due).await {
                     tracing::error!(error = format!("{e:#}"), "propagation watcher round failed");
@@ -151,6 +162,12 @@ impl Watcher {
                             error = format!("{e:#}"),
                             "settling pending changes failed"
                         );
+                    }
+                }
+                if Instant::now() >= next_sweep {
+                    next_sweep = Instant::now() + watcher.sweep_every;
+                    if let Err(e) = watcher.sweep().await {
+                        tracing::error!(error = format!("{e:#}"), "sweeping the edge failed");
                     }
                 }
                 tokio::time::sleep(tick).await;
@@ -327,6 +344,68 @@ impl Watcher {
                 seen,
                 seen.probe_error.clone(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Probes the edge of every custom domain not being changed and compares what it
+    /// serves with ACM's serial of the configured certificate (read afresh each sweep,
+    /// as a renewal keeps the ARN and changes the serial). A failed probe leaves the
+    /// flag as it was: it says nothing about which certificate is served.
+    async fn sweep(&self) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
+        let active: HashSet<String> = self
+            .store
+            .active_propagations()
+            .await?
+            .into_iter()
+            .map(|p| p.domain)
+            .collect();
+        let view = self.inventory.view();
+        let targets: Vec<(String, String, Option<String>)> = view
+            .snapshot
+            .pools
+            .iter()
+            .filter_map(|r| {
+                let d = r.custom_domain.as_ref()?;
+                Some((
+                    d.domain.clone(),
+                    d.certificate_arn.clone()?,
+                    d.cloudfront_distribution.clone(),
+                ))
+            })
+            .filter(|(domain, ..)| !active.contains(domain))
+            .collect();
+        let mut serials: HashMap<String, Option<String>> = HashMap::new();
+        for arn in targets.iter().map(|t| t.1.clone()).collect::<HashSet<_>>() {
+            let serial = self
+                .aws
+                .describe_certificate(&arn)
+                .await
+                .ok()
+                .and_then(|d| d.serial);
+            serials.insert(arn, serial);
+        }
+        let results: Vec<(String, Option<String>, Result<String, String>)> =
+            futures_util::stream::iter(targets)
+                .map(|(domain, arn, distribution)| {
+                    let expected = serials.get(&arn).cloned().flatten();
+                    async move {
+                        let served = self.probe.probe(&domain, distribution.as_deref()).await;
+                        (
+                            domain,
+                            expected,
+                            served.map(|s| s.serial).map_err(|e| e.to_string()),
+                        )
+                    }
+                })
+                .buffer_unordered(SWEEP_CONCURRENCY)
+                .collect()
+                .await;
+        for (domain, expected, served) in results {
+            if let (Some(expected), Ok(served)) = (expected, served) {
+                self.set_served_differs(&domain, served != expected);
+            }
         }
         Ok(())
     }

@@ -420,3 +420,50 @@ async fn probe_failures_are_shown_on_the_page() {
         assert_ne!(api(&app.admin, &id).await["phase"], "verified");
     }
 }
+
+#[tokio::test]
+async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
+    let (sandbox, app) = app_with(1, |s| s.inventory_refresh = Duration::from_secs(2)).await;
+    // A change made outside certdeck, whose distribution never reaches the edge.
+    sandbox
+        .arm_fault(json!({"operation": "Edge.Distribute", "count": 1}))
+        .await;
+    let pool = app.pool_id("Merchant dashboard").await;
+    let view = app.state.inventory.view();
+    let wildcard = view
+        .snapshot
+        .certificates
+        .iter()
+        .find(|c| c.domain_name.as_deref() == Some("*.example.com"))
+        .expect("wildcard")
+        .arn
+        .clone();
+    let cognito = sandbox.cognito("us-east-1").await;
+    cognito
+        .update_user_pool_domain()
+        .domain("login.example.com")
+        .user_pool_id(&pool)
+        .custom_domain_config(
+            aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
+                .certificate_arn(&wildcard)
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("update");
+    let flagged = eventually(Duration::from_secs(30), || async {
+        let page = app.admin.get_text("/?q=merchant").await;
+        page.contains("served certificate differs")
+    })
+    .await;
+    assert!(
+        flagged,
+        "the sweep saw the edge serving the old certificate"
+    );
+    let others = app.admin.get_text("/?q=customer").await;
+    assert!(
+        !others.contains("served certificate differs"),
+        "domains served as configured are not flagged"
+    );
+}
