@@ -7,40 +7,10 @@ use certdeck::sandbox::Seed;
 use certdeck::store::{AuditFilter, PendingChange};
 use serde_json::{Value, json};
 
-use crate::helpers::{Browser, TestApp, csrf_of, options, spawn_app, spawn_sandbox, tempdir};
-
-/// The `<option>`s of the change form: (value, disabled, text).
-fn options_of(html: &str) -> Vec<(String, bool, String)> {
-    html.split("<option value=\"")
-        .skip(1)
-        .map(|rest| {
-            let value = rest[..rest.find('"').unwrap_or(0)].to_owned();
-            let tag_end = rest.find('>').unwrap_or(0);
-            let disabled = rest[..tag_end].contains(" disabled");
-            let text_end = rest.find("</option>").unwrap_or(rest.len());
-            (value, disabled, unescape(&rest[tag_end + 1..text_end]))
-        })
-        .collect()
-}
-
-/// Text as the browser shows it.
-fn unescape(html: &str) -> String {
-    html.replace("&#39;", "'")
-        .replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name}"))
-        + marker.len();
-    html[at..at + html[at..].find('"').unwrap_or(0)].to_owned()
-}
+use crate::helpers::{
+    Browser, TestApp, confirm_recommended, csrf_of, field, options, options_of, spawn_app,
+    spawn_sandbox, tempdir,
+};
 
 async fn domain_of(app: &TestApp, region: &str, domain: &str) -> Value {
     let cognito = app.sandbox.cognito(region).await;
@@ -389,24 +359,7 @@ async fn aws_errors_are_shown_audited_and_leave_no_propagation() {
         app.sandbox
             .arm_fault(json!({"operation": "UpdateUserPoolDomain", "error_code": code, "message": format!("injected {code}"), "probability": 1.0}))
             .await;
-        let form = app.get_text(&format!("/pools/{pool}/certificate")).await;
-        let token = field(&form, "submission_token");
-        let arn = options_of(&form)
-            .into_iter()
-            .find(|o| !o.1)
-            .expect("eligible")
-            .0;
-        let response = app
-            .admin
-            .post_form(
-                &format!("/pools/{pool}/certificate"),
-                &[
-                    ("certificate_arn", &arn),
-                    ("submission_token", &token),
-                    ("confirm", "yes"),
-                ],
-            )
-            .await;
+        let response = confirm_recommended(&app.admin, &pool).await;
         assert_eq!(response.status(), 502, "{code}");
         let body = response.text().await.expect("body");
         assert!(body.contains(words), "{code}: plain words {words:?}");
@@ -462,24 +415,7 @@ async fn aws_errors_are_shown_audited_and_leave_no_propagation() {
         "no propagation for a failed call"
     );
     // The domain was released: a change now goes through.
-    let form = app.get_text(&format!("/pools/{pool}/certificate")).await;
-    let token = field(&form, "submission_token");
-    let arn = options_of(&form)
-        .into_iter()
-        .find(|o| !o.1)
-        .expect("eligible")
-        .0;
-    let ok = app
-        .admin
-        .post_form(
-            &format!("/pools/{pool}/certificate"),
-            &[
-                ("certificate_arn", &arn),
-                ("submission_token", &token),
-                ("confirm", "yes"),
-            ],
-        )
-        .await;
+    let ok = confirm_recommended(&app.admin, &pool).await;
     assert_eq!(ok.status(), 303);
 }
 

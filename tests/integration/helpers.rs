@@ -473,3 +473,58 @@ pub fn capture_logs() {
             .try_init();
     });
 }
+
+/// The `<option>`s of the change form: (value, disabled, text).
+pub fn options_of(html: &str) -> Vec<(String, bool, String)> {
+    html.split("<option value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = rest[..rest.find('"').unwrap_or(0)].to_owned();
+            let tag_end = rest.find('>').unwrap_or(0);
+            let disabled = rest[..tag_end].contains(" disabled");
+            let text_end = rest.find("</option>").unwrap_or(rest.len());
+            (value, disabled, unescape(&rest[tag_end + 1..text_end]))
+        })
+        .collect()
+}
+
+/// Text as the browser shows it.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+pub fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        + marker.len();
+    html[at..at + html[at..].find('"').unwrap_or(0)].to_owned()
+}
+
+/// Opens the change form of `pool_id` and confirms its recommended certificate.
+pub async fn confirm_recommended(browser: &Browser, pool_id: &str) -> reqwest::Response {
+    let path = format!("/pools/{pool_id}/certificate");
+    let form = browser.get_text(&path).await;
+    let token = field(&form, "submission_token");
+    let arn = options_of(&form)
+        .into_iter()
+        .find(|o| !o.1)
+        .expect("an eligible certificate")
+        .0;
+    browser
+        .post_form(
+            &path,
+            &[
+                ("certificate_arn", &arn),
+                ("submission_token", &token),
+                ("confirm", "yes"),
+            ],
+        )
+        .await
+}

@@ -9,36 +9,14 @@ use certdeck::store::AuditFilter;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::helpers::{Browser, TestApp, eventually, options, settings, spawn_sandbox, tempdir};
+use crate::helpers::{
+    Browser, TestApp, confirm_recommended, eventually, options, settings, spawn_sandbox, tempdir,
+};
 
 /// Changes the certificate of `pool_name` to the recommended one; the propagation id.
 pub async fn change_certificate(app: &TestApp, browser: &Browser, pool_name: &str) -> String {
     let pool = app.pool_id(pool_name).await;
-    let path = format!("/pools/{pool}/certificate");
-    let form = browser.get_text(&path).await;
-    let token = form
-        .split("name=\"submission_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("token")
-        .to_owned();
-    let arn = form
-        .split("<option value=\"")
-        .skip(1)
-        .find(|o| !o[..o.find('>').unwrap_or(0)].contains("disabled"))
-        .and_then(|o| o.split('"').next())
-        .expect("an eligible certificate")
-        .to_owned();
-    let response = browser
-        .post_form(
-            &path,
-            &[
-                ("certificate_arn", &arn),
-                ("submission_token", &token),
-                ("confirm", "yes"),
-            ],
-        )
-        .await;
+    let response = confirm_recommended(browser, &pool).await;
     assert_eq!(response.status(), 303, "the change is accepted");
     let location = response
         .headers()
