@@ -476,3 +476,81 @@ async fn passwords_are_argon2id_and_never_logged() {
     );
     assert!(!logs.contains(&secret), "a password appears in the logs");
 }
+
+#[tokio::test]
+async fn idle_and_absolute_session_timeouts_end_sessions() {
+    let app = spawn_app(Seed::Empty).await;
+    let database = app.state.settings.database_url.clone();
+    let raw = sqlx::AnyPool::connect(secrecy::ExposeSecret::expose_secret(&database))
+        .await
+        .expect("raw");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for (what, key, age) in [
+        ("idle", "seen", 31 * 60),
+        ("absolute", "issued", 12 * 3600 + 60),
+    ] {
+        let browser = app.browser_as(&format!("user-{what}"), "viewer", &[]).await;
+        assert_eq!(browser.get("/").await.status(), 200);
+        // Age the session server-side, as if time had passed.
+        let rows = sqlx::query("SELECT session_key, state FROM sessions")
+            .fetch_all(&raw)
+            .await
+            .expect("sessions");
+        for row in rows {
+            use sqlx::Row;
+            let mut state: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&row.get::<String, _>("state")).expect("state");
+            if state.get("user").and_then(|u| u.as_str()) != Some(&format!("\"user-{what}\"")) {
+                continue;
+            }
+            state.insert(
+                key.to_owned(),
+                serde_json::Value::String((now - age).to_string()),
+            );
+            sqlx::query("UPDATE sessions SET state = $1 WHERE session_key = $2")
+                .bind(serde_json::to_string(&state).expect("json"))
+                .bind(row.get::<String, _>("session_key"))
+                .execute(&raw)
+                .await
+                .expect("age");
+        }
+        let response = browser.get("/").await;
+        assert_eq!(response.status(), 303, "{what} timeout ends the session");
+        assert_eq!(
+            response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok()),
+            Some("/login")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_password_or_role_change_ends_the_sessions_before_it() {
+    let app = spawn_app(Seed::Empty).await;
+    let browser = app.browser_as("pat", "operator", &["payments"]).await;
+    assert_eq!(browser.get("/").await.status(), 200);
+    // Times are kept in seconds: the change comes in a later second than the sign-in.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    certdeck::auth::accounts::set_role(
+        &app.state.store,
+        "test",
+        "pat",
+        "viewer".parse().expect("role"),
+        &[],
+    )
+    .await
+    .expect("role change");
+    assert_eq!(
+        browser.get("/").await.status(),
+        303,
+        "signed out by the role change"
+    );
+    let mut again = Browser::new(&browser.base);
+    assert_eq!(again.sign_in("pat", TEST_PASSWORD).await.status(), 303);
+    assert!(
+        again.get_text("/").await.contains("pat · viewer"),
+        "the new role applies"
+    );
+}
