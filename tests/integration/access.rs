@@ -161,19 +161,7 @@ async fn roles_and_routes() {
     let other = operator.get_text(&format!("/pools/{identity_pool}")).await;
     assert!(!other.contains("Change certificate"));
     // Every 403 is in the audit log.
-    let denied = app
-        .state
-        .store
-        .audit_page(
-            &certdeck::store::AuditFilter {
-                action: Some("access.denied".into()),
-                ..Default::default()
-            },
-            None,
-            100,
-        )
-        .await
-        .expect("audit");
+    let denied = app.audit_of("access.denied", 100).await;
     assert_eq!(denied.len(), 4);
     assert!(
         denied.iter().any(|e| e.record.actor == "otto"
@@ -232,19 +220,7 @@ async fn a_post_without_the_right_csrf_token_is_refused_and_changes_nothing() {
         )
         .await;
     assert_eq!(response.status(), 403);
-    let rejected = app
-        .state
-        .store
-        .audit_page(
-            &certdeck::store::AuditFilter {
-                action: Some("csrf.rejected".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .expect("audit");
+    let rejected = app.audit_of("csrf.rejected", 10).await;
     assert_eq!(rejected.len(), 4);
 }
 

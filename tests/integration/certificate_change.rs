@@ -373,19 +373,7 @@ async fn aws_errors_are_shown_audited_and_leave_no_propagation() {
             .and_then(|s| s.split('<').next())
             .expect("request id");
         assert_eq!(request_id.len(), 36, "{code}: a real request id");
-        let failed = app
-            .state
-            .store
-            .audit_page(
-                &AuditFilter {
-                    action: Some("certificate.update.failed".into()),
-                    ..Default::default()
-                },
-                None,
-                1,
-            )
-            .await
-            .expect("audit");
+        let failed = app.audit_of("certificate.update.failed", 1).await;
         assert!(
             failed[0]
                 .record

@@ -402,6 +402,23 @@ impl TestApp {
         self.admin.get_text(path).await
     }
 
+    /// The newest `limit` audit entries of `action`.
+    pub async fn audit_of(
+        &self,
+        action: &str,
+        limit: i64,
+    ) -> Vec<certdeck::domain::audit::AuditEntry> {
+        let filter = certdeck::store::AuditFilter {
+            action: Some(action.to_owned()),
+            ..Default::default()
+        };
+        self.state
+            .store
+            .audit_page(&filter, None, limit)
+            .await
+            .expect("audit")
+    }
+
     /// The id of the pool named `name`.
     pub async fn pool_id(&self, name: &str) -> String {
         let view = self.state.inventory.view();

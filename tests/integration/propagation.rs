@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certdeck::sandbox::Seed;
-use certdeck::store::AuditFilter;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -107,19 +106,7 @@ async fn phases_run_in_order_and_verified_follows_the_edge_switch() {
         page.contains("verified after") && page.contains("(AWS allows up to 60 min)"),
         "the outcome is spelled out"
     );
-    let audited = app
-        .state
-        .store
-        .audit_page(
-            &AuditFilter {
-                action: Some("propagation.verified".into()),
-                ..Default::default()
-            },
-            None,
-            5,
-        )
-        .await
-        .expect("audit");
+    let audited = app.audit_of("propagation.verified", 5).await;
     assert_eq!(audited.len(), 1);
 }
 
@@ -146,19 +133,7 @@ async fn an_edge_that_never_switches_times_out_with_an_audit_entry() {
         .collect();
     assert_eq!(phases.last().map(String::as_str), Some("timed_out"));
     assert!(!phases.contains(&"verified".to_owned()));
-    let audited = app
-        .state
-        .store
-        .audit_page(
-            &AuditFilter {
-                action: Some("propagation.timed_out".into()),
-                ..Default::default()
-            },
-            None,
-            5,
-        )
-        .await
-        .expect("audit");
+    let audited = app.audit_of("propagation.timed_out", 5).await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].record.outcome, "failure");
     // The dashboard flags the domain: the edge serves another certificate.
