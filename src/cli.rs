@@ -86,6 +86,12 @@ pub enum UserCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Clears an account's sign-in lockout (from every address).
+    Unlock {
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,12 +208,9 @@ fn password_input(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
     std::io::stdin()
         .read_line(&mut line)
         .context("reading the password")?;
-    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    anyhow::ensure!(
-        password.chars().count() >= 12,
-        "a password needs at least 12 characters"
-    );
-    Ok((SecretString::from(password), false))
+    let password = SecretString::from(line.trim_end_matches(['\n', '\r']).to_owned());
+    password::check_strength(&password).map_err(anyhow::Error::msg)?;
+    Ok((password, false))
 }
 
 async fn run_user(command: UserCommand) -> anyhow::Result<()> {
@@ -261,6 +264,11 @@ async fn run_user(command: UserCommand) -> anyhow::Result<()> {
             let store = open_store(config.as_deref()).await?;
             accounts::remove(&store, &actor, &name).await?;
             println!("removed {name}");
+        }
+        UserCommand::Unlock { name, config } => {
+            let store = open_store(config.as_deref()).await?;
+            let cleared = accounts::unlock(&store, &actor, &name).await?;
+            println!("unlocked {name} ({cleared} sign-in counters cleared)");
         }
     }
     Ok(())

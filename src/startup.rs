@@ -11,7 +11,10 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::auth::{self, Role, password};
+use crate::auth::password::{self, PasswordChecker};
+use crate::auth::refusals::RefusalLog;
+use crate::auth::sign_in::SignInPolicy;
+use crate::auth::{self, Role};
 use crate::aws::AwsClients;
 use crate::configuration::Settings;
 use crate::inventory::Inventory;
@@ -27,6 +30,13 @@ pub struct AppState {
     pub inventory: Arc<Inventory>,
     pub store: Store,
     pub watcher: Arc<Watcher>,
+    /// Signs the sign-in form's CSRF cookie (and session cookies).
+    pub cookie_key: Key,
+    /// Refusals of clients that are not signed in, counted per address and minute.
+    pub refusals: Arc<RefusalLog>,
+    /// At most one password check per core at once.
+    pub password_checker: Arc<PasswordChecker>,
+    pub sign_in_policy: SignInPolicy,
     /// The last verification of the audit chain, reused for a while: verifying reads
     /// the whole log.
     audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
@@ -64,6 +74,7 @@ pub struct Application {
     state: AppState,
     refresher: tokio::task::JoinHandle<()>,
     watching: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -108,11 +119,19 @@ impl Application {
         watcher.load().await?;
         let watching = watcher.spawn();
         let secure_cookies = settings.secure_cookies;
+        let refusals = Arc::new(RefusalLog::new(store.clone()));
+        let sign_in_policy = SignInPolicy::default();
+        let housekeeping =
+            spawn_housekeeping(store.clone(), refusals.clone(), sign_in_policy.window_secs);
         let state = AppState {
             settings: Arc::new(settings),
             inventory,
             store: store.clone(),
             watcher,
+            cookie_key: cookie_key.clone(),
+            refusals,
+            password_checker: Arc::new(PasswordChecker::per_core()),
+            sign_in_policy,
             audit_status: Default::default(),
         };
         let data = web::Data::new(state.clone());
@@ -151,6 +170,7 @@ impl Application {
             state,
             refresher,
             watching,
+            housekeeping,
         })
     }
 
@@ -167,6 +187,14 @@ impl Application {
         let result = self.server.await;
         self.refresher.abort();
         self.watching.abort();
+        self.housekeeping.abort();
+        // Refusals counted but not yet written.
+        if let Err(e) = self.state.refusals.flush(true).await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "refused requests could not be audited"
+            );
+        }
         result
     }
 
@@ -184,6 +212,38 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Writes counted refusals each finished minute and drops sign-in counters whose
+/// window ended.
+fn spawn_housekeeping(
+    store: Store,
+    refusals: Arc<RefusalLog>,
+    window_secs: i64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut rounds: u64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = refusals.flush(false).await {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "refused requests could not be audited"
+                );
+            }
+            rounds += 1;
+            if rounds % 60 == 0 {
+                let expired = time::OffsetDateTime::now_utc().unix_timestamp() - window_secs;
+                if let Err(e) = store.prune_sign_in_counters(expired).await {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "sign-in counters could not be pruned"
+                    );
+                }
+            }
+        }
+    })
 }
 
 /// On every response: no inline script, no framing, no sniffing, no referrer; HSTS
@@ -211,6 +271,11 @@ fn security_headers(secure: bool) -> DefaultHeaders {
 /// `CERTDECK_BOOTSTRAP_ADMIN_PASSWORD` makes `admin` when no account exists; demo
 /// accounts are (re)made with the passwords `certdeck demo` printed.
 async fn create_initial_accounts(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if let Some(password) = &settings.bootstrap_admin_password {
+        password::check_strength(password).map_err(|why| {
+            anyhow::anyhow!("CERTDECK_BOOTSTRAP_ADMIN_PASSWORD is too weak: {why}")
+        })?;
+    }
     if let Some(password) = &settings.bootstrap_admin_password
         && store.count_users().await? == 0
     {

@@ -108,3 +108,21 @@ pub async fn remove(store: &Store, actor: &str, username: &str) -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+/// Clears the sign-in counters of an existing account (its lockout, from every
+/// address); how many there were.
+pub async fn unlock(store: &Store, actor: &str, username: &str) -> anyhow::Result<u64> {
+    if store.find_user(username).await?.is_none() {
+        return Err(crate::store::UserError::Missing(username.to_owned()).into());
+    }
+    let cleared = store.unlock_account(username).await?;
+    store
+        .append_audit(record(
+            actor,
+            "account.unlocked",
+            username,
+            format!("sign-in lockout cleared ({cleared} counters)"),
+        ))
+        .await?;
+    Ok(cleared)
+}

@@ -2,6 +2,8 @@
 
 pub mod accounts;
 pub mod password;
+pub mod refusals;
+pub mod sign_in;
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -9,14 +11,21 @@ use std::str::FromStr;
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use crate::startup::AppState;
+
+/// The cookie of the sign-in form's CSRF token (signed double submit): the sign-in
+/// page stores nothing on the server.
+const LOGIN_CSRF_COOKIE: &str = "certdeck_login";
+/// The same with the `__Host-` prefix, when cookies are Secure.
+const LOGIN_CSRF_COOKIE_SECURE: &str = "__Host-certdeck_login";
 
 /// Session keys.
 pub const SESSION_USER: &str = "user";
@@ -188,11 +197,52 @@ pub fn begin_session(session: &Session, username: &str) -> Result<(), actix_web:
     Ok(())
 }
 
+/// The sign-in form's CSRF token: the one the browser's signed cookie carries, or a
+/// new one with the cookie to set.
+pub fn login_csrf(req: &HttpRequest, key: &Key, secure: bool) -> (String, Option<Cookie<'static>>) {
+    if let Some(token) = login_cookie_token(req.cookie(login_cookie_name(secure)), key) {
+        return (token, None);
+    }
+    let token = new_token();
+    let mut jar = CookieJar::new();
+    jar.signed_mut(key).add(
+        Cookie::build(login_cookie_name(secure), token.clone())
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(SameSite::Strict)
+            .finish(),
+    );
+    let cookie = jar.delta().next().cloned();
+    (token, cookie)
+}
+
+fn login_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        LOGIN_CSRF_COOKIE_SECURE
+    } else {
+        LOGIN_CSRF_COOKIE
+    }
+}
+
+/// The token of a login cookie whose signature holds.
+fn login_cookie_token(cookie: Option<Cookie<'static>>, key: &Key) -> Option<String> {
+    let mut jar = CookieJar::new();
+    let name = cookie.as_ref()?.name().to_owned();
+    jar.add_original(cookie?);
+    jar.signed(key).get(&name).map(|c| c.value().to_owned())
+}
+
 /// Why a request was turned away before reaching its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     SignedOut,
     BadCsrf,
+}
+
+/// Whether `given` is the expected token (constant time).
+fn tokens_match(expected: Option<&str>, given: Option<&str>) -> bool {
+    matches!((expected, given), (Some(e), Some(g)) if e.len() == g.len() && openssl::memcmp::eq(e.as_bytes(), g.as_bytes()))
 }
 
 /// Middleware: checks the CSRF token of every POST, then requires a live session on
@@ -202,37 +252,69 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let session = req.get_session();
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "no application state",
+        ));
+    };
     if req.method() == Method::POST {
-        let expected = session.get::<String>(SESSION_CSRF).ok().flatten();
-        let body = read_body(&mut req).await?;
+        let body = match read_body(&mut req).await {
+            Ok(body) => body,
+            // Answered here, inside the header middleware, so the 413 carries them.
+            Err(status) => {
+                let response = crate::routes::status_response(
+                    status,
+                    "The form was larger than certdeck accepts.",
+                );
+                return Ok(req.into_response(response));
+            }
+        };
         let given = form_value(&body, "csrf_token").or_else(|| {
             req.headers()
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-        let valid = matches!((&expected, &given), (Some(e), Some(g)) if e.len() == g.len() && openssl::memcmp::eq(e.as_bytes(), g.as_bytes()));
-        if !valid {
-            return Ok(refuse(req, Refusal::BadCsrf).await);
+        let expected = if req.path() == "/login" {
+            login_cookie_token(
+                req.cookie(login_cookie_name(state.settings.secure_cookies)),
+                &state.cookie_key,
+            )
+        } else {
+            session.get::<String>(SESSION_CSRF).ok().flatten()
+        };
+        if !tokens_match(expected.as_deref(), given.as_deref()) {
+            return Ok(refuse(req, &state, &session, Refusal::BadCsrf).await);
         }
         req.set_payload(Payload::from(body));
     }
     if is_public(req.path()) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    match current_user(&req, &session).await? {
-        Some(user) => {
+    match current_user(&state, &session).await {
+        Ok(Some(user)) => {
             req.extensions_mut().insert(user);
             Ok(next.call(req).await?.map_into_boxed_body())
         }
-        None => Ok(refuse(req, Refusal::SignedOut).await),
+        Ok(None) => Ok(refuse(req, &state, &session, Refusal::SignedOut).await),
+        Err(e) => {
+            let response = crate::routes::PageError::Unexpected(e).error_response();
+            Ok(req.into_response(response))
+        }
     }
 }
 
-async fn refuse(req: ServiceRequest, why: Refusal) -> ServiceResponse<BoxBody> {
+async fn refuse(
+    req: ServiceRequest,
+    state: &AppState,
+    session: &Session,
+    why: Refusal,
+) -> ServiceResponse<BoxBody> {
     let machine = wants_machine_answer(&req);
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        crate::routes::record_refusal(state, &req, why).await;
+    if why == Refusal::BadCsrf {
+        // A signed-in session's refusal names its user; anonymous ones are counted.
+        let user = session.get::<String>(SESSION_USER).ok().flatten();
+        crate::routes::record_csrf_refusal(state, req.request(), user).await;
     }
     let response = match (why, machine) {
         (Refusal::SignedOut, true) => HttpResponse::Unauthorized()
@@ -249,30 +331,25 @@ async fn refuse(req: ServiceRequest, why: Refusal) -> ServiceResponse<BoxBody> {
 }
 
 /// The account of a live session; ends sessions past their timeouts.
-async fn current_user(
-    req: &ServiceRequest,
-    session: &Session,
-) -> Result<Option<CurrentUser>, actix_web::Error> {
-    let Some(username) = session.get::<String>(SESSION_USER)? else {
+async fn current_user(state: &AppState, session: &Session) -> anyhow::Result<Option<CurrentUser>> {
+    let session_error = |e: actix_session::SessionGetError| anyhow::anyhow!("session state: {e}");
+    let Some(username) = session.get::<String>(SESSION_USER).map_err(session_error)? else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let issued = session.get::<i64>(SESSION_ISSUED)?.unwrap_or(0);
-    let seen = session.get::<i64>(SESSION_SEEN)?.unwrap_or(0);
+    let issued = session
+        .get::<i64>(SESSION_ISSUED)
+        .map_err(session_error)?
+        .unwrap_or(0);
+    let seen = session
+        .get::<i64>(SESSION_SEEN)
+        .map_err(session_error)?
+        .unwrap_or(0);
     if now - issued > ABSOLUTE_TIMEOUT_SECS || now - seen > IDLE_TIMEOUT_SECS {
         session.purge();
         return Ok(None);
     }
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Err(actix_web::error::ErrorInternalServerError(
-            "no application state",
-        ));
-    };
-    let stored = state
-        .store
-        .find_user(&username)
-        .await
-        .map_err(actix_web::error::ErrorInternalServerError)?;
+    let stored = state.store.find_user(&username).await?;
     let Some(stored) = stored else {
         // The account was removed: the session ends with it.
         session.purge();
@@ -288,27 +365,26 @@ async fn current_user(
         return Ok(None);
     };
     if now - seen >= SEEN_GRANULARITY_SECS {
-        session.insert(SESSION_SEEN, now)?;
+        session
+            .insert(SESSION_SEEN, now)
+            .map_err(|e| anyhow::anyhow!("session state: {e}"))?;
     }
     Ok(Some(CurrentUser {
         username: stored.username,
         role,
         teams: stored.teams,
-        csrf_token: csrf_token(session)?,
+        csrf_token: csrf_token(session).map_err(|e| anyhow::anyhow!("session state: {e}"))?,
     }))
 }
 
-async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, actix_web::Error> {
+/// The request body, up to `MAX_FORM_BYTES`; the status to answer otherwise.
+async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, StatusCode> {
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
+        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
         if body.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(actix_web::error::InternalError::new(
-                "form too large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-            )
-            .into());
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
         }
         body.extend_from_slice(&chunk);
     }

@@ -5,6 +5,7 @@ pub mod audit;
 mod certificate;
 mod domain_name;
 pub mod propagation;
+pub mod text;
 
 pub use certificate::{
     CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, CertificateFacts, CertificateStatus,

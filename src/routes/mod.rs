@@ -9,14 +9,15 @@ mod login;
 mod pools;
 mod propagations;
 
-use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use crate::auth::{CurrentUser, Refusal};
+use crate::auth::CurrentUser;
+use crate::auth::refusals::{MAX_TEXT_BYTES, Refusal};
 use crate::domain::audit::AuditRecord;
+use crate::domain::text::truncate_bytes;
 use crate::startup::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -137,16 +138,35 @@ pub fn forbidden_response(message: &str) -> HttpResponse {
     PageError::Forbidden(message.to_owned()).error_response()
 }
 
+/// A page with `status` and a message (for answers made before a handler runs).
+pub fn status_response(status: StatusCode, message: &str) -> HttpResponse {
+    let page = ErrorPage {
+        title: status.canonical_reason().unwrap_or("Error"),
+        chrome: Chrome::anonymous(),
+        message: message.to_owned(),
+        request_id: None,
+    };
+    let body = page.render().unwrap_or_else(|_| message.to_owned());
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
 /// Where a request came from, for the audit log. The peer address, not a header a
-/// client could forge.
+/// client could forge; the user agent cut to `MAX_TEXT_BYTES`.
 pub fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
     let ip = req.peer_addr().map(|a| a.ip().to_string());
     let agent = req
         .headers()
         .get(actix_web::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(256).collect());
+        .map(|v| truncate_bytes(v, MAX_TEXT_BYTES));
     (ip, agent)
+}
+
+/// "METHOD /path" of a request, cut to `MAX_TEXT_BYTES` (paths come from anyone).
+pub fn request_line(req: &HttpRequest) -> String {
+    truncate_bytes(&format!("{} {}", req.method(), req.path()), MAX_TEXT_BYTES)
 }
 
 /// An audit record about `req` by `user` (or by whoever the request names).
@@ -184,7 +204,7 @@ pub async fn deny(
 ) -> PageError {
     let mut record = audit_record(req, Some(user), "access.denied", "denied");
     record.pool_id = pool_id.map(str::to_owned);
-    record.detail = Some(format!("{} {}: {why}", req.method(), req.path()));
+    record.detail = Some(format!("{}: {why}", request_line(req)));
     if let Err(e) = audit(state, record).await {
         tracing::error!(
             error = format!("{e:#}"),
@@ -194,17 +214,24 @@ pub async fn deny(
     PageError::Forbidden(why.to_owned())
 }
 
-/// The audit entry of a request the guard turned away (CSRF failures).
-pub async fn record_refusal(state: &AppState, req: &ServiceRequest, why: Refusal) {
-    if why != Refusal::BadCsrf {
+/// Audits a POST the guard refused for its CSRF token: an entry naming the user when
+/// the session is signed in; counted per address and minute when nobody is.
+pub async fn record_csrf_refusal(state: &AppState, req: &HttpRequest, user: Option<String>) {
+    let detail = format!("{}: missing or wrong CSRF token", request_line(req));
+    let Some(username) = user else {
+        let (source_ip, user_agent) = origin(req);
+        state.refusals.note(Refusal {
+            source_ip,
+            user_agent,
+            action: "csrf.rejected",
+            outcome: "denied",
+            detail,
+        });
         return;
-    }
-    let mut record = audit_record(req.request(), None, "csrf.rejected", "denied");
-    record.detail = Some(format!(
-        "{} {}: missing or wrong CSRF token",
-        req.method(),
-        req.path()
-    ));
+    };
+    let mut record = audit_record(req, None, "csrf.rejected", "denied");
+    record.actor = username;
+    record.detail = Some(detail);
     if let Err(e) = audit(state, record).await {
         tracing::error!(
             error = format!("{e:#}"),

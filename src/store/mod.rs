@@ -8,7 +8,7 @@ mod users;
 
 pub use audit::{AuditFilter, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
-pub use users::{StoredUser, UserError};
+pub use users::{StoredUser, ThrottleKind, UserError};
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_audit.sql")),
     (4, include_str!("migrations/0004_changes.sql")),
     (5, include_str!("migrations/0005_propagation_events.sql")),
+    (6, include_str!("migrations/0006_sign_in_throttle.sql")),
 ];
 
 /// Now, in unix seconds (how the store keeps times).

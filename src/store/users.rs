@@ -17,6 +17,27 @@ pub struct StoredUser {
     pub updated_at: i64,
 }
 
+/// What a sign-in counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleKind {
+    /// Attempts from one address, whatever the account.
+    Source,
+    /// Attempts on one account from one address.
+    Pair,
+    /// Failures on one account from any address.
+    Account,
+}
+
+impl ThrottleKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ThrottleKind::Source => "source",
+            ThrottleKind::Pair => "pair",
+            ThrottleKind::Account => "account",
+        }
+    }
+}
+
 /// Why an account change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -128,63 +149,118 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed sign-in.
-    pub async fn record_login_failure(
+    /// Adds one to a sign-in counter and returns its new value. A window that started
+    /// at or before `expired_before` starts over. One statement: concurrent attempts on
+    /// every replica get distinct values, so a limit can never be overrun by a race.
+    pub async fn bump_sign_in_counter(
         &self,
+        kind: ThrottleKind,
         username: &str,
         source_ip: &str,
-    ) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO login_failures (username, source_ip, at) VALUES ($1, $2, $3)")
-            .bind(username)
-            .bind(source_ip)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .context("recording a failed sign-in")?;
-        Ok(())
-    }
-
-    /// Failed sign-ins since `since` (unix seconds) for the account and for the address.
-    pub async fn login_failures_since(
-        &self,
-        username: &str,
-        source_ip: &str,
-        since: i64,
-    ) -> anyhow::Result<(i64, i64)> {
-        let by_user = sqlx::query(
-            "SELECT COUNT(*) AS n FROM login_failures WHERE username = $1 AND at >= $2",
+        expired_before: i64,
+    ) -> anyhow::Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO sign_in_throttle (kind, username, source_ip, window_start, count) \
+             VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (kind, username, source_ip) DO UPDATE SET \
+             count = CASE WHEN sign_in_throttle.window_start <= $5 THEN 1 ELSE sign_in_throttle.count + 1 END, \
+             window_start = CASE WHEN sign_in_throttle.window_start <= $5 THEN $4 ELSE sign_in_throttle.window_start END \
+             RETURNING count, window_start",
         )
+        .bind(kind.as_str())
         .bind(username)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await
-        .context("counting failed sign-ins")?
-        .try_get::<i64, _>("n")?;
-        let by_source = sqlx::query(
-            "SELECT COUNT(*) AS n FROM login_failures WHERE source_ip = $1 AND at >= $2",
-        )
         .bind(source_ip)
-        .bind(since)
+        .bind(now())
+        .bind(expired_before)
         .fetch_one(&self.pool)
         .await
-        .context("counting failed sign-ins")?
-        .try_get::<i64, _>("n")?;
-        Ok((by_user, by_source))
+        .context("counting a sign-in attempt")?;
+        Ok(row.try_get::<i64, _>("count")?)
     }
 
-    /// Forgets an account's failures after a successful sign-in; drops old rows.
-    pub async fn clear_login_failures(
+    /// A sign-in counter's value and the start of its window (0 when none or expired).
+    pub async fn sign_in_counter(
         &self,
+        kind: ThrottleKind,
         username: &str,
-        older_than: i64,
+        source_ip: &str,
+        expired_before: i64,
+    ) -> anyhow::Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT count, window_start FROM sign_in_throttle \
+             WHERE kind = $1 AND username = $2 AND source_ip = $3 AND window_start > $4",
+        )
+        .bind(kind.as_str())
+        .bind(username)
+        .bind(source_ip)
+        .bind(expired_before)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading sign-in counters")?;
+        Ok(match row {
+            Some(row) => (row.try_get("count")?, row.try_get("window_start")?),
+            None => (0, 0),
+        })
+    }
+
+    /// Takes back one reserved attempt (it turned out not to be a failure).
+    pub async fn release_sign_in_counter(
+        &self,
+        kind: ThrottleKind,
+        username: &str,
+        source_ip: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE username = $1 OR at < $2")
+        sqlx::query(
+            "UPDATE sign_in_throttle SET count = count - 1 \
+             WHERE kind = $1 AND username = $2 AND source_ip = $3 AND count > 0",
+        )
+        .bind(kind.as_str())
+        .bind(username)
+        .bind(source_ip)
+        .execute(&self.pool)
+        .await
+        .context("releasing a sign-in attempt")?;
+        Ok(())
+    }
+
+    /// Forgets a counter (after a successful sign-in).
+    pub async fn reset_sign_in_counter(
+        &self,
+        kind: ThrottleKind,
+        username: &str,
+        source_ip: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "DELETE FROM sign_in_throttle WHERE kind = $1 AND username = $2 AND source_ip = $3",
+        )
+        .bind(kind.as_str())
+        .bind(username)
+        .bind(source_ip)
+        .execute(&self.pool)
+        .await
+        .context("clearing a sign-in counter")?;
+        Ok(())
+    }
+
+    /// Clears every counter of an account (`certdeck user unlock`); how many there were.
+    pub async fn unlock_account(&self, username: &str) -> anyhow::Result<u64> {
+        let result = sqlx::query("DELETE FROM sign_in_throttle WHERE username = $1 AND kind <> $2")
             .bind(username)
-            .bind(older_than)
+            .bind(ThrottleKind::Source.as_str())
             .execute(&self.pool)
             .await
-            .context("clearing failed sign-ins")?;
-        Ok(())
+            .context("clearing an account's sign-in counters")?;
+        Ok(result.rows_affected())
+    }
+
+    /// Drops counters whose window ended (they count nothing any more).
+    pub async fn prune_sign_in_counters(&self, expired_before: i64) -> anyhow::Result<u64> {
+        let result = sqlx::query("DELETE FROM sign_in_throttle WHERE window_start <= $1")
+            .bind(expired_before)
+            .execute(&self.pool)
+            .await
+            .context("pruning sign-in counters")?;
+        Ok(result.rows_affected())
     }
 
     /// A secret shared by every replica, made once (`make` runs only the first time).

@@ -43,14 +43,15 @@ async fn signed_out_every_route_redirects_or_answers_401() {
             .expect("get");
         assert_eq!(json.status(), 401, "GET {path} as JSON");
     }
-    // POSTs with a valid (anonymous) CSRF token still need a session.
+    // Without a session there is no CSRF token but the sign-in form's: every other
+    // POST is refused before anything happens.
     for path in [
         format!("/pools/{pool}/refresh"),
         format!("/pools/{pool}/certificate"),
         "/logout".to_owned(),
     ] {
         let response = anonymous.post_form(&path, &[]).await;
-        assert_eq!(response.status(), 303, "POST {path}");
+        assert_eq!(response.status(), 403, "POST {path}");
     }
     // The public routes answer.
     for path in [
@@ -220,8 +221,28 @@ async fn a_post_without_the_right_csrf_token_is_refused_and_changes_nothing() {
         )
         .await;
     assert_eq!(response.status(), 403);
+    // The signed-in refusals name the session's user; the anonymous one is counted
+    // with others of its address and minute.
+    let rejected = app.audit_of("csrf.rejected", 10).await;
+    assert_eq!(rejected.len(), 3);
+    assert!(
+        rejected.iter().all(|e| e.record.actor == "test-admin"),
+        "{:?}",
+        rejected.iter().map(|e| &e.record.actor).collect::<Vec<_>>()
+    );
+    app.state.refusals.flush(true).await.expect("flush");
     let rejected = app.audit_of("csrf.rejected", 10).await;
     assert_eq!(rejected.len(), 4);
+    assert_eq!(rejected[0].record.actor, "anonymous");
+    assert!(
+        rejected[0]
+            .record
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("count=1")),
+        "{:?}",
+        rejected[0].record.detail
+    );
 }
 
 #[tokio::test]
@@ -229,20 +250,34 @@ async fn the_session_id_changes_at_sign_in_and_dies_at_sign_out() {
     let app = spawn_app(Seed::Empty).await;
     let browser = Browser::new(&format!("http://127.0.0.1:{}", app.port));
     let login_page = browser.get("/login").await;
-    let anonymous_cookie = browser
-        .session_cookie(login_page.headers())
-        .expect("a session for the sign-in form");
+    assert_eq!(
+        browser.session_cookie(login_page.headers()),
+        None,
+        "no session for the sign-in form"
+    );
+    let login_cookie = login_page
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("certdeck_login="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .expect("the sign-in form's CSRF cookie");
     let token = crate::helpers::csrf_of(&login_page.text().await.expect("body")).expect("token");
+    // A session id planted before sign-in (fixation) is not the one signed in.
+    let anonymous_cookie = "certdeck_session=planted-by-an-attacker".to_owned();
     let signed_in = browser
-        .post_raw(
-            "/login",
-            &[
-                ("username", "test-admin"),
-                ("password", TEST_PASSWORD),
-                ("csrf_token", &token),
-            ],
-        )
-        .await;
+        .client
+        .post(format!("{}/login", browser.base))
+        .header("cookie", format!("{anonymous_cookie}; {login_cookie}"))
+        .form(&[
+            ("username", "test-admin"),
+            ("password", TEST_PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(signed_in.status(), 303);
     let session_cookie = browser
         .session_cookie(signed_in.headers())
@@ -331,6 +366,8 @@ async fn the_sixth_failed_sign_in_is_refused_and_other_accounts_are_not() {
     );
     // Another account is unaffected.
     assert_eq!(browser.sign_in("bob", TEST_PASSWORD).await.status(), 303);
+    // Refusals without a password check are counted per address and minute.
+    app.state.refusals.flush(true).await.expect("flush");
     let throttled = app
         .state
         .store
@@ -344,7 +381,16 @@ async fn the_sixth_failed_sign_in_is_refused_and_other_accounts_are_not() {
         )
         .await
         .expect("audit");
-    assert_eq!(throttled.len(), 3);
+    assert_eq!(throttled.len(), 1);
+    assert!(
+        throttled[0]
+            .record
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("count=3")),
+        "{:?}",
+        throttled[0].record.detail
+    );
 }
 
 #[tokio::test]

@@ -220,6 +220,21 @@ impl Browser {
         }
     }
 
+    /// A browser whose connections come from `source` (any 127.0.0.0/8 address), as
+    /// another machine's would.
+    pub fn from_address(base: &str, source: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(source.parse::<std::net::IpAddr>().expect("an address"))
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            username: String::new(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
@@ -432,6 +447,12 @@ impl TestApp {
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
+}
+
+/// What a `certdeck` CLI command run by a test needs in its environment besides the
+/// database URL.
+pub fn cli_env() -> Vec<(String, String)> {
+    Vec::new()
 }
 
 pub fn tempdir() -> std::path::PathBuf {

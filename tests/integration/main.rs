@@ -8,6 +8,7 @@ mod certificate_change;
 mod console;
 mod demo;
 mod helpers;
+mod hostile;
 mod moto;
 mod propagation;
 mod sandbox_cli;

@@ -1,23 +1,18 @@
 //! `GET/POST /login`, `POST /logout`.
 
 use actix_session::Session;
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use time::OffsetDateTime;
+use sha2::{Digest, Sha256};
 
 use super::{Chrome, PageError, audit, audit_record, origin};
-use crate::auth::{self, CurrentUser, password};
+use crate::auth::refusals::Refusal;
+use crate::auth::sign_in::{self, SignInOutcome};
+use crate::auth::{self, CurrentUser};
 use crate::startup::AppState;
-
-/// Failed sign-ins within this window count towards a lockout.
-const FAILURE_WINDOW_SECS: i64 = 15 * 60;
-/// Failures of one account before its sign-ins are refused.
-const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-/// Failures from one address before its sign-ins are refused (several people may share it).
-const MAX_FAILURES_PER_SOURCE: i64 = 20;
 
 #[derive(Template)]
 #[template(path = "login/form.html")]
@@ -39,15 +34,14 @@ pub struct LoginForm {
 
 fn page(
     state: &AppState,
-    session: &Session,
+    csrf_token: String,
     username: String,
     error: Option<&'static str>,
-) -> Result<LoginPage, PageError> {
-    Ok(LoginPage {
+) -> LoginPage {
+    LoginPage {
         title: "Sign in",
         chrome: Chrome::anonymous(),
-        csrf_token: auth::csrf_token(session)
-            .map_err(|e| PageError::Unexpected(anyhow::anyhow!("{e}")))?,
+        csrf_token,
         username,
         error,
         // Only where nobody else can read the page: the demo on a loopback address.
@@ -65,7 +59,7 @@ fn page(
                 )
             })
             .collect(),
-    })
+    }
 }
 
 fn listens_on_loopback(listen: &str) -> bool {
@@ -75,14 +69,31 @@ fn listens_on_loopback(listen: &str) -> bool {
         || listen.starts_with("localhost:")
 }
 
+/// The page with `status`, setting the sign-in CSRF cookie when it is new.
 fn render(
-    page: &LoginPage,
-    status: actix_web::http::StatusCode,
+    state: &AppState,
+    req: &HttpRequest,
+    username: String,
+    error: Option<&'static str>,
+    status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    super::html_with_status(page, status)
+    let (token, cookie) = auth::login_csrf(req, &state.cookie_key, state.settings.secure_cookies);
+    let mut response = super::html_with_status(&page(state, token, username, error), status)?;
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| PageError::Unexpected(anyhow::anyhow!("setting a cookie: {e}")))?;
+    }
+    Ok(response)
 }
 
-pub async fn form(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, PageError> {
+/// The sign-in form. Nothing is stored server-side for it: its CSRF token is a signed
+/// cookie (double submit).
+pub async fn form(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
     if session
         .get::<String>(auth::SESSION_USER)
         .ok()
@@ -93,10 +104,25 @@ pub async fn form(state: web::Data<AppState>, session: Session) -> Result<HttpRe
             .insert_header((header::LOCATION, "/"))
             .finish());
     }
-    render(
-        &page(&state, &session, String::new(), None)?,
-        actix_web::http::StatusCode::OK,
-    )
+    render(&state, &req, String::new(), None, StatusCode::OK)
+}
+
+/// How a failed sign-in names its actor: the account when it exists; otherwise a short
+/// keyed hash of what was typed (people type passwords into the user name field, and
+/// every viewer reads the audit log).
+fn failed_actor(state: &AppState, typed: &str, known_account: bool) -> String {
+    if known_account {
+        return typed.to_owned();
+    }
+    if typed.is_empty() {
+        return "anonymous".to_owned();
+    }
+    let mut digest = Sha256::new();
+    digest.update(state.cookie_key.signing());
+    digest.update([0]);
+    digest.update(typed.as_bytes());
+    let hash = digest.finalize();
+    format!("unknown account ({})", hex::encode(&hash[..4]))
 }
 
 pub async fn submit(
@@ -107,70 +133,86 @@ pub async fn submit(
 ) -> Result<HttpResponse, PageError> {
     let LoginForm { username, password } = form.into_inner();
     let username: String = username.trim().chars().take(64).collect();
-    let (source_ip, _) = origin(&req);
+    let (source_ip, user_agent) = origin(&req);
     let source_ip = source_ip.unwrap_or_default();
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let mut record = audit_record(&req, None, "auth.sign_in", "failure");
-    record.actor = if username.is_empty() {
-        "anonymous".to_owned()
-    } else {
-        username.clone()
+    let outcome = sign_in::attempt(
+        &state.store,
+        &state.password_checker,
+        &state.sign_in_policy,
+        &username,
+        password,
+        &source_ip,
+    )
+    .await?;
+    let refused = |outcome: &'static str, detail: &str| {
+        // Anyone can send these: counted per address and minute, not one entry each.
+        state.refusals.note(Refusal {
+            source_ip: Some(source_ip.clone()),
+            user_agent: user_agent.clone(),
+            action: "auth.sign_in",
+            outcome,
+            detail: detail.to_owned(),
+        });
     };
-
-    let (by_account, by_source) = state
-        .store
-        .login_failures_since(&username, &source_ip, now - FAILURE_WINDOW_SECS)
-        .await?;
-    if by_account >= MAX_FAILURES_PER_ACCOUNT || by_source >= MAX_FAILURES_PER_SOURCE {
-        record.outcome = "throttled".to_owned();
-        record.detail =
-            Some("too many failed sign-ins; refused without checking the password".to_owned());
-        audit(&state, record).await?;
-        let page = page(
-            &state,
-            &session,
-            username,
-            Some("Too many failed sign-ins. Wait 15 minutes and try again."),
-        )?;
-        return render(&page, actix_web::http::StatusCode::TOO_MANY_REQUESTS);
-    }
-
-    let stored = state.store.find_user(&username).await?;
-    // The same argon2 work whether or not the account exists.
-    let hash = stored.as_ref().map(|u| u.password_hash.clone());
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let valid = web::block(move || password::verify(&password, hash.as_deref()))
-        .await
-        .map_err(|e| PageError::Unexpected(anyhow::anyhow!("password check: {e}")))?;
-    match stored.filter(|_| valid) {
-        Some(user) => {
-            state
-                .store
-                .clear_login_failures(&user.username, now - FAILURE_WINDOW_SECS)
-                .await?;
+    match outcome {
+        SignInOutcome::SignedIn(user) => {
             auth::begin_session(&session, &user.username)
                 .map_err(|e| PageError::Unexpected(anyhow::anyhow!("{e}")))?;
-            record.outcome = "success".to_owned();
+            let mut record = audit_record(&req, None, "auth.sign_in", "success");
+            record.actor = user.username.clone();
             record.role = Some(user.role.clone());
             audit(&state, record).await?;
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/"))
                 .finish())
         }
-        None => {
-            state
-                .store
-                .record_login_failure(&username, &source_ip)
-                .await?;
+        SignInOutcome::Refused { known_account } => {
+            let mut record = audit_record(&req, None, "auth.sign_in", "failure");
+            record.actor = failed_actor(&state, &username, known_account);
             record.detail = Some("wrong user name or password".to_owned());
             audit(&state, record).await?;
-            let page = page(
+            render(
                 &state,
-                &session,
+                &req,
                 username,
                 Some("Sign-in failed: the user name or the password is wrong."),
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+        SignInOutcome::Throttled { retry_after_secs } => {
+            refused(
+                "throttled",
+                "too many failed sign-ins from this address; refused without checking the password",
+            );
+            let mut response = render(
+                &state,
+                &req,
+                username,
+                Some("Too many failed sign-ins from here. Wait 15 minutes and try again."),
+                StatusCode::TOO_MANY_REQUESTS,
             )?;
-            render(&page, actix_web::http::StatusCode::UNAUTHORIZED)
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs),
+            );
+            Ok(response)
+        }
+        SignInOutcome::Busy => {
+            refused(
+                "busy",
+                "every password check slot was busy; refused without checking the password",
+            );
+            let mut response = render(
+                &state,
+                &req,
+                username,
+                Some("certdeck is busy checking other sign-ins. Try again in a moment."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+            Ok(response)
         }
     }
 }
