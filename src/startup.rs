@@ -233,7 +233,7 @@ fn spawn_housekeeping(
                 );
             }
             rounds += 1;
-            if rounds % 60 == 0 {
+            if rounds.is_multiple_of(60) {
                 let expired = time::OffsetDateTime::now_utc().unix_timestamp() - window_secs;
                 if let Err(e) = store.prune_sign_in_counters(expired).await {
                     tracing::error!(
