@@ -151,12 +151,10 @@ impl Application {
                 .build();
             App::new()
                 .wrap(from_fn(auth::guard))
+                .wrap(from_fn(routes::render_errors))
                 .wrap(sessions)
                 .wrap(security_headers(secure_cookies))
-                .wrap(
-                    actix_web::middleware::Logger::new("%a \"%r\" %s %Dms")
-                        .log_target("certdeck::http"),
-                )
+                .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(data.clone())
                 .configure(routes::configure)
         })

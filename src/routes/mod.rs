@@ -9,8 +9,11 @@ mod login;
 mod pools;
 mod propagations;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use time::OffsetDateTime;
 
@@ -21,6 +24,7 @@ use crate::domain::text::truncate_bytes;
 use crate::startup::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
+    extractor_errors(config);
     config
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
@@ -49,7 +53,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
-        .route("/static/{file}", web::get().to(static_file));
+        .route("/static/{file}", web::get().to(static_file))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(PageError::NotFound(
+                "There is no page at this address.".into(),
+            ))
+        }));
 }
 
 /// The files under `static/`, built into the binary so it runs from anywhere.
@@ -115,6 +124,9 @@ impl Chrome {
 /// A failed page request.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
+    /// A query string, form or path that does not parse.
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     NotFound(String),
     /// Outside the user's role or teams (already written to the audit log).
@@ -240,44 +252,131 @@ pub async fn record_csrf_refusal(state: &AppState, req: &HttpRequest, user: Opti
     }
 }
 
+impl PageError {
+    fn title(&self) -> &'static str {
+        match self {
+            PageError::BadRequest(_) => "Bad request",
+            PageError::NotFound(_) => "Not found",
+            PageError::Forbidden(_) => "Not allowed",
+            PageError::Unexpected(_) => "Something went wrong",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            PageError::BadRequest(why) | PageError::NotFound(why) | PageError::Forbidden(why) => {
+                why.clone()
+            }
+            PageError::Unexpected(_) => "The console could not complete this request.".to_owned(),
+        }
+    }
+
+    /// The error page, with the navigation bar of `user` and the request id.
+    pub fn page(&self, user: Option<&CurrentUser>, request_id: Option<String>) -> HttpResponse {
+        let page = ErrorPage {
+            title: self.title(),
+            chrome: user.map_or_else(Chrome::anonymous, Chrome::of),
+            message: self.message(),
+            request_id,
+        };
+        let body = page.render().unwrap_or_else(|_| self.title().to_owned());
+        HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}
+
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// A bare page; `render_errors` renders it again with the navigation bar and the
+    /// request id.
     fn error_response(&self) -> HttpResponse {
-        let (title, message, request_id) = match self {
-            PageError::NotFound(what) => ("Not found", what.clone(), None),
-            PageError::Forbidden(why) => ("Not allowed", why.clone(), None),
-            PageError::Unexpected(error) => {
-                let id = uuid::Uuid::new_v4().to_string();
-                tracing::error!(
-                    request_id = id,
-                    error = format!("{error:#}"),
-                    "request failed"
-                );
-                (
-                    "Something went wrong",
-                    "The console could not complete this request.".to_owned(),
-                    Some(id),
-                )
-            }
-        };
-        let page = ErrorPage {
-            title,
-            chrome: Chrome::anonymous(),
-            message,
-            request_id,
-        };
-        let body = page.render().unwrap_or_else(|_| title.to_owned());
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        self.page(None, None)
     }
+}
+
+/// Middleware: every failed page request becomes the house error page, with the
+/// navigation bar for a signed-in user and the request id that the request's log lines
+/// carry; unexpected errors are logged here with their chain of causes (never shown).
+/// JSON and event-stream routes keep their own answers.
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // The request is not cloned before routing (actix needs it alone then).
+    let machine = req.path().starts_with("/api/") || req.path().ends_with("/events");
+    let response = next.call(req).await?;
+    let status = response.status();
+    let error = match response.response().error() {
+        Some(error) if !machine => house_error(error, status),
+        _ => return Ok(response.map_into_boxed_body()),
+    };
+    let (request, _) = response.into_parts();
+    let request_id = request
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string());
+    if let PageError::Unexpected(cause) = &error {
+        tracing::error!(error = format!("{cause:#}"), %status, "request failed");
+    }
+    let user = request.extensions().get::<CurrentUser>().cloned();
+    let page = error.page(user.as_ref(), request_id);
+    Ok(ServiceResponse::new(request, page))
+}
+
+/// The house's error for any failure: certdeck's own, or actix's (a query string, form
+/// or path that does not parse) in plain words.
+fn house_error(error: &actix_web::Error, status: StatusCode) -> PageError {
+    if let Some(page) = error.as_error::<PageError>() {
+        return match page {
+            PageError::BadRequest(m) => PageError::BadRequest(m.clone()),
+            PageError::NotFound(m) => PageError::NotFound(m.clone()),
+            PageError::Forbidden(m) => PageError::Forbidden(m.clone()),
+            PageError::Unexpected(e) => PageError::Unexpected(anyhow::anyhow!("{e:#}")),
+        };
+    }
+    match status {
+        StatusCode::NOT_FOUND => PageError::NotFound("There is no page at this address.".into()),
+        s if s.is_client_error() => PageError::BadRequest(format!(
+            "certdeck could not read this request: {}",
+            truncate_bytes(&error.to_string(), 300)
+        )),
+        _ => PageError::Unexpected(anyhow::anyhow!("{error}")),
+    }
+}
+
+/// Query strings, forms and paths that do not parse get the house's 400 page.
+pub fn extractor_errors(config: &mut web::ServiceConfig) {
+    config
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            PageError::BadRequest(format!(
+                "The address asks for something certdeck does not understand ({}). Use the page's links and filters.",
+                truncate_bytes(&e.to_string(), 300)
+            ))
+            .into()
+        }))
+        .app_data(web::FormConfig::default().error_handler(|e, _| {
+            PageError::BadRequest(format!(
+                "The form was incomplete or malformed ({}). Reload the page and try again.",
+                truncate_bytes(&e.to_string(), 300)
+            ))
+            .into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|e, _| {
+            PageError::BadRequest(format!(
+                "The address is not one certdeck knows ({}).",
+                truncate_bytes(&e.to_string(), 300)
+            ))
+            .into()
+        }));
 }
 
 /// "3 min ago" for a past moment.
