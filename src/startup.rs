@@ -37,6 +37,8 @@ pub struct AppState {
     /// At most one password check per core at once.
     pub password_checker: Arc<PasswordChecker>,
     pub sign_in_policy: SignInPolicy,
+    /// The background tasks and whether they still run.
+    pub supervisor: Supervisor,
     /// The last verification of the audit chain, reused for a while: verifying reads
     /// the whole log.
     audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
@@ -67,14 +69,89 @@ impl AppState {
     }
 }
 
+/// The background work of a console (inventory refresher, propagation watcher,
+/// housekeeping), each a task whose end is noticed: a panic or an exit is logged with
+/// its reason and shown on `/readyz` until the process restarts.
+#[derive(Clone, Default)]
+pub struct Supervisor {
+    tasks: Arc<std::sync::Mutex<Vec<TaskStatus>>>,
+    running: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+/// A supervised task: its name, and why it stopped if it did.
+#[derive(Debug, Clone)]
+pub struct TaskStatus {
+    pub name: &'static str,
+    pub stopped: Option<String>,
+}
+
+impl Supervisor {
+    /// Runs `task` under supervision.
+    pub fn spawn(
+        &self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = tokio::spawn(task);
+        if let Ok(mut running) = self.running.lock() {
+            running.push(handle.abort_handle());
+        }
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(TaskStatus {
+                name,
+                stopped: None,
+            });
+        }
+        let tasks = self.tasks.clone();
+        tokio::spawn(async move {
+            let reason = match handle.await {
+                Ok(()) => "exited".to_owned(),
+                // Aborted at shutdown: nothing went wrong.
+                Err(e) if e.is_cancelled() => return,
+                Err(e) => match e.try_into_panic() {
+                    Ok(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+                    Err(e) => format!("failed: {e}"),
+                },
+            };
+            tracing::error!(task = name, reason, "a background task stopped");
+            if let Ok(mut tasks) = tasks.lock()
+                && let Some(status) = tasks
+                    .iter_mut()
+                    .find(|t| t.name == name && t.stopped.is_none())
+            {
+                status.stopped = Some(reason);
+            }
+        });
+    }
+
+    /// Every supervised task and whether it still runs.
+    pub fn statuses(&self) -> Vec<TaskStatus> {
+        self.tasks.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Stops every task (at shutdown).
+    fn abort_all(&self) {
+        if let Ok(running) = self.running.lock() {
+            for task in running.iter() {
+                task.abort();
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
 /// A bound, not yet running console.
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
-    refresher: tokio::task::JoinHandle<()>,
-    watching: tokio::task::JoinHandle<()>,
-    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -107,7 +184,11 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding the console to {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let refresher = inventory.spawn_refresher(settings.inventory_refresh);
+        let supervisor = Supervisor::default();
+        supervisor.spawn(
+            "inventory refresher",
+            inventory.clone().run_refresher(settings.inventory_refresh),
+        );
         let probe = Probe::new(settings.edge_addr.clone(), settings.edge_ca_file.as_deref())
             .context("configuring the TLS probe")?;
         let watcher = Arc::new(Watcher::new(
@@ -117,12 +198,14 @@ impl Application {
             &settings,
         ));
         watcher.load().await?;
-        let watching = watcher.spawn();
+        supervisor.spawn("propagation watcher", watcher.clone().run());
         let secure_cookies = settings.secure_cookies;
         let refusals = Arc::new(RefusalLog::new(store.clone()));
         let sign_in_policy = SignInPolicy::default();
-        let housekeeping =
-            spawn_housekeeping(store.clone(), refusals.clone(), sign_in_policy.window_secs);
+        supervisor.spawn(
+            "housekeeping",
+            housekeeping(store.clone(), refusals.clone(), sign_in_policy.window_secs),
+        );
         let state = AppState {
             settings: Arc::new(settings),
             inventory,
@@ -132,6 +215,7 @@ impl Application {
             refusals,
             password_checker: Arc::new(PasswordChecker::per_core()),
             sign_in_policy,
+            supervisor,
             audit_status: Default::default(),
         };
         let data = web::Data::new(state.clone());
@@ -166,9 +250,6 @@ impl Application {
             port,
             server,
             state,
-            refresher,
-            watching,
-            housekeeping,
         })
     }
 
@@ -183,9 +264,7 @@ impl Application {
     /// Serves until the server is stopped (`handle().stop()`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.refresher.abort();
-        self.watching.abort();
-        self.housekeeping.abort();
+        self.state.supervisor.abort_all();
         // Refusals counted but not yet written.
         if let Err(e) = self.state.refusals.flush(true).await {
             tracing::error!(
@@ -214,12 +293,8 @@ impl Application {
 
 /// Writes counted refusals each finished minute and drops sign-in counters whose
 /// window ended.
-fn spawn_housekeeping(
-    store: Store,
-    refusals: Arc<RefusalLog>,
-    window_secs: i64,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+async fn housekeeping(store: Store, refusals: Arc<RefusalLog>, window_secs: i64) {
+    {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
         let mut rounds: u64 = 0;
         loop {
@@ -241,7 +316,7 @@ fn spawn_housekeeping(
                 }
             }
         }
-    })
+    }
 }
 
 /// On every response: no inline script, no framing, no sniffing, no referrer; HSTS

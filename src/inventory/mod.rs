@@ -204,16 +204,13 @@ impl Inventory {
     }
 
     /// Refreshes now, then every `every`, until the task is aborted.
-    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let inventory = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = inventory.refresh().await {
-                    tracing::error!(error = format!("{e:#}"), "inventory refresh failed");
-                }
-                tokio::time::sleep(every).await;
+    pub async fn run_refresher(self: Arc<Self>, every: Duration) {
+        loop {
+            if let Err(e) = self.refresh().await {
+                tracing::error!(error = format!("{e:#}"), "inventory refresh failed");
             }
-        })
+            tokio::time::sleep(every).await;
+        }
     }
 }
 

@@ -135,10 +135,17 @@ impl Watcher {
             .unwrap_or_default()
     }
 
+    /// One round in which every change in flight is due: Cognito is asked and the edge
+    /// probed for each, whatever their intervals (tests step the watcher with it
+    /// instead of waiting on the clock).
+    pub async fn step(&self) -> anyhow::Result<()> {
+        self.round(&mut Due::new()).await
+    }
+
     /// Watches until the task is aborted.
-    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let watcher = self.clone();
-        tokio::spawn(async move {
+    pub async fn run(self: Arc<Self>) {
+        let watcher = self;
+        {
             let mut due = Due::new();
             let tick = watcher
                 .poll
@@ -172,7 +179,7 @@ impl Watcher {
                 }
                 tokio::time::sleep(tick).await;
             }
-        })
+        }
     }
 
     async fn round(&self, due: &mut Due) -> anyhow::Result<()> {

@@ -8,13 +8,24 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// Readiness: the database answers, and the last inventory refresh reached AWS.
+/// Readiness: the database answers, the last inventory refresh reached AWS, and every
+/// background task still runs.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.ping().await;
     let view = state.inventory.view();
     let aws = !view.is_empty_start() && view.snapshot.problems.is_empty();
-    let body = format!("database: {}\naws: {}\n", ok(database), ok(aws));
-    if database && aws {
+    let mut body = format!("database: {}\naws: {}\n", ok(database), ok(aws));
+    let mut tasks_alive = true;
+    for task in state.supervisor.statuses() {
+        match &task.stopped {
+            None => body.push_str(&format!("{}: ok\n", task.name)),
+            Some(reason) => {
+                tasks_alive = false;
+                body.push_str(&format!("{}: stopped ({reason})\n", task.name));
+            }
+        }
+    }
+    if database && aws && tasks_alive {
         HttpResponse::Ok().content_type("text/plain").body(body)
     } else {
         HttpResponse::ServiceUnavailable()

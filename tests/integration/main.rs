@@ -19,3 +19,4 @@ mod sandbox_operations;
 mod sandbox_rules;
 mod sandbox_wire;
 mod store;
+mod supervision;

@@ -420,3 +420,27 @@ async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
         "domains served as configured are not flagged"
     );
 }
+
+#[tokio::test]
+async fn the_watcher_is_stepped_instead_of_waiting_on_its_intervals() {
+    // Intervals of an hour: after its first look, the background loop leaves the change
+    // alone, so only the steps below can move it on.
+    let (_sandbox, app) = app_with(1, |s| {
+        s.propagation_poll = Duration::from_secs(3600);
+        s.probe_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let id = change_certificate(&app, &app.admin, "Customer portal").await;
+    let mut steps = 0;
+    let verified = eventually(Duration::from_secs(20), || {
+        steps += 1;
+        let (app, id) = (&app, id.clone());
+        async move {
+            app.state.watcher.step().await.expect("a round");
+            api(&app.admin, &id).await["phase"] == "verified"
+        }
+    })
+    .await;
+    assert!(verified, "verified by stepping the watcher");
+    assert!(steps >= 2, "it took more than one round ({steps})");
+}
