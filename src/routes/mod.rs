@@ -119,6 +119,9 @@ pub enum PageError {
     /// Outside the user's role or teams (already written to the audit log).
     #[error("{0}")]
     Forbidden(String),
+    /// AWS's quota is busy: try again in a few seconds (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -218,6 +221,7 @@ impl ResponseError for PageError {
         match self {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -226,6 +230,7 @@ impl ResponseError for PageError {
         let (title, message, request_id) = match self {
             PageError::NotFound(what) => ("Not found", what.clone(), None),
             PageError::Forbidden(why) => ("Not allowed", why.clone(), None),
+            PageError::Busy(why) => ("Try again shortly", why.clone(), None),
             PageError::Unexpected(error) => {
                 let id = uuid::Uuid::new_v4().to_string();
                 tracing::error!(
@@ -247,9 +252,11 @@ impl ResponseError for PageError {
             request_id,
         };
         let body = page.render().unwrap_or_else(|_| title.to_owned());
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if let PageError::Busy(_) = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        }
+        response.content_type("text/html; charset=utf-8").body(body)
     }
 }
 
