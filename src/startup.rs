@@ -6,8 +6,10 @@ use std::sync::Arc;
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
@@ -118,7 +120,7 @@ impl Application {
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
-                .cookie_name("certdeck_session".to_owned())
+                .cookie_name(session_cookie_name(secure_cookies).to_owned())
                 .cookie_secure(secure_cookies)
                 .cookie_http_only(true)
                 .cookie_same_site(SameSite::Strict)
@@ -133,6 +135,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(auth::guard))
                 .wrap(sessions)
+                .wrap(from_fn(no_store))
                 .wrap(security_headers(secure_cookies))
                 .wrap(
                     actix_web::middleware::Logger::new("%a \"%r\" %s %Dms")
@@ -184,6 +187,38 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// The session cookie's name. Behind HTTPS it carries the `__Host-` prefix, with which
+/// browsers take it only when Secure, for `/` and without a Domain, so that no sibling
+/// host can set or shadow it.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-certdeck_session"
+    } else {
+        "certdeck_session"
+    }
+}
+
+/// `Cache-Control: no-store` on every response but the static files': pages,
+/// redirects, errors, exports and the API show what one signed-in user may see, which
+/// neither a browser's history nor a proxy may keep. Errors are turned into their
+/// responses here, so that they get it (and the security headers, outside) too.
+async fn no_store(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let static_file = req.path().starts_with("/static/");
+    let request = req.request().clone();
+    let mut response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => ServiceResponse::new(request, error.error_response()),
+    };
+    let headers = response.headers_mut();
+    if !(static_file && headers.contains_key(CACHE_CONTROL)) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
 }
 
 /// On every response: no inline script, no framing, no sniffing, no referrer; HSTS
