@@ -29,6 +29,8 @@ pub struct AppState {
     pub inventory: Arc<Inventory>,
     pub store: Store,
     pub watcher: Arc<Watcher>,
+    /// The live streams open now (capped per session and in all).
+    pub streams: Arc<routes::StreamSlots>,
     /// The last verification of the audit chain, reused for a while: verifying reads
     /// the whole log.
     audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
@@ -115,6 +117,7 @@ impl Application {
             inventory,
             store: store.clone(),
             watcher,
+            streams: Default::default(),
             audit_status: Default::default(),
         };
         let data = web::Data::new(state.clone());
@@ -202,18 +205,15 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
 
 /// `Cache-Control: no-store` on every response but the static files': pages,
 /// redirects, errors, exports and the API show what one signed-in user may see, which
-/// neither a browser's history nor a proxy may keep. Errors are turned into their
-/// responses here, so that they get it (and the security headers, outside) too.
+/// neither a browser's history nor a proxy may keep. (An `Err` from an inner middleware
+/// passes by untouched: the request cannot be kept to build its response here, since
+/// routing needs it unshared. Handlers' errors are responses and get the header.)
 async fn no_store(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let static_file = req.path().starts_with("/static/");
-    let request = req.request().clone();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::new(request, error.error_response()),
-    };
+    let mut response = next.call(req).await?.map_into_boxed_body();
     let headers = response.headers_mut();
     if !(static_file && headers.contains_key(CACHE_CONTROL)) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -19,6 +19,8 @@ use crate::auth::{CurrentUser, Refusal};
 use crate::domain::audit::AuditRecord;
 use crate::startup::AppState;
 
+pub use propagations::StreamSlots;
+
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/login", web::get().to(login::form))

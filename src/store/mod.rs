@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_audit.sql")),
     (4, include_str!("migrations/0004_changes.sql")),
     (5, include_str!("migrations/0005_propagation_events.sql")),
+    (8, include_str!("migrations/0008_session_id.sql")),
 ];
 
 /// Now, in unix seconds (how the store keeps times).

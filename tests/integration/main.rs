@@ -7,6 +7,7 @@ mod browser;
 mod certificate_change;
 mod console;
 mod demo;
+mod hardening;
 mod helpers;
 mod moto;
 mod propagation;
