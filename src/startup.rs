@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
-use actix_web::cookie::{Key, SameSite};
 use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};

@@ -85,7 +85,8 @@ impl Lane {
     /// How long a caller arriving now would wait.
     fn expected_wait(&self, interval: Duration, now: Instant) -> Duration {
         let ahead = u32::try_from(self.queued.load(Ordering::Acquire)).unwrap_or(u32::MAX);
-        (self.next_slot(interval, now) + interval.saturating_mul(ahead)).saturating_duration_since(now)
+        (self.next_slot(interval, now) + interval.saturating_mul(ahead))
+            .saturating_duration_since(now)
     }
 }
 

@@ -55,7 +55,10 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         && !bearer_matches(&req, token.expose_secret())
     {
         return HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"certdeck metrics\""))
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"certdeck metrics\"",
+            ))
             .content_type("text/plain")
             .body("a bearer token is required\n");
     }

@@ -130,14 +130,13 @@ impl Store {
         &self,
         session_id: &str,
     ) -> anyhow::Result<Option<HashMap<String, String>>> {
-        let row = sqlx::query(
-            "SELECT state FROM sessions WHERE session_id = $1 AND expires_at > $2",
-        )
-        .bind(session_id)
-        .bind(now())
-        .fetch_optional(&self.pool)
-        .await
-        .context("reading a session by its id")?;
+        let row =
+            sqlx::query("SELECT state FROM sessions WHERE session_id = $1 AND expires_at > $2")
+                .bind(session_id)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a session by its id")?;
         row.map(|row| {
             let state: String = row.try_get("state")?;
             serde_json::from_str(&state).context("reading a session's state")

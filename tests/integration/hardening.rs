@@ -15,7 +15,7 @@ use crate::helpers::{
     spawn_app, spawn_sandbox, tempdir,
 };
 
-fn header<'a>(response: &'a reqwest::Response, name: reqwest::header::HeaderName) -> &'a str {
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> &str {
     response
         .headers()
         .get(name)
@@ -36,7 +36,10 @@ async fn refreshing_a_pool_is_for_its_operators_and_admins_reused_for_30_s_and_a
 
     // Viewers and operators of other teams may not make certdeck call AWS.
     assert_eq!(
-        viewer.post_form(&refresh(&payments_pool), &[]).await.status(),
+        viewer
+            .post_form(&refresh(&payments_pool), &[])
+            .await
+            .status(),
         403
     );
     assert_eq!(
@@ -48,14 +51,28 @@ async fn refreshing_a_pool_is_for_its_operators_and_admins_reused_for_30_s_and_a
     );
     assert_eq!(reads().await, before, "no AWS call for a refused refresh");
     let denied = app.audit_of("access.denied", 10).await;
-    assert!(denied.iter().any(|e| e.record.actor == "vera"
-        && e.record.pool_id.as_deref() == Some(payments_pool.as_str())));
-    assert!(denied.iter().any(|e| e.record.actor == "otto"
-        && e.record.pool_id.as_deref() == Some(identity_pool.as_str())));
+    assert!(
+        denied.iter().any(|e| e.record.actor == "vera"
+            && e.record.pool_id.as_deref() == Some(payments_pool.as_str()))
+    );
+    assert!(
+        denied.iter().any(|e| e.record.actor == "otto"
+            && e.record.pool_id.as_deref() == Some(identity_pool.as_str()))
+    );
     // The pool page offers the button only to those who may use it.
     let pool_page = format!("/pools/{payments_pool}");
-    assert!(!viewer.get_text(&pool_page).await.contains("Refresh from AWS"));
-    assert!(operator.get_text(&pool_page).await.contains("Refresh from AWS"));
+    assert!(
+        !viewer
+            .get_text(&pool_page)
+            .await
+            .contains("Refresh from AWS")
+    );
+    assert!(
+        operator
+            .get_text(&pool_page)
+            .await
+            .contains("Refresh from AWS")
+    );
 
     // The pool's operator refreshes it: one read; again within 30 s: reused.
     let first = operator.post_form(&refresh(&payments_pool), &[]).await;
@@ -161,7 +178,11 @@ async fn a_refresh_that_would_queue_long_under_the_quota_fails_at_once_in_plain_
         body.contains("AWS's request quota is busy; try again in a few seconds"),
         "{body}"
     );
-    assert_eq!(sandbox.calls("DescribeUserPool").await, reads, "nothing sent");
+    assert_eq!(
+        sandbox.calls("DescribeUserPool").await,
+        reads,
+        "nothing sent"
+    );
     let audited = app.audit_of("pool.refresh", 10).await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].record.outcome, "throttled");
@@ -195,7 +216,12 @@ async fn open_stream(
     id: &str,
 ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + use<> {
     let response = browser.get(&format!("/propagations/{id}/events")).await;
-    assert_eq!(response.status(), 200, "{} opens a stream", browser.username);
+    assert_eq!(
+        response.status(),
+        200,
+        "{} opens a stream",
+        browser.username
+    );
     assert_eq!(header(&response, CACHE_CONTROL), "no-store");
     let mut stream = response.bytes_stream();
     let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -273,7 +299,11 @@ async fn a_session_holds_at_most_8_live_streams_and_a_closed_one_frees_its_slot(
     }
     let ninth = vera.get(&format!("/propagations/{id}/events")).await;
     assert_eq!(ninth.status(), 429);
-    assert!(header(&ninth, RETRY_AFTER).parse::<u64>().is_ok_and(|s| s > 0));
+    assert!(
+        header(&ninth, RETRY_AFTER)
+            .parse::<u64>()
+            .is_ok_and(|s| s > 0)
+    );
     // Another session is not held back by this one's streams.
     let _admin_stream = open_stream(&app.admin, &id).await;
     // A page closed: its slot comes back once the server notices the client is gone.
@@ -431,10 +461,7 @@ async fn the_confirmed_submit_decides_scope_from_the_pools_tags_in_aws_now() {
     app.refresh().await;
     let accepted = confirm_recommended(&ida, &pool).await;
     assert_eq!(accepted.status(), 303);
-    assert_eq!(
-        app.sandbox.calls("UpdateUserPoolDomain").await,
-        updates + 1
-    );
+    assert_eq!(app.sandbox.calls("UpdateUserPoolDomain").await, updates + 1);
 }
 
 #[tokio::test]

@@ -206,8 +206,7 @@ async fn render_form(
 /// Plain words for the AWS errors an operator meets here.
 fn plain_words(error: &AwsError) -> String {
     if let AwsError::QuotaBusy { .. } = error {
-        return "AWS's request quota is busy; try again in a few seconds. Nothing was sent."
-            .into();
+        return "AWS's request quota is busy; try again in a few seconds. Nothing was sent.".into();
     }
     match error.code() {
         Some("InvalidParameterException") => "AWS refused the request as invalid.".into(),

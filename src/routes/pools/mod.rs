@@ -120,7 +120,10 @@ pub async fn refresh(
     record.pool_id = Some(pool_id.to_string());
     record.detail = Some(detail);
     if let Err(e) = audit(&state, record).await {
-        tracing::error!(error = format!("{e:#}"), "a pool refresh could not be audited");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "a pool refresh could not be audited"
+        );
     }
     match result {
         Ok(_) => Ok(HttpResponse::SeeOther()

@@ -286,7 +286,8 @@ async fn session_still_allows(store: &Store, session_id: &str, username: &str) -
     };
     let value = |key: &str| state.get(key).map(String::as_str);
     let number = |key: &str| value(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    let signed_in_as = value(auth::SESSION_USER).and_then(|v| serde_json::from_str::<String>(v).ok());
+    let signed_in_as =
+        value(auth::SESSION_USER).and_then(|v| serde_json::from_str::<String>(v).ok());
     if signed_in_as.as_deref() != Some(username) {
         return false;
     }
@@ -298,7 +299,9 @@ async fn session_still_allows(store: &Store, session_id: &str, username: &str) -
         return false;
     }
     match store.find_user(username).await {
-        Ok(Some(account)) => issued >= account.updated_at && account.role.parse::<auth::Role>().is_ok(),
+        Ok(Some(account)) => {
+            issued >= account.updated_at && account.role.parse::<auth::Role>().is_ok()
+        }
         _ => false,
     }
 }
