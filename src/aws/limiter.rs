@@ -2,15 +2,14 @@
 //! never provokes throttling: each (region, category) hands out time slots `1/rate`
 //! apart, and a caller waits for its slot.
 //!
-//! Callers queue in arrival order (a fair lock per lane). A caller takes its slot only
-//! when it is served: one that is cancelled while it waits (its future dropped, as
-//! actix does when the client goes away) leaves the queue and pushes nobody back. A
-//! caller with a bound on its wait (a request a person is waiting for) is refused at once
-//! when the queue ahead of it is longer than that bound.
+//! A caller that is cancelled while it waits (its future dropped, as actix does when the
+//! client goes away) gives its slot back, and the next caller takes the earliest free
+//! slot: abandoned requests push nobody back. A caller with a bound on its wait (a
+//! request a person is waiting for) is refused at once when its slot would be further
+//! away than that bound, and takes no slot.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -43,72 +42,92 @@ impl Category {
     }
 }
 
-/// A bounded wait would have been longer than its bound: nothing was queued.
+/// A bounded wait would have been longer than its bound: no slot was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaBusy {
     /// About how long the wait would have been.
     pub wait: Duration,
 }
 
-/// One (region, category): its queue and the last slot handed out.
+/// The slots of one (region, category).
 #[derive(Default)]
 struct Lane {
-    /// Held by the caller at the head of the queue while it waits for its slot; tokio's
-    /// mutex serves waiters in arrival order.
-    head: tokio::sync::Mutex<()>,
-    /// The last slot taken.
-    last: Mutex<Option<Instant>>,
-    /// Callers waiting (the head included).
-    queued: AtomicUsize,
+    /// The first slot never handed out; every slot before it is held by a caller or
+    /// was given back.
+    next: Option<Instant>,
+    /// Slots before `next` given back by cancelled callers.
+    returned: BTreeSet<Instant>,
 }
 
 impl Lane {
-    fn last(&self) -> Option<Instant> {
-        match self.last.lock() {
-            Ok(last) => *last,
-            Err(poisoned) => *poisoned.into_inner(),
+    /// Forgets returned slots that have passed: their share of the quota is gone.
+    fn drop_past(&mut self, now: Instant) {
+        while self.returned.first().is_some_and(|slot| *slot < now) {
+            self.returned.pop_first();
         }
     }
 
-    fn set_last(&self, slot: Instant) {
-        match self.last.lock() {
-            Ok(mut last) => *last = Some(slot),
-            Err(poisoned) => *poisoned.into_inner() = Some(slot),
+    /// The earliest free slot, without taking it.
+    fn free_slot(&mut self, now: Instant) -> Instant {
+        self.drop_past(now);
+        match self.returned.first() {
+            Some(slot) => *slot,
+            None => self.next.map_or(now, |next| next.max(now)),
         }
     }
 
-    /// The first slot free after `last`.
-    fn next_slot(&self, interval: Duration, now: Instant) -> Instant {
-        self.last().map_or(now, |last| (last + interval).max(now))
+    /// Takes the earliest free slot.
+    fn take(&mut self, now: Instant, interval: Duration) -> Instant {
+        self.drop_past(now);
+        if let Some(slot) = self.returned.pop_first() {
+            return slot;
+        }
+        let slot = self.next.map_or(now, |next| next.max(now));
+        self.next = Some(slot + interval);
+        slot
     }
 
-    /// How long a caller arriving now would wait.
-    fn expected_wait(&self, interval: Duration, now: Instant) -> Duration {
-        let ahead = u32::try_from(self.queued.load(Ordering::Acquire)).unwrap_or(u32::MAX);
-        (self.next_slot(interval, now) + interval.saturating_mul(ahead))
-            .saturating_duration_since(now)
+    /// Gives back a slot not used; the tail of the schedule shrinks back when it can.
+    fn give_back(&mut self, slot: Instant, interval: Duration) {
+        self.returned.insert(slot);
+        while let Some(last) = self.returned.last().copied()
+            && self.next == Some(last + interval)
+        {
+            self.returned.pop_last();
+            self.next = Some(last);
+        }
     }
 }
 
-/// Counts a caller in the queue until it is served or dropped.
-struct Queued<'a>(&'a AtomicUsize);
-
-impl<'a> Queued<'a> {
-    fn enter(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Self(counter)
-    }
+/// A slot waited for; given back unless it was reached.
+struct Reservation<'a> {
+    lane: &'a Mutex<Lane>,
+    slot: Instant,
+    interval: Duration,
+    reached: bool,
 }
 
-impl Drop for Queued<'_> {
+impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        if !self.reached {
+            lock(self.lane).give_back(self.slot, self.interval);
+        }
     }
 }
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The lanes by (region, category).
+type Lanes = HashMap<(String, Category), Arc<Mutex<Lane>>>;
 
 pub struct RateLimiter {
     scale: f64,
-    lanes: Mutex<HashMap<(String, Category), Arc<Lane>>>,
+    lanes: Mutex<Lanes>,
 }
 
 impl RateLimiter {
@@ -128,50 +147,59 @@ impl RateLimiter {
         Duration::try_from_secs_f64(1.0 / self.rate(category)).unwrap_or(Duration::MAX)
     }
 
-    fn lane(&self, region: &str, category: Category) -> Arc<Lane> {
-        let mut lanes = match self.lanes.lock() {
-            Ok(lanes) => lanes,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        lanes
+    fn lane(&self, region: &str, category: Category) -> Arc<Mutex<Lane>> {
+        lock(&self.lanes)
             .entry((region.to_owned(), category))
             .or_default()
             .clone()
     }
 
-    /// Waits for the next free slot of `category` in `region`, however long it is
+    /// Waits for the next free slot of `category` in `region`, however far it is
     /// (background work, whose own concurrency bounds the queue).
     pub async fn acquire(&self, region: &str, category: Category) {
-        let lane = self.lane(region, category);
-        self.wait_in(&lane, category).await;
+        // Unbounded: never refused.
+        let _ = self.wait(region, category, None).await;
     }
 
-    /// Waits for the next free slot unless that is more than `max_wait` away; then
-    /// returns at once without taking a place in the queue.
+    /// Waits for the next free slot unless it is more than `max_wait` away; then
+    /// returns at once without taking it.
     pub async fn acquire_within(
         &self,
         region: &str,
         category: Category,
         max_wait: Duration,
     ) -> Result<(), QuotaBusy> {
-        let lane = self.lane(region, category);
-        let wait = lane.expected_wait(self.interval(category), Instant::now());
-        if wait > max_wait {
-            return Err(QuotaBusy { wait });
-        }
-        self.wait_in(&lane, category).await;
-        Ok(())
+        self.wait(region, category, Some(max_wait)).await
     }
 
-    async fn wait_in(&self, lane: &Lane, category: Category) {
+    async fn wait(
+        &self,
+        region: &str,
+        category: Category,
+        max_wait: Option<Duration>,
+    ) -> Result<(), QuotaBusy> {
+        let lane = self.lane(region, category);
         let interval = self.interval(category);
-        let _queued = Queued::enter(&lane.queued);
-        let _head = lane.head.lock().await;
-        let slot = lane.next_slot(interval, Instant::now());
+        let now = Instant::now();
+        let slot = {
+            let mut slots = lock(&lane);
+            if let Some(max_wait) = max_wait {
+                let wait = slots.free_slot(now).saturating_duration_since(now);
+                if wait > max_wait {
+                    return Err(QuotaBusy { wait });
+                }
+            }
+            slots.take(now, interval)
+        };
+        let mut reservation = Reservation {
+            lane: &lane,
+            slot,
+            interval,
+            reached: false,
+        };
         tokio::time::sleep_until(slot).await;
-        // Taken only once served: a caller dropped before this point took nothing. The
-        // slot, not the wake-up time, is recorded, so that timer lateness does not add up.
-        lane.set_last(slot);
+        reservation.reached = true;
+        Ok(())
     }
 }
 
@@ -277,5 +305,32 @@ mod tests {
             .unwrap();
         let waited = start.elapsed();
         assert!(waited <= Duration::from_secs(1), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_given_back_in_the_middle_goes_to_the_next_caller() {
+        let limiter = Arc::new(RateLimiter::new(1.0));
+        let start = Instant::now();
+        let spawn = || {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                limiter.acquire("us-east-1", Category::AcmList).await;
+                start.elapsed().as_secs_f64().round() as u64
+            })
+        };
+        // Slots 0, 1, 2 and 3; the caller of slot 2 goes away.
+        let mut callers: Vec<_> = (0..4).map(|_| spawn()).collect();
+        tokio::task::yield_now().await;
+        let gone = callers.remove(2);
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
+        let late = spawn();
+        let mut served = Vec::new();
+        for caller in callers {
+            served.push(caller.await.unwrap());
+        }
+        served.push(late.await.unwrap());
+        served.sort_unstable();
+        assert_eq!(served, [0, 1, 2, 3], "the late caller took slot 2, not 4");
     }
 }
