@@ -35,6 +35,11 @@ pub struct Settings {
     pub aws_max_attempts: u32,
     /// `certdeck demo` only: the generated accounts, shown on the sign-in page.
     pub demo_accounts: Vec<DemoAccount>,
+    /// When set, `/metrics` needs `Authorization: Bearer` with it.
+    pub metrics_token: Option<SecretString>,
+    /// How often a live stream checks that its session and account still allow it (not
+    /// configurable outside tests: 10 s keeps the end within 30 s of a sign-out).
+    pub stream_session_check: Duration,
 }
 
 /// An account `certdeck demo` made, with its password.
@@ -65,6 +70,7 @@ struct FileSettings {
     bootstrap_admin_password: Option<String>,
     aws_quota_scale: Option<f64>,
     aws_max_attempts: Option<u32>,
+    metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -86,6 +92,8 @@ impl Default for Settings {
             aws_quota_scale: 1.0,
             aws_max_attempts: 5,
             demo_accounts: Vec::new(),
+            metrics_token: None,
+            stream_session_check: Duration::from_secs(10),
         }
     }
 }
@@ -179,6 +187,10 @@ impl Settings {
         s.bootstrap_admin_password = var("BOOTSTRAP_ADMIN_PASSWORD")
             .or(file.bootstrap_admin_password)
             .map(SecretString::from);
+        s.metrics_token = var("METRICS_TOKEN")
+            .or(file.metrics_token)
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from);
         if let Some(v) = var("AWS_QUOTA_SCALE") {
             s.aws_quota_scale = v
                 .parse()
@@ -267,6 +279,7 @@ mod tests {
             FileSettings::default(),
             env(&[
                 ("CERTDECK_BOOTSTRAP_ADMIN_PASSWORD", "hunter2-very-secret"),
+                ("CERTDECK_METRICS_TOKEN", "metrics-very-secret"),
                 (
                     "CERTDECK_DATABASE_URL",
                     "postgres://u:pw-very-secret@db/certdeck",
@@ -274,9 +287,15 @@ mod tests {
             ]),
         )
         .unwrap();
+        assert_eq!(
+            s.metrics_token.as_ref().map(|t| t.expose_secret()),
+            Some("metrics-very-secret")
+        );
         let shown = format!("{s:?}");
         assert!(
-            !shown.contains("hunter2-very-secret") && !shown.contains("pw-very-secret"),
+            !shown.contains("hunter2-very-secret")
+                && !shown.contains("pw-very-secret")
+                && !shown.contains("metrics-very-secret"),
             "{shown}"
         );
     }

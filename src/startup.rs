@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     pub sign_in_policy: SignInPolicy,
     /// The background tasks and whether they still run.
     pub supervisor: Supervisor,
+    /// The live streams open now (capped per session and in all).
+    pub streams: Arc<routes::StreamSlots>,
     /// The last verification of the audit chain, reused for a while: verifying reads
     /// the whole log.
     audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
@@ -216,12 +220,13 @@ impl Application {
             password_checker: Arc::new(PasswordChecker::per_core()),
             sign_in_policy,
             supervisor,
+            streams: Default::default(),
             audit_status: Default::default(),
         };
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
-                .cookie_name("certdeck_session".to_owned())
+                .cookie_name(session_cookie_name(secure_cookies).to_owned())
                 .cookie_secure(secure_cookies)
                 .cookie_http_only(true)
                 .cookie_same_site(SameSite::Strict)
@@ -237,6 +242,7 @@ impl Application {
                 .wrap(from_fn(auth::guard))
                 .wrap(from_fn(routes::render_errors))
                 .wrap(sessions)
+                .wrap(from_fn(no_store))
                 .wrap(security_headers(secure_cookies))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(data.clone())
@@ -317,6 +323,35 @@ async fn housekeeping(store: Store, refusals: Arc<RefusalLog>, window_secs: i64)
             }
         }
     }
+}
+
+/// The session cookie's name. Behind HTTPS it carries the `__Host-` prefix, with which
+/// browsers take it only when Secure, for `/` and without a Domain, so that no sibling
+/// host can set or shadow it.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-certdeck_session"
+    } else {
+        "certdeck_session"
+    }
+}
+
+/// `Cache-Control: no-store` on every response but the static files': pages,
+/// redirects, errors, exports and the API show what one signed-in user may see, which
+/// neither a browser's history nor a proxy may keep. (An `Err` from an inner middleware
+/// passes by untouched: the request cannot be kept to build its response here, since
+/// routing needs it unshared. Handlers' errors are responses and get the header.)
+async fn no_store(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let static_file = req.path().starts_with("/static/");
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    let headers = response.headers_mut();
+    if !(static_file && headers.contains_key(CACHE_CONTROL)) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
 }
 
 /// On every response: no inline script, no framing, no sniffing, no referrer; HSTS

@@ -30,8 +30,11 @@ const LOGIN_CSRF_COOKIE_SECURE: &str = "__Host-certdeck_login";
 /// Session keys.
 pub const SESSION_USER: &str = "user";
 pub const SESSION_CSRF: &str = "csrf";
-const SESSION_ISSUED: &str = "issued";
-const SESSION_SEEN: &str = "seen";
+pub const SESSION_ISSUED: &str = "issued";
+pub const SESSION_SEEN: &str = "seen";
+/// A random id of the signed-in session, kept in its state (and in its own column) so
+/// that work outliving a request (live streams) can ask whether the session still lives.
+pub const SESSION_ID: &str = "sid";
 
 /// A session unused this long is over.
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
@@ -194,6 +197,7 @@ pub fn begin_session(session: &Session, username: &str) -> Result<(), actix_web:
     session.insert(SESSION_ISSUED, now)?;
     session.insert(SESSION_SEEN, now)?;
     session.insert(SESSION_CSRF, new_token())?;
+    session.insert(SESSION_ID, new_token())?;
     Ok(())
 }
 

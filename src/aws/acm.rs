@@ -21,9 +21,8 @@ impl AwsClients {
         let mut certificates = Vec::new();
         let mut next_token = None;
         loop {
-            self.limiter
-                .acquire(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmList)
-                .await;
+            self.pace(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmList)
+                .await?;
             let page = self
                 .acm
                 .list_certificates()
@@ -78,9 +77,8 @@ pub struct CertificateDetail {
 impl AwsClients {
     /// One us-east-1 certificate, read fresh.
     pub async fn describe_certificate(&self, arn: &str) -> Result<CertificateDetail, AwsError> {
-        self.limiter
-            .acquire(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmDescribe)
-            .await;
+        self.pace(CLOUDFRONT_CERTIFICATE_REGION, Category::AcmDescribe)
+            .await?;
         let out = self
             .acm
             .describe_certificate()

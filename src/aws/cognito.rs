@@ -16,7 +16,7 @@ impl AwsClients {
         next_token: Option<String>,
     ) -> Result<(Vec<PoolSummary>, Option<String>), AwsError> {
         let client = self.cognito(region)?;
-        self.limiter.acquire(region, Category::UserPoolRead).await;
+        self.pace(region, Category::UserPoolRead).await?;
         let page = client
             .list_user_pools()
             .max_results(PAGE_SIZE)
@@ -43,7 +43,7 @@ impl AwsClients {
         pool_id: &str,
     ) -> Result<PoolDetail, AwsError> {
         let client = self.cognito(region)?;
-        self.limiter.acquire(region, Category::UserPoolRead).await;
+        self.pace(region, Category::UserPoolRead).await?;
         let out = client
             .describe_user_pool()
             .user_pool_id(pool_id)
@@ -72,6 +72,27 @@ impl AwsClients {
         })
     }
 
+    /// A user pool's tags as AWS holds them now (ListTagsForResource), read fresh: who
+    /// owns a pool is decided from them at the moment of a change.
+    pub async fn pool_tags(
+        &self,
+        region: &str,
+        pool_arn: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let client = self.cognito(region)?;
+        self.pace(region, Category::UserPoolResourceRead).await?;
+        let out = client
+            .list_tags_for_resource()
+            .resource_arn(pool_arn)
+            .send()
+            .await
+            .map_err(AwsError::from_sdk)?;
+        Ok(out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
     /// DescribeUserPoolDomain, paced; `None` when the answer has no description.
     async fn describe_domain(
         &self,
@@ -80,9 +101,7 @@ impl AwsClients {
     ) -> Result<Option<aws_sdk_cognitoidentityprovider::types::DomainDescriptionType>, AwsError>
     {
         let client = self.cognito(region)?;
-        self.limiter
-            .acquire(region, Category::UserPoolResourceRead)
-            .await;
+        self.pace(region, Category::UserPoolResourceRead).await?;
         let out = client
             .describe_user_pool_domain()
             .domain(domain)
@@ -189,9 +208,8 @@ impl AwsClients {
             .set_security_policy(current.security_policy.clone())
             .build()
             .map_err(|e| AwsError::Transport(format!("building the request: {e}")))?;
-        self.limiter
-            .acquire(&current.region, Category::UserPoolResourceUpdate)
-            .await;
+        self.pace(&current.region, Category::UserPoolResourceUpdate)
+            .await?;
         let out = client
             .update_user_pool_domain()
             .domain(&current.domain)

@@ -8,6 +8,7 @@ mod model;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -16,7 +17,7 @@ use aws_sdk_cognitoidentityprovider::operation::RequestId;
 
 pub use acm::CertificateDetail;
 pub use cognito::{DomainSettings, UpdateReceipt};
-pub use limiter::{Category, RateLimiter};
+pub use limiter::{Category, QuotaBusy, RateLimiter};
 pub use model::{CertificateSummary, DomainDescription, PoolDetail, PoolSummary};
 
 use crate::configuration::Settings;
@@ -35,20 +36,27 @@ pub enum AwsError {
     /// AWS could not be reached or answered something unreadable.
     #[error("AWS could not be reached: {0}")]
     Transport(String),
+    /// Not sent: certdeck's own pacing under AWS's quota would have made a person wait
+    /// too long.
+    #[error("AWS's request quota is busy; try again in a few seconds")]
+    QuotaBusy {
+        /// About how long the wait would have been.
+        wait: Duration,
+    },
 }
 
 impl AwsError {
     pub fn code(&self) -> Option<&str> {
         match self {
             AwsError::Service { code, .. } => Some(code),
-            AwsError::Transport(_) => None,
+            AwsError::Transport(_) | AwsError::QuotaBusy { .. } => None,
         }
     }
 
     pub fn request_id(&self) -> Option<&str> {
         match self {
             AwsError::Service { request_id, .. } => request_id.as_deref(),
-            AwsError::Transport(_) => None,
+            AwsError::Transport(_) | AwsError::QuotaBusy { .. } => None,
         }
     }
 
@@ -73,12 +81,24 @@ impl AwsError {
     }
 }
 
+impl From<QuotaBusy> for AwsError {
+    fn from(busy: QuotaBusy) -> Self {
+        AwsError::QuotaBusy { wait: busy.wait }
+    }
+}
+
+/// The longest a call made for a person waiting on a page queues for its slot under
+/// the quota; past it, the call fails at once with `AwsError::QuotaBusy`.
+pub const INTERACTIVE_MAX_WAIT: Duration = Duration::from_secs(5);
+
 /// The SDK clients certdeck uses, built once.
 #[derive(Clone)]
 pub struct AwsClients {
     cognito: Arc<BTreeMap<String, aws_sdk_cognitoidentityprovider::Client>>,
     acm: aws_sdk_acm::Client,
     limiter: Arc<RateLimiter>,
+    /// The longest wait for a pacing slot; `None`: as long as it takes (background work).
+    max_wait: Option<Duration>,
 }
 
 impl AwsClients {
@@ -113,7 +133,31 @@ impl AwsClients {
             cognito: Arc::new(cognito),
             acm: aws_sdk_acm::Client::new(&acm_config),
             limiter: Arc::new(RateLimiter::new(settings.aws_quota_scale)),
+            max_wait: None,
         })
+    }
+
+    /// The same clients and pacing for calls a person waits on: a call whose slot is
+    /// more than `INTERACTIVE_MAX_WAIT` away fails at once instead of queueing.
+    pub fn interactive(&self) -> Self {
+        Self {
+            max_wait: Some(INTERACTIVE_MAX_WAIT),
+            ..self.clone()
+        }
+    }
+
+    /// Waits for a pacing slot of `category` in `region`.
+    async fn pace(&self, region: &str, category: Category) -> Result<(), AwsError> {
+        match self.max_wait {
+            Some(max_wait) => Ok(self
+                .limiter
+                .acquire_within(region, category, max_wait)
+                .await?),
+            None => {
+                self.limiter.acquire(region, category).await;
+                Ok(())
+            }
+        }
     }
 
     /// The configured Cognito regions.

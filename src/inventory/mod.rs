@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 pub use choices::{CertificateChoice, certificate_choices, reasons as ineligibility_reasons};
 pub use dashboard::{DashboardQuery, DashboardRow, Flags, SortKey};
@@ -25,6 +26,10 @@ use crate::store::Store;
 /// Calls in flight at once per region; the rate limiter, not this, sets the pace. It
 /// only has to exceed rate × latency.
 const CONCURRENCY: usize = 64;
+
+/// A pool read on demand this recently is not read again: the request is answered from
+/// that read (PRODUCT.md §1 quotas are shared by every user).
+pub const POOL_REFRESH_REUSE: Duration = Duration::from_secs(30);
 
 /// What AWS said at one moment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +104,18 @@ pub struct Inventory {
     /// One swap of the view at a time (full refreshes and single pools).
     publish_lock: tokio::sync::Mutex<()>,
     refreshing: AtomicBool,
+    /// Per pool, when it was last read on demand, behind a lock that makes simultaneous
+    /// requests for the same pool share one read. Only pools of the view get an entry.
+    pool_reads: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+}
+
+/// How an on-demand refresh of one pool was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolRefresh {
+    /// Read from AWS now.
+    Read,
+    /// A read this recent was reused; AWS was not called.
+    Reused { age: Duration },
 }
 
 impl Inventory {
@@ -135,6 +152,7 @@ impl Inventory {
             refresh_lock: tokio::sync::Mutex::new(()),
             publish_lock: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
+            pool_reads: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -168,15 +186,57 @@ impl Inventory {
         self.publish(snapshot).await
     }
 
-    /// Re-reads one pool (after a change, or on demand). It does not wait for a full
-    /// refresh in progress: the pool is read, then merged into the newest view.
+    /// Re-reads one pool (after a change). It does not wait for a full refresh in
+    /// progress: the pool is read, then merged into the newest view.
     pub async fn refresh_pool(&self, pool_id: &str) -> Result<(), RefreshPoolError> {
-        let region = self
-            .view()
+        let region = self.region_of(pool_id)?;
+        self.read_and_merge(&self.aws, &region, pool_id).await
+    }
+
+    /// Re-reads one pool for a person who asked: a read of the same pool in the last
+    /// `POOL_REFRESH_REUSE` is reused, simultaneous requests share one read, and a read
+    /// that would queue too long under the quota fails at once (`AwsError::QuotaBusy`).
+    /// A request dropped while it waits takes nothing from the others.
+    pub async fn refresh_pool_on_demand(
+        &self,
+        pool_id: &str,
+    ) -> Result<PoolRefresh, RefreshPoolError> {
+        let region = self.region_of(pool_id)?;
+        let gate = {
+            let mut reads = match self.pool_reads.lock() {
+                Ok(reads) => reads,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            reads.entry(pool_id.to_owned()).or_default().clone()
+        };
+        let mut last_read = gate.lock().await;
+        if let Some(at) = *last_read {
+            let age = at.elapsed();
+            if age < POOL_REFRESH_REUSE {
+                return Ok(PoolRefresh::Reused { age });
+            }
+        }
+        let started = Instant::now();
+        self.read_and_merge(&self.aws.interactive(), &region, pool_id)
+            .await?;
+        *last_read = Some(started);
+        Ok(PoolRefresh::Read)
+    }
+
+    fn region_of(&self, pool_id: &str) -> Result<String, RefreshPoolError> {
+        self.view()
             .pool(pool_id)
             .map(|p| p.region.clone())
-            .ok_or(RefreshPoolError::UnknownPool)?;
-        let record = read_pool(&self.aws, &region, pool_id).await?;
+            .ok_or(RefreshPoolError::UnknownPool)
+    }
+
+    async fn read_and_merge(
+        &self,
+        aws: &AwsClients,
+        region: &str,
+        pool_id: &str,
+    ) -> Result<(), RefreshPoolError> {
+        let record = read_pool(aws, region, pool_id).await?;
         let _guard = self.publish_lock.lock().await;
         let mut snapshot = self.view().snapshot.clone();
         match record {

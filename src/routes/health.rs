@@ -1,4 +1,7 @@
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::startup::AppState;
@@ -38,8 +41,38 @@ fn ok(yes: bool) -> &'static str {
     if yes { "ok" } else { "not ready" }
 }
 
+/// Whether `req` carries `Authorization: Bearer <expected>`. Both sides are hashed
+/// first, so the comparison takes the same time whatever the length or the content.
+fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+        .map(|(_, token)| token.trim())
+        .unwrap_or_default();
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    openssl::memcmp::eq(&given, &expected)
+}
+
 /// Prometheus text: what the inventory holds, how old it is, the changes in flight.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// With `CERTDECK_METRICS_TOKEN` set, only for `Authorization: Bearer` with it.
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(token) = &state.settings.metrics_token
+        && !bearer_matches(&req, token.expose_secret())
+    {
+        return HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"certdeck metrics\"",
+            ))
+            .content_type("text/plain")
+            .body("a bearer token is required\n");
+    }
     let view = state.inventory.view();
     let now = OffsetDateTime::now_utc();
     let age = if view.is_empty_start() {

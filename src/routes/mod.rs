@@ -23,6 +23,8 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::text::truncate_bytes;
 use crate::startup::AppState;
 
+pub use propagations::StreamSlots;
+
 pub fn configure(config: &mut web::ServiceConfig) {
     extractor_errors(config);
     config
@@ -132,6 +134,9 @@ pub enum PageError {
     /// Outside the user's role or teams (already written to the audit log).
     #[error("{0}")]
     Forbidden(String),
+    /// AWS's quota is busy: try again in a few seconds (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -258,15 +263,17 @@ impl PageError {
             PageError::BadRequest(_) => "Bad request",
             PageError::NotFound(_) => "Not found",
             PageError::Forbidden(_) => "Not allowed",
+            PageError::Busy(_) => "Try again shortly",
             PageError::Unexpected(_) => "Something went wrong",
         }
     }
 
     fn message(&self) -> String {
         match self {
-            PageError::BadRequest(why) | PageError::NotFound(why) | PageError::Forbidden(why) => {
-                why.clone()
-            }
+            PageError::BadRequest(why)
+            | PageError::NotFound(why)
+            | PageError::Forbidden(why)
+            | PageError::Busy(why) => why.clone(),
             PageError::Unexpected(_) => "The console could not complete this request.".to_owned(),
         }
     }
@@ -280,9 +287,11 @@ impl PageError {
             request_id,
         };
         let body = page.render().unwrap_or_else(|_| self.title().to_owned());
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if let PageError::Busy(_) = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        }
+        response.content_type("text/html; charset=utf-8").body(body)
     }
 }
 
@@ -292,6 +301,7 @@ impl ResponseError for PageError {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -340,6 +350,7 @@ fn house_error(error: &actix_web::Error, status: StatusCode) -> PageError {
             PageError::BadRequest(m) => PageError::BadRequest(m.clone()),
             PageError::NotFound(m) => PageError::NotFound(m.clone()),
             PageError::Forbidden(m) => PageError::Forbidden(m.clone()),
+            PageError::Busy(m) => PageError::Busy(m.clone()),
             PageError::Unexpected(e) => PageError::Unexpected(anyhow::anyhow!("{e:#}")),
         };
     }

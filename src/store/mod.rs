@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_changes.sql")),
     (5, include_str!("migrations/0005_propagation_events.sql")),
     (6, include_str!("migrations/0006_sign_in_throttle.sql")),
+    (8, include_str!("migrations/0008_session_id.sql")),
 ];
 
 /// Now, in unix seconds (how the store keeps times).

@@ -16,6 +16,13 @@ fn new_key() -> anyhow::Result<SessionKey> {
     SessionKey::try_from(hex::encode(bytes)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The session id (`auth::SESSION_ID`) of a session's state; values are stored as JSON.
+fn session_id_of(state: &HashMap<String, String>) -> Option<String> {
+    state
+        .get(crate::auth::SESSION_ID)
+        .and_then(|v| serde_json::from_str::<String>(v).ok())
+}
+
 impl SessionStore for Store {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let row =
@@ -51,11 +58,15 @@ impl SessionStore for Store {
             .execute(&self.pool)
             .await
             .map_err(|e| SaveError::Other(e.into()))?;
-        sqlx::query("INSERT INTO sessions (session_key, state, expires_at) VALUES ($1, $2, $3)")
-            .bind(key.as_ref())
-            .bind(body)
-            .bind(now() + ttl.whole_seconds())
-            .execute(&self.pool)
+        let session_id = session_id_of(&state);
+        sqlx::query(
+            "INSERT INTO sessions (session_key, state, expires_at, session_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(key.as_ref())
+        .bind(body)
+        .bind(now() + ttl.whole_seconds())
+        .bind(session_id)
+        .execute(&self.pool)
             .await
             .map_err(|e| SaveError::Other(e.into()))?;
         Ok(key)
@@ -69,9 +80,10 @@ impl SessionStore for Store {
     ) -> Result<SessionKey, UpdateError> {
         let body =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let result = sqlx::query("UPDATE sessions SET state = $1, expires_at = $2 WHERE session_key = $3 AND expires_at > $4")
+        let result = sqlx::query("UPDATE sessions SET state = $1, expires_at = $2, session_id = $3 WHERE session_key = $4 AND expires_at > $5")
             .bind(&body)
             .bind(now() + ttl.whole_seconds())
+            .bind(session_id_of(&state))
             .bind(key.as_ref())
             .bind(now())
             .execute(&self.pool)
@@ -82,6 +94,7 @@ impl SessionStore for Store {
             // bring the sign-in back, so what it writes is an anonymous session.
             let mut state = state;
             state.remove(crate::auth::SESSION_USER);
+            state.remove(crate::auth::SESSION_ID);
             return self
                 .save(state, ttl)
                 .await
@@ -111,6 +124,26 @@ impl SessionStore for Store {
 }
 
 impl Store {
+    /// The state of the unexpired session whose id (`auth::SESSION_ID`) is `session_id`;
+    /// `None` once it was signed out, ended or expired.
+    pub async fn session_by_id(
+        &self,
+        session_id: &str,
+    ) -> anyhow::Result<Option<HashMap<String, String>>> {
+        let row =
+            sqlx::query("SELECT state FROM sessions WHERE session_id = $1 AND expires_at > $2")
+                .bind(session_id)
+                .bind(now())
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a session by its id")?;
+        row.map(|row| {
+            let state: String = row.try_get("state")?;
+            serde_json::from_str(&state).context("reading a session's state")
+        })
+        .transpose()
+    }
+
     /// How many sessions are stored (for tests and metrics).
     pub async fn session_count(&self) -> anyhow::Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM sessions")

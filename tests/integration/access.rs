@@ -97,7 +97,7 @@ async fn roles_and_routes() {
             &viewer,
             "POST",
             format!("/pools/{payments_pool}/refresh"),
-            303,
+            403,
         ),
         (
             &viewer,
@@ -163,7 +163,7 @@ async fn roles_and_routes() {
     assert!(!other.contains("Change certificate"));
     // Every 403 is in the audit log.
     let denied = app.audit_of("access.denied", 100).await;
-    assert_eq!(denied.len(), 4);
+    assert_eq!(denied.len(), 5);
     assert!(
         denied.iter().any(|e| e.record.actor == "otto"
             && e.record.pool_id.as_deref() == Some(identity_pool.as_str()))

@@ -295,7 +295,9 @@ impl Browser {
             .get_all(reqwest::header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("certdeck_session="))
+            .find(|v| {
+                v.starts_with("certdeck_session=") || v.starts_with("__Host-certdeck_session=")
+            })
             .map(|v| v.split(';').next().unwrap_or_default().to_owned())
     }
 }

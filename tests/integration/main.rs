@@ -8,6 +8,7 @@ mod certificate_change;
 mod console;
 mod demo;
 mod errors;
+mod hardening;
 mod helpers;
 mod hostile;
 mod moto;

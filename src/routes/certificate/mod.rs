@@ -205,6 +205,9 @@ async fn render_form(
 
 /// Plain words for the AWS errors an operator meets here.
 fn plain_words(error: &AwsError) -> String {
+    if let AwsError::QuotaBusy { .. } = error {
+        return "AWS's request quota is busy; try again in a few seconds. Nothing was sent.".into();
+    }
     match error.code() {
         Some("InvalidParameterException") => "AWS refused the request as invalid.".into(),
         Some("NotAuthorizedException") | Some("AccessDeniedException") => {
@@ -229,6 +232,7 @@ fn aws_error_view(error: &AwsError) -> AwsErrorView {
     let (code, message) = match error {
         AwsError::Service { code, message, .. } => (code.clone(), message.clone()),
         AwsError::Transport(message) => ("Unreachable".to_owned(), message.clone()),
+        AwsError::QuotaBusy { .. } => ("QuotaBusy".to_owned(), error.to_string()),
     };
     AwsErrorView {
         plain: plain_words(error),
@@ -349,7 +353,54 @@ pub async fn submit(
         };
         return super::html(&page);
     }
+    // The inventory may be minutes old: who owns the pool is decided from its tags as
+    // AWS holds them now.
+    match owner_now(&state, &user, record).await {
+        Ok(Scope::Allowed) => {}
+        Ok(Scope::Refused(why)) => {
+            return Err(deny(&state, &req, &user, Some(&pool_id), &why).await);
+        }
+        Err(e) => {
+            return aws_failure_form(&state, &view, &user, &pool_id, &domain, &request, &e).await;
+        }
+    }
     apply_change(&state, &req, &user, &view, record, &domain, &request, &new).await
+}
+
+/// Whether the user may change the pool, as AWS tags it at this moment.
+enum Scope {
+    Allowed,
+    Refused(String),
+}
+
+/// Reads the pool's team tag from AWS (ListTagsForResource) and decides the user's
+/// scope from it. Admins may change every pool: nothing is read for them.
+async fn owner_now(
+    state: &AppState,
+    user: &CurrentUser,
+    record: &PoolRecord,
+) -> Result<Scope, AwsError> {
+    if user.role == crate::auth::Role::Admin {
+        return Ok(Scope::Allowed);
+    }
+    let aws = state.inventory.aws().interactive();
+    let tags = match &record.pool.arn {
+        Some(arn) => aws.pool_tags(&record.region, arn).await?,
+        None => {
+            aws.describe_user_pool(&record.region, &record.pool.id)
+                .await?
+                .tags
+        }
+    };
+    let team = tags.get(&state.settings.team_tag).map(String::as_str);
+    if user.may_change(team) {
+        Ok(Scope::Allowed)
+    } else {
+        Ok(Scope::Refused(format!(
+            "this pool now belongs to team {}, not one of yours",
+            team.unwrap_or("(none)")
+        )))
+    }
 }
 
 /// The confirmed change: one token, one claim on the domain, the `requested` entry, the
@@ -465,6 +516,8 @@ enum Submitted {
 /// Whether an error leaves open that AWS applied the update anyway.
 fn ambiguous(error: &AwsError) -> bool {
     match error {
+        // Refused before anything was sent.
+        AwsError::QuotaBusy { .. } => false,
         AwsError::Transport(_) => true,
         AwsError::Service { code, .. } => {
             matches!(

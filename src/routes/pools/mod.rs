@@ -1,16 +1,16 @@
 //! `GET /pools/{pool_id}`: one pool, its domains, the full domain description and the
-//! current certificate.
+//! current certificate; `POST /pools/{pool_id}/refresh` re-reads it from AWS.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::{Chrome, PageError, age, html, timestamp};
-use crate::auth::CurrentUser;
-use crate::aws::CertificateSummary;
+use super::{Chrome, PageError, age, audit, audit_record, deny, html, timestamp};
+use crate::auth::{CurrentUser, Role};
+use crate::aws::{AwsError, CertificateSummary};
 use crate::domain::audit::AuditEntry;
-use crate::inventory::{DashboardRow, PoolRecord, RefreshPoolError};
+use crate::inventory::{DashboardRow, PoolRecord, PoolRefresh, RefreshPoolError};
 use crate::startup::AppState;
 use crate::store::AuditFilter;
 
@@ -20,6 +20,8 @@ pub struct PoolView<'a> {
     pub title: &'a str,
     pub chrome: Chrome,
     pub may_change: bool,
+    /// Whether the user may have the pool read from AWS now.
+    pub may_refresh: bool,
     pub history: Vec<AuditEntry>,
     pub record: &'a PoolRecord,
     pub row: &'a DashboardRow,
@@ -59,6 +61,7 @@ pub async fn show(
         title: &record.pool.name,
         chrome: Chrome::of(&user),
         may_change: record.pool.custom_domain.is_some() && user.may_change(row.team.as_deref()),
+        may_refresh: user.may_change(row.team.as_deref()),
         history,
         record,
         row,
@@ -73,22 +76,62 @@ pub async fn show(
     html(&page)
 }
 
-/// Re-reads one pool from AWS, then shows it again.
+/// Re-reads one pool from AWS, then shows it again. Only those who may change the pool
+/// may make certdeck call AWS for it (operators of its team, admins); a read of the same
+/// pool in the last 30 s is reused. Every refresh is audited.
 pub async fn refresh(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    req: HttpRequest,
+    user: CurrentUser,
     pool_id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    match state.inventory.refresh_pool(&pool_id).await {
-        Ok(()) => {}
+    let team = state
+        .inventory
+        .view()
+        .row(&pool_id)
+        .and_then(|row| row.team.clone());
+    if !user.may_change(team.as_deref()) {
+        // Unknown pools are refused like others' pools, so that ids cannot be probed.
+        let why = match user.role {
+            Role::Viewer => "viewers cannot refresh pools from AWS".to_owned(),
+            _ => format!(
+                "this pool belongs to team {}, not one of yours",
+                team.as_deref().unwrap_or("(none)")
+            ),
+        };
+        return Err(deny(&state, &req, &user, Some(&pool_id), &why).await);
+    }
+    let result = state.inventory.refresh_pool_on_demand(&pool_id).await;
+    let (outcome, detail) = match &result {
+        Ok(PoolRefresh::Read) => ("success", "read from AWS".to_owned()),
+        Ok(PoolRefresh::Reused { age }) => (
+            "reused",
+            format!("read {} s ago; AWS not called", age.as_secs()),
+        ),
         Err(RefreshPoolError::UnknownPool) => {
             return Err(PageError::NotFound(format!(
                 "No user pool {pool_id} in the inventory."
             )));
         }
-        Err(e) => return Err(PageError::Unexpected(anyhow::anyhow!(e))),
+        Err(RefreshPoolError::Aws(e @ AwsError::QuotaBusy { .. })) => ("throttled", e.to_string()),
+        Err(e) => ("failure", e.to_string()),
+    };
+    let mut record = audit_record(&req, Some(&user), "pool.refresh", outcome);
+    record.pool_id = Some(pool_id.to_string());
+    record.detail = Some(detail);
+    if let Err(e) = audit(&state, record).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "a pool refresh could not be audited"
+        );
     }
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/pools/{pool_id}")))
-        .finish())
+    match result {
+        Ok(_) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/pools/{pool_id}")))
+            .finish()),
+        Err(RefreshPoolError::Aws(AwsError::QuotaBusy { .. })) => Err(PageError::Busy(
+            "AWS's request quota is busy; try again in a few seconds.".into(),
+        )),
+        Err(e) => Err(PageError::Unexpected(anyhow::anyhow!(e))),
+    }
 }

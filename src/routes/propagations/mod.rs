@@ -1,19 +1,24 @@
 //! `GET /propagations`, `GET /propagations/{id}` (the countdown), its Server-Sent Events
 //! `GET /propagations/{id}/events`, and `GET /api/propagations/{id}`.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_session::Session;
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use futures_util::StreamExt;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use super::{Chrome, PageError, html, timestamp};
-use crate::auth::CurrentUser;
+use crate::auth::{self, CurrentUser};
 use crate::domain::propagation::Phase;
 use crate::propagation::watcher::PhaseEvent;
 use crate::startup::AppState;
-use crate::store::{Propagation, PropagationEvent};
+use crate::store::{Propagation, PropagationEvent, Store};
 
 #[derive(Template)]
 #[template(path = "propagations/show.html")]
@@ -113,13 +118,101 @@ pub async fn show(
     })
 }
 
+/// Live streams one session may hold open at once.
+pub const STREAMS_PER_SESSION: usize = 8;
+/// Live streams the process holds open at once.
+pub const STREAMS_IN_ALL: usize = 512;
+/// What a refused stream is told to wait before trying again.
+const STREAM_RETRY_AFTER_SECS: u64 = 10;
+
+/// The live streams open now, in all and per session. A stream holds a `StreamSlot`
+/// for as long as it runs; the slot is given back when the stream ends or its client
+/// goes away (actix drops the stream).
+#[derive(Default)]
+pub struct StreamSlots {
+    open: std::sync::Mutex<OpenStreams>,
+}
+
+#[derive(Default)]
+struct OpenStreams {
+    total: usize,
+    per_session: HashMap<String, usize>,
+}
+
+impl StreamSlots {
+    fn open(&self) -> std::sync::MutexGuard<'_, OpenStreams> {
+        match self.open.lock() {
+            Ok(open) => open,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A slot for one more stream of `session_id`, unless a cap is reached.
+    fn take(self: &Arc<Self>, session_id: &str) -> Option<StreamSlot> {
+        let mut open = self.open();
+        let mine = open.per_session.get(session_id).copied().unwrap_or(0);
+        if open.total >= STREAMS_IN_ALL || mine >= STREAMS_PER_SESSION {
+            return None;
+        }
+        open.total += 1;
+        open.per_session.insert(session_id.to_owned(), mine + 1);
+        Some(StreamSlot {
+            slots: self.clone(),
+            session_id: session_id.to_owned(),
+        })
+    }
+
+    /// Streams open now.
+    pub fn count(&self) -> usize {
+        self.open().total
+    }
+}
+
+/// One open stream's place; given back on drop.
+struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    session_id: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open();
+        open.total = open.total.saturating_sub(1);
+        if let Some(mine) = open.per_session.get_mut(&self.session_id) {
+            *mine = mine.saturating_sub(1);
+            if *mine == 0 {
+                open.per_session.remove(&self.session_id);
+            }
+        }
+    }
+}
+
 /// Server-Sent Events: the current state at once, then every change, until a terminal
-/// phase.
+/// phase, or until the session it was opened in ends (sign-out, timeout) or its account
+/// is removed or changed: that is checked every `stream_session_check`.
 pub async fn events(
     state: web::Data<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
+    session: Session,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
+    // Sessions signed in before session ids existed get one now.
+    let session_id = match session.get::<String>(auth::SESSION_ID) {
+        Ok(Some(session_id)) => session_id,
+        _ => {
+            let session_id = auth::new_token();
+            session
+                .insert(auth::SESSION_ID, &session_id)
+                .map_err(|e| PageError::Unexpected(anyhow::anyhow!("{e}")))?;
+            session_id
+        }
+    };
+    let Some(slot) = state.streams.take(&session_id) else {
+        return Ok(HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, STREAM_RETRY_AFTER_SECS.to_string()))
+            .content_type("application/json")
+            .body(r#"{"error":"too many live streams open; close some pages"}"#));
+    };
     // Subscribed before reading, so that no change falls in between.
     let receiver = state.watcher.subscribe();
     let p = state
@@ -129,12 +222,18 @@ pub async fn events(
         .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
     let current = current_event(&state.store, &p).await?;
     let first = futures_util::stream::once(async move { Ok::<_, actix_web::Error>(sse(&current)) });
+    let check_every = state.settings.stream_session_check;
     let stream = Following {
         receiver,
         store: state.store.clone(),
         phase: p.phase.clone(),
         done: p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal),
         id: p.id,
+        username: user.username,
+        session_id,
+        check_every,
+        next_check: Instant::now() + check_every,
+        _slot: slot,
     };
     let rest = futures_util::stream::unfold(stream, |mut s| async move {
         if s.done {
@@ -151,7 +250,11 @@ pub async fn events(
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 },
-                () = tokio::time::sleep(Duration::from_secs(15)) => {
+                () = tokio::time::sleep_until(s.next_check) => {
+                    s.next_check = Instant::now() + s.check_every;
+                    if !session_still_allows(&s.store, &s.session_id, &s.username).await {
+                        return None;
+                    }
                     // Another replica's watcher may have moved it: the store knows.
                     if let Ok(Some(p)) = s.store.propagation(&s.id).await
                         && p.phase != s.phase
@@ -161,6 +264,7 @@ pub async fn events(
                         s.phase = p.phase;
                         return Some((Ok(sse(&event)), s));
                     }
+                    // Also how a client gone away is noticed: the write fails.
                     return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), s));
                 }
             }
@@ -168,18 +272,53 @@ pub async fn events(
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(first.chain(rest)))
+}
+
+/// Whether the session `session_id` still lives, within its timeouts, signed in as
+/// `username`, whose account still exists unchanged since the sign-in (a new role,
+/// team list or password ends the sessions before it, as the guard does per request).
+/// A store that cannot answer ends the stream: the client reconnects through the guard.
+async fn session_still_allows(store: &Store, session_id: &str, username: &str) -> bool {
+    let Ok(Some(state)) = store.session_by_id(session_id).await else {
+        return false;
+    };
+    let value = |key: &str| state.get(key).map(String::as_str);
+    let number = |key: &str| value(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let signed_in_as =
+        value(auth::SESSION_USER).and_then(|v| serde_json::from_str::<String>(v).ok());
+    if signed_in_as.as_deref() != Some(username) {
+        return false;
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let issued = number(auth::SESSION_ISSUED);
+    if now - issued > auth::ABSOLUTE_TIMEOUT_SECS
+        || now - number(auth::SESSION_SEEN) > auth::IDLE_TIMEOUT_SECS
+    {
+        return false;
+    }
+    match store.find_user(username).await {
+        Ok(Some(account)) => {
+            issued >= account.updated_at && account.role.parse::<auth::Role>().is_ok()
+        }
+        _ => false,
+    }
 }
 
 /// What an events stream follows.
 struct Following {
     receiver: tokio::sync::broadcast::Receiver<PhaseEvent>,
-    store: crate::store::Store,
+    store: Store,
     id: String,
     phase: String,
     done: bool,
+    username: String,
+    session_id: String,
+    check_every: Duration,
+    next_check: Instant,
+    /// Held while the stream runs.
+    _slot: StreamSlot,
 }
 
 /// The state of `p` as an event (its last step's time and detail).
