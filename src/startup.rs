@@ -27,34 +27,145 @@ pub struct AppState {
     pub inventory: Arc<Inventory>,
     pub store: Store,
     pub watcher: Arc<Watcher>,
-    /// The last verification of the audit chain, reused for a while: verifying reads
-    /// the whole log.
-    audit_status: Arc<tokio::sync::Mutex<Option<ChainCheck>>>,
+    /// The audit chain as last verified, carried forward entry by entry.
+    audit_watch: Arc<tokio::sync::Mutex<AuditWatch>>,
 }
 
-/// When the audit chain was verified, and the entries verified or where it broke.
-type ChainCheck = (std::time::Instant, Result<i64, String>);
+/// What the console knows of its audit chain between verifications.
+#[derive(Default)]
+struct AuditWatch {
+    /// The last full verification (from the first entry).
+    full_at: Option<std::time::Instant>,
+    /// The last verification and what it found.
+    checked: Option<(std::time::Instant, AuditChainStatus)>,
+    /// The last entry verified, where the next verification carries on.
+    verified: Option<(i64, String)>,
+    /// The head last written out (anchor file and log).
+    anchored: Option<(i64, String)>,
+}
 
-/// How long a verification of the audit chain is shown before it is redone.
-const AUDIT_STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// The audit chain as the last verification found it (`/audit` shows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditChainStatus {
+    /// Entries 1 to this one were verified; later ones were not (yet).
+    pub verified_through: i64,
+    /// Where the chain breaks, if it does.
+    pub broken: Option<String>,
+    /// When (RFC 3339, UTC).
+    pub checked_at: String,
+    /// The first keyed entry; earlier ones have the key-less form.
+    pub keyed_from: Option<i64>,
+}
+
+/// How often the chain is verified from its first entry; in between, each verification
+/// carries on from the last entry verified, so a page view reads only newer entries.
+const AUDIT_FULL_VERIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How long a broken chain's verification is shown before it is redone (it reads the
+/// whole log).
+const AUDIT_BROKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AppState {
-    /// Whether the audit chain is intact (entries verified) or where it breaks.
-    pub async fn audit_chain_status(&self) -> anyhow::Result<Result<i64, String>> {
-        let mut cached = self.audit_status.lock().await;
-        if let Some((at, status)) = cached.as_ref()
-            && at.elapsed() < AUDIT_STATUS_TTL
+    /// Verifies the audit chain (entries added since the last verification, or all of
+    /// it now and then) and says how far it is intact.
+    pub async fn audit_chain_status(&self) -> anyhow::Result<AuditChainStatus> {
+        let mut watch = self.audit_watch.lock().await;
+        if let Some((at, status)) = &watch.checked
+            && status.broken.is_some()
+            && at.elapsed() < AUDIT_BROKEN_TTL
         {
             return Ok(status.clone());
         }
-        let status = self
-            .store
-            .verify_audit()
-            .await?
-            .map_err(|broken| broken.to_string());
-        *cached = Some((std::time::Instant::now(), status.clone()));
+        let full = watch
+            .full_at
+            .is_none_or(|at| at.elapsed() >= AUDIT_FULL_VERIFY_EVERY)
+            || watch.checked.as_ref().is_some_and(|(_, s)| s.broken.is_some());
+        let resume = if full { None } else { watch.verified.clone() };
+        let report = self.store.verify_audit_chain(resume, &[]).await?;
+        if full {
+            watch.full_at = Some(std::time::Instant::now());
+        }
+        let status = AuditChainStatus {
+            verified_through: report.verified_id,
+            broken: report.outcome.as_ref().err().map(ToString::to_string),
+            checked_at: crate::store::audit_time(time::OffsetDateTime::now_utc()),
+            keyed_from: report.keyed_from,
+        };
+        watch.verified = Some((report.verified_id, report.verified_hash));
+        watch.checked = Some((std::time::Instant::now(), status.clone()));
         Ok(status)
     }
+
+    /// One round of the anchor: verifies the entries added since the last round and, if
+    /// the head moved, writes it `(count, hash, time)` to the log and appends it to the
+    /// anchor file. A broken chain is reported, not anchored.
+    pub async fn write_audit_anchor_once(
+        &self,
+    ) -> anyhow::Result<Option<crate::domain::audit::AuditAnchor>> {
+        let status = self.audit_chain_status().await?;
+        if let Some(broken) = status.broken {
+            tracing::error!(%broken, "the audit chain is broken; its head is not anchored");
+            return Ok(None);
+        }
+        let mut watch = self.audit_watch.lock().await;
+        let Some((count, hash)) = watch.verified.clone() else {
+            return Ok(None);
+        };
+        if watch.anchored.as_ref() == Some(&(count, hash.clone())) {
+            return Ok(None);
+        }
+        let anchor = crate::domain::audit::AuditAnchor {
+            count,
+            hash,
+            at: status.checked_at,
+        };
+        tracing::info!(
+            target: "certdeck::audit",
+            count = anchor.count,
+            hash = %anchor.hash,
+            at = %anchor.at,
+            "audit head"
+        );
+        if let Some(path) = &self.settings.audit_anchor_file {
+            append_anchor(path, &anchor)
+                .with_context(|| format!("appending the audit head to {}", path.display()))?;
+        }
+        watch.anchored = Some((anchor.count, anchor.hash.clone()));
+        Ok(Some(anchor))
+    }
+
+    /// Writes the audit head out every `period` when entries were added.
+    fn spawn_audit_anchor(&self, period: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = state.write_audit_anchor_once().await {
+                    tracing::error!(error = format!("{e:#}"), "the audit head was not written out");
+                }
+            }
+        })
+    }
+}
+
+/// Appends one JSON line to the anchor file (made owner-only when new).
+fn append_anchor(
+    path: &std::path::Path,
+    anchor: &crate::domain::audit::AuditAnchor,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    let mut line = serde_json::to_vec(anchor)?;
+    line.push(b'\n');
+    file.write_all(&line)?;
+    file.sync_data()?;
+    Ok(())
 }
 
 /// A bound, not yet running console.
@@ -64,13 +175,21 @@ pub struct Application {
     state: AppState,
     refresher: tokio::task::JoinHandle<()>,
     watching: tokio::task::JoinHandle<()>,
+    anchoring: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
     /// Connects the store and AWS, loads the stored inventory, binds the listener and
     /// starts the background refresh (its first pass runs at once).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = Store::connect(&settings.database_url).await?;
+        let audit_key = settings.audit_key.clone().context(
+            "the audit log needs a key: set CERTDECK_AUDIT_KEY (at least 32 characters, e.g. \
+             `openssl rand -hex 32`) or CERTDECK_AUDIT_KEY_FILE, and keep it out of the database",
+        )?;
+        let store = Store::connect(&settings.database_url)
+            .await?
+            .with_audit_key(audit_key);
+        store.establish_audit_key().await?;
         create_initial_accounts(&store, &settings).await?;
         let cookie_key = Key::derive_from(
             store
@@ -113,8 +232,9 @@ impl Application {
             inventory,
             store: store.clone(),
             watcher,
-            audit_status: Default::default(),
+            audit_watch: Default::default(),
         };
+        let anchoring = state.spawn_audit_anchor(state.settings.audit_anchor_interval);
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
@@ -151,6 +271,7 @@ impl Application {
             state,
             refresher,
             watching,
+            anchoring,
         })
     }
 
@@ -167,6 +288,11 @@ impl Application {
         let result = self.server.await;
         self.refresher.abort();
         self.watching.abort();
+        self.anchoring.abort();
+        // The entries of the last moments are anchored too.
+        if let Err(e) = self.state.write_audit_anchor_once().await {
+            tracing::error!(error = format!("{e:#}"), "the audit head was not written out");
+        }
         result
     }
 

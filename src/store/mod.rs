@@ -6,7 +6,7 @@ mod changes;
 mod sessions;
 mod users;
 
-pub use audit::{AuditFilter, audit_time};
+pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use users::{StoredUser, UserError};
 
@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_audit.sql")),
     (4, include_str!("migrations/0004_changes.sql")),
     (5, include_str!("migrations/0005_propagation_events.sql")),
+    (7, include_str!("migrations/0007_audit_key.sql")),
 ];
 
 /// Now, in unix seconds (how the store keeps times).
@@ -40,6 +41,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals and verifies the keyed audit chain; never written to the database.
+    audit_key: Option<crate::domain::audit::AuditKey>,
 }
 
 impl Store {
@@ -65,7 +68,11 @@ impl Store {
             .connect(&url)
             .await
             .with_context(|| format!("connecting to the {backend:?} database"))?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            audit_key: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
