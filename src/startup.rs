@@ -96,6 +96,31 @@ impl AppState {
         Ok(status)
     }
 
+    /// [`Self::audit_chain_status`] for a page showing `entries`: each entry the status
+    /// counts as verified has its own seal checked too, and any that fails makes the chain
+    /// verified again from the first entry at once, so an entry changed since the last
+    /// full verification is never shown as verified.
+    pub async fn audit_chain_status_for(
+        &self,
+        entries: &[crate::domain::audit::AuditEntry],
+    ) -> anyhow::Result<AuditChainStatus> {
+        let status = self.audit_chain_status().await?;
+        let sealing = self.store.audit_sealing(status.keyed_from);
+        let altered = entries.iter().any(|e| {
+            e.id <= status.verified_through
+                && sealing.hash_of(&e.prev_hash, e.id, &e.at, &e.record).as_ref() != Ok(&e.hash)
+        });
+        if !altered {
+            return Ok(status);
+        }
+        {
+            let mut watch = self.audit_watch.lock().await;
+            watch.full_at = None;
+            watch.checked = None;
+        }
+        self.audit_chain_status().await
+    }
+
     /// One round of the anchor: verifies the entries added since the last round and, if
     /// the head moved, writes it `(count, hash, time)` to the log and appends it to the
     /// anchor file. A broken chain is reported, not anchored.

@@ -385,6 +385,14 @@ impl Store {
         Ok(report(&verifier, outcome))
     }
 
+    /// How this store checks entries of a log keyed from `keyed_from`.
+    pub fn audit_sealing(&self, keyed_from: Option<i64>) -> Sealing {
+        Sealing {
+            key: self.audit_key.clone(),
+            keyed_from,
+        }
+    }
+
     /// The head as it stands: entries and the last hash.
     pub async fn audit_head(&self) -> anyhow::Result<(i64, String)> {
         let head = read_head(&self.pool).await?;

@@ -629,6 +629,34 @@ async fn rewriting_an_entry_and_rechaining_the_rest_is_detected() {
     for name in ["ann", "bob", "cyd", "dan"] {
         app.create_account(name, "viewer", &[]).await;
     }
+    let page = app.get_text("/audit").await;
+    assert!(page.contains("Hash chain intact"));
+    // Changed in place while the console runs: the next page view says so at once,
+    // although the chain was verified a moment ago.
+    let pool = sqlx::AnyPool::connect(&database).await.expect("raw");
+    let actor: String = sqlx::query("SELECT actor FROM audit_log WHERE id = 3")
+        .fetch_one(&pool)
+        .await
+        .expect("entry 3")
+        .get("actor");
+    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 3")
+        .execute(&pool)
+        .await
+        .expect("tamper");
+    let page = app.get_text("/audit").await;
+    assert!(
+        page.contains("Hash chain broken: entry 3:"),
+        "{}",
+        &page[page.find("<h1>").unwrap_or(0)..][..600]
+    );
+    assert!(row_of(&page, 3).contains("not verified"));
+    assert!(!row_of(&page, 2).contains("not verified"));
+    sqlx::query("UPDATE audit_log SET actor = $1 WHERE id = 3")
+        .bind(actor)
+        .execute(&pool)
+        .await
+        .expect("undo");
+    pool.close().await;
     app.stop().await;
     let (ok, said) = verify_cli(&database);
     assert!(ok, "intact before: {said}");

@@ -66,7 +66,7 @@ pub async fn show(
     });
     // After the page is read: the verification covers every entry the page shows,
     // unless an entry is not part of the chain.
-    let chain = state.audit_chain_status().await?;
+    let chain = state.audit_chain_status_for(&entries).await?;
     let view = AuditView {
         title: "Audit log",
         chrome: Chrome::of(&user),
