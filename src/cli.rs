@@ -459,3 +459,24 @@ fn demo_account(username: &str, role: &str, team: Option<&str>) -> DemoAccount {
         password: password::generate(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_audit_key_is_made_once_owner_only_and_reused() {
+        let dir = std::env::temp_dir().join(format!("certdeck-demo-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.key");
+        let first = demo_audit_key(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = demo_audit_key(&path).unwrap();
+        assert_eq!(first.check_value(), again.check_value(), "reused");
+    }
+}

@@ -216,8 +216,7 @@ impl Settings {
         s.audit_anchor_file = var("AUDIT_ANCHOR_FILE")
             .map(PathBuf::from)
             .or(file.audit_anchor_file);
-        if let Some(v) = number("AUDIT_ANCHOR_INTERVAL_SECS")?.or(file.audit_anchor_interval_secs)
-        {
+        if let Some(v) = number("AUDIT_ANCHOR_INTERVAL_SECS")?.or(file.audit_anchor_interval_secs) {
             anyhow::ensure!(
                 (1..=60).contains(&v),
                 "the audit anchor interval must be 1 to 60 seconds"
@@ -361,7 +360,10 @@ mod tests {
             Settings::from_sources(
                 FileSettings::default(),
                 env(&[
-                    ("CERTDECK_AUDIT_KEY", "audit-key-very-secret-0123456789abcdef"),
+                    (
+                        "CERTDECK_AUDIT_KEY",
+                        "audit-key-very-secret-0123456789abcdef"
+                    ),
                     ("CERTDECK_AUDIT_KEY_FILE", &path)
                 ]),
             )

@@ -79,7 +79,10 @@ impl AppState {
         let full = watch
             .full_at
             .is_none_or(|at| at.elapsed() >= AUDIT_FULL_VERIFY_EVERY)
-            || watch.checked.as_ref().is_some_and(|(_, s)| s.broken.is_some());
+            || watch
+                .checked
+                .as_ref()
+                .is_some_and(|(_, s)| s.broken.is_some());
         let resume = if full { None } else { watch.verified.clone() };
         let report = self.store.verify_audit_chain(resume, &[]).await?;
         if full {
@@ -108,7 +111,10 @@ impl AppState {
         let sealing = self.store.audit_sealing(status.keyed_from);
         let altered = entries.iter().any(|e| {
             e.id <= status.verified_through
-                && sealing.hash_of(&e.prev_hash, e.id, &e.at, &e.record).as_ref() != Ok(&e.hash)
+                && sealing
+                    .hash_of(&e.prev_hash, e.id, &e.at, &e.record)
+                    .as_ref()
+                    != Ok(&e.hash)
         });
         if !altered {
             return Ok(status);
@@ -168,7 +174,10 @@ impl AppState {
             loop {
                 ticks.tick().await;
                 if let Err(e) = state.write_audit_anchor_once().await {
-                    tracing::error!(error = format!("{e:#}"), "the audit head was not written out");
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the audit head was not written out"
+                    );
                 }
             }
         })
@@ -316,7 +325,10 @@ impl Application {
         self.anchoring.abort();
         // The entries of the last moments are anchored too.
         if let Err(e) = self.state.write_audit_anchor_once().await {
-            tracing::error!(error = format!("{e:#}"), "the audit head was not written out");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the audit head was not written out"
+            );
         }
         result
     }

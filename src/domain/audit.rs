@@ -263,9 +263,7 @@ impl ChainBreak {
             Self::Missing { expected, .. }
             | Self::Truncated { expected, .. }
             | Self::BehindAnchor { expected, .. } => Some(*expected),
-            Self::KeyMissing { keyed_from } | Self::SwitchMoved { keyed_from } => {
-                Some(*keyed_from)
-            }
+            Self::KeyMissing { keyed_from } | Self::SwitchMoved { keyed_from } => Some(*keyed_from),
             Self::WrongKey | Self::NeverKeyed => None,
         }
     }
@@ -491,5 +489,130 @@ mod tests {
                 recorded: 5
             })
         );
+    }
+
+    fn keyed_chain(key: &AuditKey, keyed_from: i64, n: i64) -> Vec<AuditEntry> {
+        let mut entries = chain(keyed_from - 1);
+        let mut previous = entries
+            .last()
+            .map_or(GENESIS_HASH.to_owned(), |e| e.hash.clone());
+        for id in keyed_from..=n {
+            let record = AuditRecord {
+                actor: format!("user{id}"),
+                action: "auth.sign_in".into(),
+                outcome: "success".into(),
+                ..Default::default()
+            };
+            let entry = AuditEntry::seal_keyed(
+                key,
+                id,
+                format!("2026-11-29T10:00:{id:02}.000Z"),
+                record,
+                previous.clone(),
+            );
+            previous = entry.hash.clone();
+            entries.push(entry);
+        }
+        entries
+    }
+
+    fn key(text: &str) -> AuditKey {
+        AuditKey::parse(text).unwrap()
+    }
+
+    #[test]
+    fn keyed_entries_need_the_key_and_key_less_ones_keep_verifying() {
+        let real = key("the-real-audit-key-0123456789abcdef");
+        let entries = keyed_chain(&real, 3, 6);
+        let last = entries[5].hash.clone();
+        let sealing = |k: Option<&AuditKey>| Sealing {
+            key: k.cloned(),
+            keyed_from: Some(3),
+        };
+        let run = |verifier: ChainVerifier, entries: &[AuditEntry]| {
+            let mut verifier = verifier;
+            for e in entries {
+                verifier.check(e)?;
+            }
+            verifier.finish(6, &last)
+        };
+        assert_eq!(
+            run(ChainVerifier::new(sealing(Some(&real))), &entries),
+            Ok(6)
+        );
+        // Another key, or none, stops at the first keyed entry.
+        let other = key("another-audit-key-0123456789abcdef");
+        assert_eq!(
+            run(ChainVerifier::new(sealing(Some(&other))), &entries),
+            Err(ChainBreak::Altered { id: 3 })
+        );
+        assert_eq!(
+            run(ChainVerifier::new(sealing(None)), &entries),
+            Err(ChainBreak::KeyMissing { keyed_from: 3 })
+        );
+        // Re-sealed the key-less way from entry 4 on: entry 4 is caught.
+        let mut forged = entries.clone();
+        forged[3].record.actor = "mallory".into();
+        let mut previous = forged[2].hash.clone();
+        for e in forged.iter_mut().skip(3) {
+            *e = AuditEntry::seal(e.id, e.at.clone(), e.record.clone(), previous.clone());
+            previous = e.hash.clone();
+        }
+        assert_eq!(
+            run(ChainVerifier::new(sealing(Some(&real))), &forged),
+            Err(ChainBreak::Altered { id: 4 })
+        );
+        // Carrying on from a verified entry checks only the later ones.
+        let resumed = ChainVerifier::new(sealing(Some(&real))).resume(4, &entries[3].hash);
+        assert_eq!(run(resumed, &entries[4..]), Ok(6));
+        assert_ne!(real.check_value(), other.check_value());
+        assert_ne!(real.switch_value(3), real.switch_value(4));
+        assert!(!format!("{real:?}").contains("real-audit-key"));
+        assert!(AuditKey::parse("too short").is_err());
+    }
+
+    #[test]
+    fn anchors_catch_a_cut_tail_and_a_rechained_log() {
+        let entries = chain(6);
+        let anchors = [AuditAnchor {
+            count: 6,
+            hash: entries[5].hash.clone(),
+            at: "2026-11-29T10:01:00.000Z".into(),
+        }];
+        let mut verifier = ChainVerifier::default().with_anchors(&anchors);
+        for e in &entries[..4] {
+            verifier.check(e).unwrap();
+        }
+        assert!(matches!(
+            verifier.finish(4, &entries[3].hash),
+            Err(ChainBreak::BehindAnchor {
+                expected: 5,
+                count: 4,
+                anchored: 6,
+                ..
+            })
+        ));
+        let mut rechained = entries.clone();
+        rechained[5] = AuditEntry::seal(
+            6,
+            rechained[5].at.clone(),
+            AuditRecord {
+                actor: "mallory".into(),
+                ..rechained[5].record.clone()
+            },
+            rechained[4].hash.clone(),
+        );
+        let mut verifier = ChainVerifier::default().with_anchors(&anchors);
+        let broken = rechained.iter().try_for_each(|e| verifier.check(e));
+        assert!(matches!(
+            broken,
+            Err(ChainBreak::AnchorMismatch { id: 6, .. })
+        ));
+        let text = anchors
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap() + "\n")
+            .collect::<String>();
+        assert_eq!(AuditAnchor::parse_lines(&text).unwrap(), anchors);
+        assert!(AuditAnchor::parse_lines("{not json").is_err());
     }
 }

@@ -234,7 +234,9 @@ impl Store {
         lock_head(&mut tx).await?;
         let head = read_head(&mut *tx).await?;
         key_for_append(&mut tx, Some(key), &head).await?;
-        tx.commit().await.context("committing the audit switch point")?;
+        tx.commit()
+            .await
+            .context("committing the audit switch point")?;
         Ok(())
     }
 
@@ -406,8 +408,7 @@ fn key_break(key: Option<&AuditKey>, head: &Head) -> Option<ChainBreak> {
         (Some(key), Some(keyed_from)) => {
             if head.key_check.as_deref() != Some(key.check_value().as_str()) {
                 Some(ChainBreak::WrongKey)
-            } else if head.keyed_from_mac.as_deref()
-                != Some(key.switch_value(keyed_from).as_str())
+            } else if head.keyed_from_mac.as_deref() != Some(key.switch_value(keyed_from).as_str())
             {
                 Some(ChainBreak::SwitchMoved { keyed_from })
             } else {

@@ -433,7 +433,9 @@ enum Forger {
 /// edits it, renumbers and re-chains every entry from the first one that changed, and
 /// moves the head, in one transaction that holds the write lock.
 async fn forge(database: &str, forger: Forger, edit: impl FnOnce(&mut Vec<AuditEntry>)) {
-    let pool = sqlx::AnyPool::connect(database).await.expect("raw connection");
+    let pool = sqlx::AnyPool::connect(database)
+        .await
+        .expect("raw connection");
     let mut tx = pool.begin().await.expect("begin");
     sqlx::query("UPDATE audit_head SET count = count WHERE id = 1")
         .execute(&mut *tx)
@@ -603,7 +605,11 @@ async fn a_row_past_the_head_fails_verification_and_is_not_shown_as_verified() {
         .await
         .expect("remove the first forgery");
     let (count_now, last_now) = app.state.store.audit_head().await.expect("head");
-    assert_eq!((count_now, &last_now), (count, &last_hash), "nothing appended meanwhile");
+    assert_eq!(
+        (count_now, &last_now),
+        (count, &last_hash),
+        "nothing appended meanwhile"
+    );
     let mut conn = pool.acquire().await.expect("connection");
     let next = AuditEntry::seal(
         count + 1,
@@ -671,13 +677,19 @@ async fn rewriting_an_entry_and_rechaining_the_rest_is_detected() {
         .await;
         let (ok, said) = verify_cli(&copy);
         assert!(!ok, "{forger:?}: detected: {said}");
-        assert!(said.contains("entry 3:"), "{forger:?}: names entry 3: {said}");
+        assert!(
+            said.contains("entry 3:"),
+            "{forger:?}: names entry 3: {said}"
+        );
     }
 
     // Passing the keyed entries off as written before the key: moving the switch
     // point past them, or removing it.
     for (what, sql) in [
-        ("moved", "UPDATE audit_head SET keyed_from = 1000 WHERE id = 1"),
+        (
+            "moved",
+            "UPDATE audit_head SET keyed_from = 1000 WHERE id = 1",
+        ),
         (
             "removed",
             "UPDATE audit_head SET keyed_from = NULL, key_check = NULL, keyed_from_mac = NULL WHERE id = 1",
@@ -856,7 +868,10 @@ async fn a_log_written_before_the_key_keeps_verifying_and_new_entries_are_keyed(
     }
     let (ok, said) = verify_cli(&database);
     assert!(ok, "{said}");
-    assert!(said.contains("entries 1 to 4 have the key-less form"), "{said}");
+    assert!(
+        said.contains("entries 1 to 4 have the key-less form"),
+        "{said}"
+    );
 
     // The key is needed: to verify, to write entries, to serve; a wrong one is named.
     let (ok, said) = certdeck_cli(
