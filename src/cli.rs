@@ -228,11 +228,14 @@ async fn run_audit_verify(
 async fn open_store(config: Option<&std::path::Path>) -> anyhow::Result<Store> {
     let settings = Settings::load(config)?;
     let store = Store::connect(&settings.database_url).await?;
-    // Account changes are audited: with the key, the entries are keyed.
-    Ok(match settings.audit_key {
+    // Account changes are audited: with the key, the entries are keyed; without it (or
+    // with another) a keyed log is refused before anything changes.
+    let store = match settings.audit_key {
         Some(key) => store.with_audit_key(key),
         None => store,
-    })
+    };
+    store.check_audit_key().await?;
+    Ok(store)
 }
 
 /// The actor of CLI changes in the audit log.

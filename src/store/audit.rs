@@ -240,6 +240,22 @@ impl Store {
         Ok(())
     }
 
+    /// Fails, naming the variables, when this store could not append to the log: the
+    /// log is keyed and the store has no key, or another one. (Checked before a change
+    /// that is audited afterwards, so that the change is not made unaudited.)
+    pub async fn check_audit_key(&self) -> anyhow::Result<()> {
+        let head = read_head(&self.pool).await?;
+        match (&self.audit_key, head.keyed_from) {
+            (None, Some(_)) => anyhow::bail!(KEY_NEEDED),
+            (Some(key), Some(_)) => anyhow::ensure!(
+                head.key_check.as_deref() == Some(key.check_value().as_str()),
+                WRONG_KEY
+            ),
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Appends `record` after the current last entry; concurrent appends queue on the
     /// head row, so the chain stays one line whatever the number of writers.
     pub async fn append_audit(&self, record: AuditRecord) -> anyhow::Result<AuditEntry> {

@@ -884,6 +884,14 @@ async fn a_log_written_before_the_key_keeps_verifying_and_new_entries_are_keyed(
     assert!(!ok && said.contains("CERTDECK_AUDIT_KEY"), "{said}");
     let (ok, said) = certdeck_cli(&database, None, &["user", "add", "eve", "--role", "admin"]);
     assert!(!ok && said.contains("CERTDECK_AUDIT_KEY"), "{said}");
+    let store = Store::connect(&SecretString::from(database.clone()))
+        .await
+        .expect("store");
+    assert!(
+        store.find_user("eve").await.expect("users").is_none(),
+        "no unaudited account"
+    );
+    drop(store);
     let (ok, said) = certdeck_cli(&database, None, &["serve"]);
     assert!(
         !ok && said.contains("CERTDECK_AUDIT_KEY") && said.contains("CERTDECK_AUDIT_KEY_FILE"),
