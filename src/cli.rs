@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{Role, accounts, password};
 use crate::configuration::{DemoAccount, Settings};
+use crate::domain::audit::{AuditAnchor, AuditKey};
 use crate::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use crate::startup::Application;
 use crate::store::Store;
@@ -96,8 +97,13 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recomputes the hash chain: exit 0 when intact, 1 naming the first broken entry.
+    /// Recomputes the chain with the audit key: exit 0 when intact, 1 naming the first
+    /// broken entry, a row past the head, or a head behind a recorded anchor.
     Verify {
+        /// An anchor file the console wrote (CERTDECK_AUDIT_ANCHOR_FILE): the log must
+        /// still reach every head it recorded, with the same hashes.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -173,25 +179,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => run_serve(args).await,
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::User(command) => run_user(command).await,
-        Command::Audit(AuditCommand::Verify { config }) => {
-            let store = open_store(config.as_deref()).await?;
-            match store.verify_audit().await? {
-                Ok(count) => {
-                    println!("audit log intact: {count} entries verified");
-                    Ok(())
-                }
-                Err(broken) => {
-                    eprintln!("audit log broken at {broken}");
-                    std::process::exit(1);
-                }
+        Command::Audit(AuditCommand::Verify { anchor, config }) => {
+            run_audit_verify(anchor.as_deref(), config.as_deref()).await
+        }
+    }
+}
+
+async fn run_audit_verify(
+    anchor: Option<&std::path::Path>,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let key = settings.audit_key.clone().context(
+        "verifying the audit log needs its key: set CERTDECK_AUDIT_KEY or CERTDECK_AUDIT_KEY_FILE",
+    )?;
+    let anchors = match anchor {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the anchor file {}", path.display()))?;
+            AuditAnchor::parse_lines(&text).map_err(anyhow::Error::msg)?
+        }
+        None => Vec::new(),
+    };
+    let store = Store::connect(&settings.database_url)
+        .await?
+        .with_audit_key(key);
+    let report = store.verify_audit_chain(None, &anchors).await?;
+    match report.outcome {
+        Ok(count) => {
+            println!("audit log intact: {count} entries verified");
+            if let Some(keyed_from) = report.keyed_from.filter(|k| *k > 1) {
+                println!(
+                    "  entries 1 to {} have the key-less form (written before the audit key)",
+                    keyed_from - 1
+                );
             }
+            if let Some(last) = anchors.iter().max_by_key(|a| a.count) {
+                println!(
+                    "  {} anchors checked; the last, {} entries at {}, is still in the log",
+                    anchors.len(),
+                    last.count,
+                    last.at
+                );
+            }
+            Ok(())
+        }
+        Err(broken) => {
+            eprintln!("audit log broken at {broken}");
+            std::process::exit(1);
         }
     }
 }
 
 async fn open_store(config: Option<&std::path::Path>) -> anyhow::Result<Store> {
     let settings = Settings::load(config)?;
-    Store::connect(&settings.database_url).await
+    let store = Store::connect(&settings.database_url).await?;
+    // Account changes are audited: with the key, the entries are keyed; without it (or
+    // with another) a keyed log is refused before anything changes.
+    let store = match settings.audit_key {
+        Some(key) => store.with_audit_key(key),
+        None => store,
+    };
+    store.check_audit_key().await?;
+    Ok(store)
 }
 
 /// The actor of CLI changes in the audit log.
@@ -297,6 +347,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(options, "127.0.0.1:0", "127.0.0.1:0").await?;
     let ca_file = data_dir.join("sandbox-ca.pem");
     std::fs::write(&ca_file, sandbox.ca_pem()).context("writing the sandbox CA")?;
+    let audit_key = demo_audit_key(&data_dir.join("audit.key"))?;
     let demo_accounts = vec![
         demo_account("admin", "admin", None),
         demo_account("ops-payments", "operator", Some("payments")),
@@ -315,6 +366,8 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         edge_ca_file: Some(ca_file),
         secure_cookies: false,
         inventory_refresh: Duration::from_secs(60),
+        audit_key: Some(audit_key),
+        audit_anchor_file: Some(data_dir.join("audit-anchors.jsonl")),
         ..Settings::default()
     };
     let app = Application::build(settings).await?;
@@ -330,6 +383,11 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         sandbox.edge_addr()
     );
     println!("  data:     {}", data_dir.display());
+    println!(
+        "  audit:    key {} (keep it; `audit verify` needs it), anchors {}",
+        data_dir.join("audit.key").display(),
+        data_dir.join("audit-anchors.jsonl").display()
+    );
     println!("Sign in as (passwords are new at every start):");
     for account in &demo_accounts {
         println!(
@@ -385,11 +443,51 @@ pub async fn wait_for_shutdown() {
     }
 }
 
+/// The demo's audit key: made once into the data dir (owner-only), reused after.
+fn demo_audit_key(path: &std::path::Path) -> anyhow::Result<AuditKey> {
+    if !path.exists() {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(path)
+            .with_context(|| format!("creating the audit key {}", path.display()))?;
+        writeln!(file, "{}", crate::auth::new_token())
+            .with_context(|| format!("writing the audit key {}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the audit key {}", path.display()))?;
+    AuditKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 fn demo_account(username: &str, role: &str, team: Option<&str>) -> DemoAccount {
     DemoAccount {
         username: username.to_owned(),
         role: role.to_owned(),
         team: team.map(str::to_owned),
         password: password::generate(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_audit_key_is_made_once_owner_only_and_reused() {
+        let dir = std::env::temp_dir().join(format!("certdeck-demo-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.key");
+        let first = demo_audit_key(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = demo_audit_key(&path).unwrap();
+        assert_eq!(first.check_value(), again.check_value(), "reused");
     }
 }

@@ -8,6 +8,8 @@ use anyhow::Context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::domain::audit::AuditKey;
+
 /// Everything the console needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -40,6 +42,13 @@ pub struct Settings {
     /// How often a live stream checks that its session and account still allow it (not
     /// configurable outside tests: 10 s keeps the end within 30 s of a sign-out).
     pub stream_session_check: Duration,
+    /// The secret of the keyed audit chain (`CERTDECK_AUDIT_KEY` or
+    /// `CERTDECK_AUDIT_KEY_FILE`); the console refuses to start without it.
+    pub audit_key: Option<AuditKey>,
+    /// Where the audit head is appended, one JSON line each time (besides the log).
+    pub audit_anchor_file: Option<PathBuf>,
+    /// How often the audit head is written out when entries were added.
+    pub audit_anchor_interval: Duration,
 }
 
 /// An account `certdeck demo` made, with its password.
@@ -71,6 +80,9 @@ struct FileSettings {
     aws_quota_scale: Option<f64>,
     aws_max_attempts: Option<u32>,
     metrics_token: Option<String>,
+    audit_key_file: Option<PathBuf>,
+    audit_anchor_file: Option<PathBuf>,
+    audit_anchor_interval_secs: Option<u64>,
 }
 
 impl Default for Settings {
@@ -94,6 +106,9 @@ impl Default for Settings {
             demo_accounts: Vec::new(),
             metrics_token: None,
             stream_session_check: Duration::from_secs(10),
+            audit_key: None,
+            audit_anchor_file: None,
+            audit_anchor_interval: Duration::from_secs(60),
         }
     }
 }
@@ -209,6 +224,17 @@ impl Settings {
             anyhow::ensure!((1..=10).contains(&v), "the AWS attempts must be 1 to 10");
             s.aws_max_attempts = v;
         }
+        s.audit_key = audit_key(var("AUDIT_KEY"), var("AUDIT_KEY_FILE"), file.audit_key_file)?;
+        s.audit_anchor_file = var("AUDIT_ANCHOR_FILE")
+            .map(PathBuf::from)
+            .or(file.audit_anchor_file);
+        if let Some(v) = number("AUDIT_ANCHOR_INTERVAL_SECS")?.or(file.audit_anchor_interval_secs) {
+            anyhow::ensure!(
+                (1..=60).contains(&v),
+                "the audit anchor interval must be 1 to 60 seconds"
+            );
+            s.audit_anchor_interval = Duration::from_secs(v);
+        }
         for region in &s.regions {
             anyhow::ensure!(
                 !region.is_empty()
@@ -220,6 +246,35 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// The audit key from `CERTDECK_AUDIT_KEY`, or read from `CERTDECK_AUDIT_KEY_FILE` (or
+/// the file's `audit_key_file`); never both.
+fn audit_key(
+    value: Option<String>,
+    env_file: Option<String>,
+    file_setting: Option<PathBuf>,
+) -> anyhow::Result<Option<AuditKey>> {
+    let path = env_file.map(PathBuf::from).or(file_setting);
+    let (text, name) = match (value, path) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("set CERTDECK_AUDIT_KEY or CERTDECK_AUDIT_KEY_FILE, not both")
+        }
+        (Some(value), None) => (value, "CERTDECK_AUDIT_KEY".to_owned()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading the audit key (CERTDECK_AUDIT_KEY_FILE) from {}",
+                    path.display()
+                )
+            })?,
+            format!("CERTDECK_AUDIT_KEY_FILE ({})", path.display()),
+        ),
+        (None, None) => return Ok(None),
+    };
+    AuditKey::parse(&text)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 #[cfg(test)]
@@ -297,6 +352,41 @@ mod tests {
                 && !shown.contains("pw-very-secret")
                 && !shown.contains("metrics-very-secret"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_audit_key_is_checked_and_never_shown() {
+        let dir = std::env::temp_dir().join(format!("certdeck-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_file = dir.join("audit.key");
+        std::fs::write(&key_file, "audit-key-very-secret-0123456789abcdef\n").unwrap();
+        let path = key_file.display().to_string();
+        let s = Settings::from_sources(
+            FileSettings::default(),
+            env(&[("CERTDECK_AUDIT_KEY_FILE", &path)]),
+        )
+        .unwrap();
+        assert!(s.audit_key.is_some());
+        assert!(!format!("{s:?}").contains("very-secret"));
+        let short = Settings::from_sources(
+            FileSettings::default(),
+            env(&[("CERTDECK_AUDIT_KEY", "short")]),
+        )
+        .unwrap_err();
+        assert!(short.to_string().contains("CERTDECK_AUDIT_KEY"), "{short}");
+        assert!(
+            Settings::from_sources(
+                FileSettings::default(),
+                env(&[
+                    (
+                        "CERTDECK_AUDIT_KEY",
+                        "audit-key-very-secret-0123456789abcdef"
+                    ),
+                    ("CERTDECK_AUDIT_KEY_FILE", &path)
+                ]),
+            )
+            .is_err()
         );
     }
 }

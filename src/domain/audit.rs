@@ -1,12 +1,100 @@
-//! An audit entry and its hash chain (PRODUCT.md §6): `hash = SHA-256(prev_hash ‖
-//! canonical entry)`, where the canonical entry is the JSON array of every field but the
-//! hashes, in a fixed order.
+//! An audit entry and its chain (PRODUCT.md §6): `hash = HMAC-SHA-256(audit key,
+//! prev_hash ‖ canonical entry)`, where the canonical entry is the JSON array of every
+//! field but the hashes, in a fixed order. Entries written before the log had a key keep
+//! the plain form `SHA-256(prev_hash ‖ canonical entry)` up to the recorded switch point.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The shortest audit key accepted, in bytes.
+pub const AUDIT_KEY_MIN_LEN: usize = 32;
+
+/// The secret of the keyed chain. Never stored in the database, never logged: the
+/// database keeps only a check value (an HMAC of a fixed label) to tell a wrong key.
+#[derive(Clone)]
+pub struct AuditKey(Arc<SecretSlice<u8>>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey([REDACTED])")
+    }
+}
+
+impl AuditKey {
+    /// The key as configured (its text, surrounding whitespace removed); at least
+    /// [`AUDIT_KEY_MIN_LEN`] bytes, e.g. `openssl rand -hex 32`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.len() < AUDIT_KEY_MIN_LEN {
+            return Err(format!(
+                "the audit key needs at least {AUDIT_KEY_MIN_LEN} characters (e.g. `openssl rand -hex 32`)"
+            ));
+        }
+        Ok(Self(Arc::new(SecretSlice::from(text.as_bytes().to_vec()))))
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> String {
+        // HMAC takes a key of any length.
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        for part in parts {
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Stored in the database so that a wrong key reads as "the key does not match"
+    /// rather than as a broken first entry.
+    pub fn check_value(&self) -> String {
+        self.mac(&[b"certdeck audit key check v1"])
+    }
+
+    /// Seals the switch point, so that moving it (to pass keyed entries off as
+    /// key-less ones) needs the key.
+    pub fn switch_value(&self, keyed_from: i64) -> String {
+        self.mac(&[
+            b"certdeck audit chain keyed from ",
+            keyed_from.to_string().as_bytes(),
+        ])
+    }
+}
+
+/// How the entries of one log are sealed: plain SHA-256 before `keyed_from`, HMAC with
+/// the key from it on. `keyed_from = None`: the log never had a key.
+#[derive(Debug, Clone, Default)]
+pub struct Sealing {
+    pub key: Option<AuditKey>,
+    pub keyed_from: Option<i64>,
+}
+
+impl Sealing {
+    /// The hash entry `id` must carry, or why it cannot be computed.
+    pub fn hash_of(
+        &self,
+        prev_hash: &str,
+        id: i64,
+        at: &str,
+        record: &AuditRecord,
+    ) -> Result<String, ChainBreak> {
+        match self.keyed_from {
+            Some(keyed_from) if id >= keyed_from => match &self.key {
+                Some(key) => Ok(AuditEntry::compute_keyed_hash(
+                    key, prev_hash, id, at, record,
+                )),
+                None => Err(ChainBreak::KeyMissing { keyed_from }),
+            },
+            _ => Ok(AuditEntry::compute_hash(prev_hash, id, at, record)),
+        }
+    }
+}
 
 /// What happened, before it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,7 +147,8 @@ impl AuditEntry {
         .to_string()
     }
 
-    /// `hash` for an entry with these fields after `prev_hash`.
+    /// The key-less `hash` (entries before the switch point) for an entry with these
+    /// fields after `prev_hash`.
     pub fn compute_hash(prev_hash: &str, id: i64, at: &str, record: &AuditRecord) -> String {
         let mut hasher = Sha256::new();
         hasher.update(prev_hash.as_bytes());
@@ -67,9 +156,42 @@ impl AuditEntry {
         hex::encode(hasher.finalize())
     }
 
-    /// Builds the entry that follows `prev_hash`.
+    /// The keyed `hash`: HMAC-SHA-256(key, prev_hash ‖ canonical entry).
+    pub fn compute_keyed_hash(
+        key: &AuditKey,
+        prev_hash: &str,
+        id: i64,
+        at: &str,
+        record: &AuditRecord,
+    ) -> String {
+        key.mac(&[
+            prev_hash.as_bytes(),
+            Self::canonical(id, at, record).as_bytes(),
+        ])
+    }
+
+    /// Builds the key-less entry that follows `prev_hash` (the form before the switch
+    /// point).
     pub fn seal(id: i64, at: String, record: AuditRecord, prev_hash: String) -> Self {
         let hash = Self::compute_hash(&prev_hash, id, &at, &record);
+        Self {
+            id,
+            at,
+            record,
+            prev_hash,
+            hash,
+        }
+    }
+
+    /// Builds the keyed entry that follows `prev_hash`.
+    pub fn seal_keyed(
+        key: &AuditKey,
+        id: i64,
+        at: String,
+        record: AuditRecord,
+        prev_hash: String,
+    ) -> Self {
+        let hash = Self::compute_keyed_hash(key, &prev_hash, id, &at, &record);
         Self {
             id,
             at,
@@ -99,25 +221,130 @@ pub enum ChainBreak {
         "entry {expected}: missing at the end of the log (the log recorded {recorded} entries)"
     )]
     Truncated { expected: i64, recorded: i64 },
+    #[error(
+        "entry {id}: past the head of the log (the log recorded {recorded} entries): certdeck did not write it"
+    )]
+    PastHead { id: i64, recorded: i64 },
+    #[error("the audit key does not match the key this audit log was written with")]
+    WrongKey,
+    #[error("entries from {keyed_from} on are keyed: verifying them needs the audit key")]
+    KeyMissing { keyed_from: i64 },
+    #[error(
+        "the switch point to the keyed chain (entry {keyed_from}) does not match the audit key: it was moved or removed"
+    )]
+    SwitchMoved { keyed_from: i64 },
+    #[error(
+        "no switch point to the keyed chain is recorded: certdeck never wrote this log with an audit key, or the switch point was removed"
+    )]
+    NeverKeyed,
+    #[error(
+        "entry {id}: its hash differs from the one anchored at {anchored_at} (the log was re-chained)"
+    )]
+    AnchorMismatch { id: i64, anchored_at: String },
+    #[error(
+        "entry {expected}: missing; the log ends at entry {count} but {anchored} entries were anchored at {anchored_at} (its tail was cut)"
+    )]
+    BehindAnchor {
+        expected: i64,
+        count: i64,
+        anchored: i64,
+        anchored_at: String,
+    },
 }
 
-/// Checks entries in id order against each other and against the recorded head
-/// (count and last hash). Returns how many were checked.
-pub struct ChainVerifier {
-    previous_id: i64,
-    previous_hash: String,
-}
-
-impl Default for ChainVerifier {
-    fn default() -> Self {
-        Self {
-            previous_id: 0,
-            previous_hash: GENESIS_HASH.to_owned(),
+impl ChainBreak {
+    /// The first entry the break touches, when it names one (entries before it verified).
+    pub fn entry(&self) -> Option<i64> {
+        match self {
+            Self::Altered { id }
+            | Self::Unlinked { id, .. }
+            | Self::PastHead { id, .. }
+            | Self::AnchorMismatch { id, .. } => Some(*id),
+            Self::Missing { expected, .. }
+            | Self::Truncated { expected, .. }
+            | Self::BehindAnchor { expected, .. } => Some(*expected),
+            Self::KeyMissing { keyed_from } | Self::SwitchMoved { keyed_from } => Some(*keyed_from),
+            Self::WrongKey | Self::NeverKeyed => None,
         }
     }
 }
 
+/// The head of the log as written out of the database (PRODUCT.md §6): one JSON line
+/// of the anchor file, and one log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditAnchor {
+    /// Entries in the log.
+    pub count: i64,
+    /// The hash of entry `count`.
+    pub hash: String,
+    /// When it was written (RFC 3339, UTC).
+    pub at: String,
+}
+
+impl AuditAnchor {
+    /// Every anchor of an anchor file (one JSON object a line); a line that does not
+    /// parse is an error naming it, since a damaged anchor file proves nothing.
+    pub fn parse_lines(text: &str) -> Result<Vec<Self>, String> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(n, line)| {
+                serde_json::from_str(line)
+                    .map_err(|e| format!("line {} of the anchor file: {e}", n + 1))
+            })
+            .collect()
+    }
+}
+
+/// Checks entries in id order against each other, against the recorded head (count
+/// and last hash) and against anchors written out of the database.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    previous_id: i64,
+    previous_hash: String,
+    sealing: Sealing,
+    /// Anchored hash (and when it was anchored) by entry id.
+    anchored: BTreeMap<i64, (String, String)>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new(Sealing::default())
+    }
+}
+
 impl ChainVerifier {
+    /// From the first entry.
+    pub fn new(sealing: Sealing) -> Self {
+        Self {
+            previous_id: 0,
+            previous_hash: GENESIS_HASH.to_owned(),
+            sealing,
+            anchored: BTreeMap::new(),
+        }
+    }
+
+    /// Carries on after entry `id` with `hash`, verified before.
+    pub fn resume(mut self, id: i64, hash: &str) -> Self {
+        self.previous_id = id;
+        self.previous_hash = hash.to_owned();
+        self
+    }
+
+    /// Also checks the entries these anchors name.
+    pub fn with_anchors(mut self, anchors: &[AuditAnchor]) -> Self {
+        for anchor in anchors.iter().filter(|a| a.count > 0) {
+            self.anchored
+                .insert(anchor.count, (anchor.hash.clone(), anchor.at.clone()));
+        }
+        self
+    }
+
+    /// The last entry verified (0 before any) and its hash.
+    pub fn verified(&self) -> (i64, &str) {
+        (self.previous_id, &self.previous_hash)
+    }
+
     pub fn check(&mut self, entry: &AuditEntry) -> Result<(), ChainBreak> {
         if entry.id != self.previous_id + 1 {
             return Err(ChainBreak::Missing {
@@ -126,9 +353,10 @@ impl ChainVerifier {
                 found: entry.id,
             });
         }
-        if entry.hash
-            != AuditEntry::compute_hash(&entry.prev_hash, entry.id, &entry.at, &entry.record)
-        {
+        let expected =
+            self.sealing
+                .hash_of(&entry.prev_hash, entry.id, &entry.at, &entry.record)?;
+        if entry.hash != expected {
             return Err(ChainBreak::Altered { id: entry.id });
         }
         if entry.prev_hash != self.previous_hash {
@@ -137,12 +365,21 @@ impl ChainVerifier {
                 previous: self.previous_id,
             });
         }
+        if let Some((hash, at)) = self.anchored.get(&entry.id)
+            && *hash != entry.hash
+        {
+            return Err(ChainBreak::AnchorMismatch {
+                id: entry.id,
+                anchored_at: at.clone(),
+            });
+        }
         self.previous_id = entry.id;
         self.previous_hash = entry.hash.clone();
         Ok(())
     }
 
-    /// After the last entry: the log must be as long as its recorded head says.
+    /// After the last entry: the log must be as long as its recorded head says, and at
+    /// least as long as any anchor says.
     pub fn finish(&self, recorded_count: i64, recorded_last_hash: &str) -> Result<i64, ChainBreak> {
         if recorded_count > self.previous_id {
             return Err(ChainBreak::Truncated {
@@ -150,9 +387,26 @@ impl ChainVerifier {
                 recorded: recorded_count,
             });
         }
-        if recorded_count == self.previous_id && recorded_last_hash != self.previous_hash {
+        if recorded_count < self.previous_id {
+            // The head was moved back over entries that are still there.
+            return Err(ChainBreak::PastHead {
+                id: recorded_count + 1,
+                recorded: recorded_count,
+            });
+        }
+        if recorded_last_hash != self.previous_hash {
             return Err(ChainBreak::Altered {
                 id: self.previous_id,
+            });
+        }
+        if let Some((&anchored, (_, at))) = self.anchored.last_key_value()
+            && anchored > self.previous_id
+        {
+            return Err(ChainBreak::BehindAnchor {
+                expected: self.previous_id + 1,
+                count: self.previous_id,
+                anchored,
+                anchored_at: at.clone(),
             });
         }
         Ok(self.previous_id)
@@ -235,5 +489,130 @@ mod tests {
                 recorded: 5
             })
         );
+    }
+
+    fn keyed_chain(key: &AuditKey, keyed_from: i64, n: i64) -> Vec<AuditEntry> {
+        let mut entries = chain(keyed_from - 1);
+        let mut previous = entries
+            .last()
+            .map_or(GENESIS_HASH.to_owned(), |e| e.hash.clone());
+        for id in keyed_from..=n {
+            let record = AuditRecord {
+                actor: format!("user{id}"),
+                action: "auth.sign_in".into(),
+                outcome: "success".into(),
+                ..Default::default()
+            };
+            let entry = AuditEntry::seal_keyed(
+                key,
+                id,
+                format!("2026-11-29T10:00:{id:02}.000Z"),
+                record,
+                previous.clone(),
+            );
+            previous = entry.hash.clone();
+            entries.push(entry);
+        }
+        entries
+    }
+
+    fn key(text: &str) -> AuditKey {
+        AuditKey::parse(text).unwrap()
+    }
+
+    #[test]
+    fn keyed_entries_need_the_key_and_key_less_ones_keep_verifying() {
+        let real = key("the-real-audit-key-0123456789abcdef");
+        let entries = keyed_chain(&real, 3, 6);
+        let last = entries[5].hash.clone();
+        let sealing = |k: Option<&AuditKey>| Sealing {
+            key: k.cloned(),
+            keyed_from: Some(3),
+        };
+        let run = |verifier: ChainVerifier, entries: &[AuditEntry]| {
+            let mut verifier = verifier;
+            for e in entries {
+                verifier.check(e)?;
+            }
+            verifier.finish(6, &last)
+        };
+        assert_eq!(
+            run(ChainVerifier::new(sealing(Some(&real))), &entries),
+            Ok(6)
+        );
+        // Another key, or none, stops at the first keyed entry.
+        let other = key("another-audit-key-0123456789abcdef");
+        assert_eq!(
+            run(ChainVerifier::new(sealing(Some(&other))), &entries),
+            Err(ChainBreak::Altered { id: 3 })
+        );
+        assert_eq!(
+            run(ChainVerifier::new(sealing(None)), &entries),
+            Err(ChainBreak::KeyMissing { keyed_from: 3 })
+        );
+        // Re-sealed the key-less way from entry 4 on: entry 4 is caught.
+        let mut forged = entries.clone();
+        forged[3].record.actor = "mallory".into();
+        let mut previous = forged[2].hash.clone();
+        for e in forged.iter_mut().skip(3) {
+            *e = AuditEntry::seal(e.id, e.at.clone(), e.record.clone(), previous.clone());
+            previous = e.hash.clone();
+        }
+        assert_eq!(
+            run(ChainVerifier::new(sealing(Some(&real))), &forged),
+            Err(ChainBreak::Altered { id: 4 })
+        );
+        // Carrying on from a verified entry checks only the later ones.
+        let resumed = ChainVerifier::new(sealing(Some(&real))).resume(4, &entries[3].hash);
+        assert_eq!(run(resumed, &entries[4..]), Ok(6));
+        assert_ne!(real.check_value(), other.check_value());
+        assert_ne!(real.switch_value(3), real.switch_value(4));
+        assert!(!format!("{real:?}").contains("real-audit-key"));
+        assert!(AuditKey::parse("too short").is_err());
+    }
+
+    #[test]
+    fn anchors_catch_a_cut_tail_and_a_rechained_log() {
+        let entries = chain(6);
+        let anchors = [AuditAnchor {
+            count: 6,
+            hash: entries[5].hash.clone(),
+            at: "2026-11-29T10:01:00.000Z".into(),
+        }];
+        let mut verifier = ChainVerifier::default().with_anchors(&anchors);
+        for e in &entries[..4] {
+            verifier.check(e).unwrap();
+        }
+        assert!(matches!(
+            verifier.finish(4, &entries[3].hash),
+            Err(ChainBreak::BehindAnchor {
+                expected: 5,
+                count: 4,
+                anchored: 6,
+                ..
+            })
+        ));
+        let mut rechained = entries.clone();
+        rechained[5] = AuditEntry::seal(
+            6,
+            rechained[5].at.clone(),
+            AuditRecord {
+                actor: "mallory".into(),
+                ..rechained[5].record.clone()
+            },
+            rechained[4].hash.clone(),
+        );
+        let mut verifier = ChainVerifier::default().with_anchors(&anchors);
+        let broken = rechained.iter().try_for_each(|e| verifier.check(e));
+        assert!(matches!(
+            broken,
+            Err(ChainBreak::AnchorMismatch { id: 6, .. })
+        ));
+        let text = anchors
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap() + "\n")
+            .collect::<String>();
+        assert_eq!(AuditAnchor::parse_lines(&text).unwrap(), anchors);
+        assert!(AuditAnchor::parse_lines("{not json").is_err());
     }
 }

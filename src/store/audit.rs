@@ -1,5 +1,6 @@
 //! The audit log's storage: appends serialised on the head row, newest-first keyset
-//! pages with filters, exports in pages (memory stays flat), and chain verification.
+//! pages with filters, exports in pages (memory stays flat), and chain verification
+//! (whole, or carried on from an entry verified before).
 
 use anyhow::Context;
 use futures_util::Stream;
@@ -10,7 +11,103 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::Store;
-use crate::domain::audit::{AuditEntry, AuditRecord, ChainBreak, ChainVerifier};
+use crate::domain::audit::{
+    AuditAnchor, AuditEntry, AuditKey, AuditRecord, ChainBreak, ChainVerifier, Sealing,
+};
+
+/// What a process without the key is told when the log is keyed.
+const KEY_NEEDED: &str = "this audit log is keyed: set CERTDECK_AUDIT_KEY or \
+    CERTDECK_AUDIT_KEY_FILE to the key it was written with";
+
+/// What a process with another key is told.
+const WRONG_KEY: &str = "the audit key does not match the key this audit log was written \
+    with (CERTDECK_AUDIT_KEY / CERTDECK_AUDIT_KEY_FILE)";
+
+/// One verification of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The last entry verified (0: none) and its hash: where a later verification can
+    /// carry on.
+    pub verified_id: i64,
+    pub verified_hash: String,
+    /// The first keyed entry (earlier ones have the key-less form); `None`: never keyed.
+    pub keyed_from: Option<i64>,
+    /// The number of entries when intact, or where the chain breaks.
+    pub outcome: Result<i64, ChainBreak>,
+}
+
+/// The head row: how long the log is, how it ends, and where it turned keyed.
+struct Head {
+    count: i64,
+    last_hash: String,
+    keyed_from: Option<i64>,
+    key_check: Option<String>,
+    keyed_from_mac: Option<String>,
+}
+
+async fn read_head<'e, E>(executor: E) -> anyhow::Result<Head>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT count, last_hash, keyed_from, key_check, keyed_from_mac FROM audit_head WHERE id = 1",
+    )
+    .fetch_one(executor)
+    .await
+    .context("reading the audit head")?;
+    Ok(Head {
+        count: row.try_get("count")?,
+        last_hash: row.try_get("last_hash")?,
+        keyed_from: row.try_get("keyed_from")?,
+        key_check: row.try_get("key_check")?,
+        keyed_from_mac: row.try_get("keyed_from_mac")?,
+    })
+}
+
+/// The key new entries are sealed with, given the head (locked by the caller). The
+/// first time a key meets a log that has none, the switch point is recorded: entries
+/// so far keep the key-less form, every later one is keyed.
+async fn key_for_append(
+    conn: &mut sqlx::AnyConnection,
+    key: Option<&AuditKey>,
+    head: &Head,
+) -> anyhow::Result<Option<AuditKey>> {
+    match (key, head.keyed_from) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => anyhow::bail!(KEY_NEEDED),
+        (Some(key), Some(_)) => {
+            anyhow::ensure!(
+                head.key_check.as_deref() == Some(key.check_value().as_str()),
+                WRONG_KEY
+            );
+            Ok(Some(key.clone()))
+        }
+        (Some(key), None) => {
+            let keyed_from = head.count + 1;
+            sqlx::query(
+                "UPDATE audit_head SET keyed_from = $1, key_check = $2, keyed_from_mac = $3 \
+                 WHERE id = 1 AND keyed_from IS NULL",
+            )
+            .bind(keyed_from)
+            .bind(key.check_value())
+            .bind(key.switch_value(keyed_from))
+            .execute(&mut *conn)
+            .await
+            .context("recording the switch to the keyed audit chain")?;
+            if head.count > 0 {
+                tracing::warn!(
+                    keyed_from,
+                    "the audit log is keyed from entry {keyed_from} on; entries 1 to {} keep \
+                     the key-less form",
+                    head.count
+                );
+            } else {
+                tracing::info!("the audit log is keyed from its first entry");
+            }
+            Ok(Some(key.clone()))
+        }
+    }
+}
 
 const COLUMNS: &str = "id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
     old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash";
@@ -115,6 +212,50 @@ fn bound(value: &str, end_of_day: bool) -> Option<String> {
 }
 
 impl Store {
+    /// This store seals (and verifies) the audit chain with `key`.
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Some(key);
+        self
+    }
+
+    /// Checks the store's key against the log, and records the switch point when the
+    /// log had no key yet (so that it is fixed before any keyed entry). A wrong key is
+    /// an error: entries sealed with it would break the chain.
+    pub async fn establish_audit_key(&self) -> anyhow::Result<()> {
+        let key = self
+            .audit_key
+            .as_ref()
+            .context("establishing the audit key needs one")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting the audit key check")?;
+        lock_head(&mut tx).await?;
+        let head = read_head(&mut *tx).await?;
+        key_for_append(&mut tx, Some(key), &head).await?;
+        tx.commit()
+            .await
+            .context("committing the audit switch point")?;
+        Ok(())
+    }
+
+    /// Fails, naming the variables, when this store could not append to the log: the
+    /// log is keyed and the store has no key, or another one. (Checked before a change
+    /// that is audited afterwards, so that the change is not made unaudited.)
+    pub async fn check_audit_key(&self) -> anyhow::Result<()> {
+        let head = read_head(&self.pool).await?;
+        match (&self.audit_key, head.keyed_from) {
+            (None, Some(_)) => anyhow::bail!(KEY_NEEDED),
+            (Some(key), Some(_)) => anyhow::ensure!(
+                head.key_check.as_deref() == Some(key.check_value().as_str()),
+                WRONG_KEY
+            ),
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Appends `record` after the current last entry; concurrent appends queue on the
     /// head row, so the chain stays one line whatever the number of writers.
     pub async fn append_audit(&self, record: AuditRecord) -> anyhow::Result<AuditEntry> {
@@ -123,7 +264,7 @@ impl Store {
             .begin()
             .await
             .context("starting an audit append")?;
-        let entry = append_audit_in(&mut tx, record).await?;
+        let entry = append_audit_in(&mut tx, self.audit_key.as_ref(), record).await?;
         tx.commit().await.context("committing an audit entry")?;
         Ok(entry)
     }
@@ -188,61 +329,137 @@ impl Store {
 
     /// Recomputes the whole chain; the number of entries when intact.
     pub async fn verify_audit(&self) -> anyhow::Result<Result<i64, ChainBreak>> {
-        // The head first: entries appended while the log is read lie beyond it.
-        let head = sqlx::query("SELECT count, last_hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .context("reading the audit head")?;
-        let count: i64 = head.try_get("count")?;
-        let last_hash: String = head.try_get("last_hash")?;
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0i64;
-        loop {
+        Ok(self.verify_audit_chain(None, &[]).await?.outcome)
+    }
+
+    /// Verifies the chain from its first entry, or carries on after `resume` (an entry
+    /// id and hash verified before), also against `anchors`. Every row is read, the ones
+    /// past the recorded head included: a row the head does not cover was not written
+    /// by certdeck.
+    pub async fn verify_audit_chain(
+        &self,
+        resume: Option<(i64, String)>,
+        anchors: &[AuditAnchor],
+    ) -> anyhow::Result<ChainReport> {
+        let head = read_head(&self.pool).await?;
+        let keyed_from = head.keyed_from;
+        let mut verifier = ChainVerifier::new(Sealing {
+            key: self.audit_key.clone(),
+            keyed_from,
+        })
+        .with_anchors(anchors);
+        if let Some((id, hash)) = &resume {
+            verifier = verifier.resume(*id, hash);
+        }
+        let report = |verifier: &ChainVerifier, outcome| ChainReport {
+            verified_id: verifier.verified().0,
+            verified_hash: verifier.verified().1.to_owned(),
+            keyed_from,
+            outcome,
+        };
+        if let Some(broken) = key_break(self.audit_key.as_ref(), &head) {
+            return Ok(report(&ChainVerifier::default(), Err(broken)));
+        }
+        // The head as of the rows read: re-read after them, so an append landing while
+        // the log is read is never taken for a row past the head.
+        let mut count = head.count;
+        let last_hash = loop {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT 1000"
+                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"
             )))
-            .bind(after)
-            .bind(count)
+            .bind(verifier.verified().0)
             .fetch_all(&self.pool)
             .await
             .context("reading the audit log")?;
             if rows.is_empty() {
-                break;
+                let now = read_head(&self.pool).await?;
+                if now.count > count {
+                    count = now.count;
+                    continue;
+                }
+                count = now.count;
+                break now.last_hash;
             }
             for row in &rows {
                 let entry = entry_of(row)?;
-                if let Err(broken) = verifier.check(&entry) {
-                    return Ok(Err(broken));
+                if entry.id > count {
+                    count = read_head(&self.pool).await?.count;
+                    if entry.id > count {
+                        return Ok(report(
+                            &verifier,
+                            Err(ChainBreak::PastHead {
+                                id: entry.id,
+                                recorded: count,
+                            }),
+                        ));
+                    }
                 }
-                after = entry.id;
+                if let Err(broken) = verifier.check(&entry) {
+                    return Ok(report(&verifier, Err(broken)));
+                }
+            }
+        };
+        let outcome = verifier.finish(count, &last_hash);
+        Ok(report(&verifier, outcome))
+    }
+
+    /// How this store checks entries of a log keyed from `keyed_from`.
+    pub fn audit_sealing(&self, keyed_from: Option<i64>) -> Sealing {
+        Sealing {
+            key: self.audit_key.clone(),
+            keyed_from,
+        }
+    }
+
+    /// The head as it stands: entries and the last hash.
+    pub async fn audit_head(&self) -> anyhow::Result<(i64, String)> {
+        let head = read_head(&self.pool).await?;
+        Ok((head.count, head.last_hash))
+    }
+}
+
+/// Whether the key (or its absence) fits the log's recorded switch point.
+fn key_break(key: Option<&AuditKey>, head: &Head) -> Option<ChainBreak> {
+    match (key, head.keyed_from) {
+        (Some(key), Some(keyed_from)) => {
+            if head.key_check.as_deref() != Some(key.check_value().as_str()) {
+                Some(ChainBreak::WrongKey)
+            } else if head.keyed_from_mac.as_deref() != Some(key.switch_value(keyed_from).as_str())
+            {
+                Some(ChainBreak::SwitchMoved { keyed_from })
+            } else {
+                None
             }
         }
-        Ok(verifier.finish(count, &last_hash))
+        // A console with a key records the switch point when it first opens the log:
+        // a log with entries and none was never keyed, or had its switch point removed.
+        (Some(_), None) if head.count > 0 => Some(ChainBreak::NeverKeyed),
+        _ => None,
     }
+}
+
+/// Takes the head's write lock (PostgreSQL: the row; SQLite: the database).
+async fn lock_head(conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
+    sqlx::query("UPDATE audit_head SET count = count WHERE id = 1")
+        .execute(&mut *conn)
+        .await
+        .context("locking the audit head")?;
+    Ok(())
 }
 
 /// Appends `record` inside the caller's transaction (which then owns the head's lock).
 pub(super) async fn append_audit_in(
     conn: &mut sqlx::AnyConnection,
+    key: Option<&AuditKey>,
     record: AuditRecord,
 ) -> anyhow::Result<AuditEntry> {
-    // Take the write lock first (PostgreSQL: the row; SQLite: the database).
-    sqlx::query("UPDATE audit_head SET count = count WHERE id = 1")
-        .execute(&mut *conn)
-        .await
-        .context("locking the audit head")?;
-    let head = sqlx::query("SELECT count, last_hash FROM audit_head WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await
-        .context("reading the audit head")?;
-    let count: i64 = head.try_get("count")?;
-    let last_hash: String = head.try_get("last_hash")?;
-    let entry = AuditEntry::seal(
-        count + 1,
-        audit_time(OffsetDateTime::now_utc()),
-        record,
-        last_hash,
-    );
+    lock_head(conn).await?;
+    let head = read_head(&mut *conn).await?;
+    let at = audit_time(OffsetDateTime::now_utc());
+    let entry = match key_for_append(conn, key, &head).await? {
+        Some(key) => AuditEntry::seal_keyed(&key, head.count + 1, at, record, head.last_hash),
+        None => AuditEntry::seal(head.count + 1, at, record, head.last_hash),
+    };
     let r = &entry.record;
     sqlx::query(
             "INSERT INTO audit_log (id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \

@@ -225,7 +225,8 @@ impl Store {
             .begin()
             .await
             .context("starting a change outcome")?;
-        let entry = super::audit::append_audit_in(&mut tx, outcome).await?;
+        let entry =
+            super::audit::append_audit_in(&mut tx, self.audit_key.as_ref(), outcome).await?;
         if let Some(p) = propagation {
             insert_propagation_in(&mut tx, p).await?;
         }

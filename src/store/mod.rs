@@ -6,7 +6,7 @@ mod changes;
 mod sessions;
 mod users;
 
-pub use audit::{AuditFilter, audit_time};
+pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_changes.sql")),
     (5, include_str!("migrations/0005_propagation_events.sql")),
     (6, include_str!("migrations/0006_sign_in_throttle.sql")),
+    (7, include_str!("migrations/0007_audit_key.sql")),
     (8, include_str!("migrations/0008_session_id.sql")),
 ];
 
@@ -42,6 +43,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals and verifies the keyed audit chain; never written to the database.
+    audit_key: Option<crate::domain::audit::AuditKey>,
 }
 
 impl Store {
@@ -67,7 +70,11 @@ impl Store {
             .connect(&url)
             .await
             .with_context(|| format!("connecting to the {backend:?} database"))?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            audit_key: None,
+        };
         store.migrate().await?;
         Ok(store)
     }

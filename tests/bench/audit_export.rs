@@ -119,6 +119,8 @@ async fn main() -> anyhow::Result<()> {
         aws_endpoint_url: Some(sandbox.endpoint_url().to_owned()),
         secure_cookies: false,
         bootstrap_admin_password: Some(SecretString::from("benchmark-password")),
+        audit_key: certdeck::domain::audit::AuditKey::parse("benchmark-audit-key-0123456789abcdef")
+            .ok(),
         inventory_refresh: Duration::from_secs(86_400),
         ..Settings::default()
     };

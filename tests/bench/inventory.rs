@@ -69,6 +69,8 @@ async fn main() -> anyhow::Result<()> {
         inventory_refresh: Duration::from_secs(86_400),
         secure_cookies: false,
         bootstrap_admin_password: Some(SecretString::from("benchmark-password")),
+        audit_key: certdeck::domain::audit::AuditKey::parse("benchmark-audit-key-0123456789abcdef")
+            .ok(),
         ..Settings::default()
     };
 

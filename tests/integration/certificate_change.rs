@@ -508,7 +508,8 @@ async fn a_change_cut_off_by_a_crash_is_settled_at_the_next_start() {
     // applied the first, never saw the second.
     let store = certdeck::store::Store::connect(&secrecy::SecretString::from(database.clone()))
         .await
-        .expect("store");
+        .expect("store")
+        .with_audit_key(crate::helpers::test_audit_key());
     for (pool, domain) in [
         (&applied_pool, "auth.example.com"),
         (&lost_pool, "login.example.com"),

@@ -337,8 +337,16 @@ pub fn settings(sandbox: &TestSandbox, database: &str) -> certdeck::configuratio
         // Retried errors fail fast.
         aws_max_attempts: 2,
         inventory_refresh: Duration::from_secs(3600),
+        audit_key: Some(test_audit_key()),
         ..Default::default()
     }
+}
+
+/// The audit key of test consoles.
+pub const TEST_AUDIT_KEY: &str = "certdeck-test-audit-key-0123456789abcdef";
+
+pub fn test_audit_key() -> certdeck::domain::audit::AuditKey {
+    certdeck::domain::audit::AuditKey::parse(TEST_AUDIT_KEY).expect("a valid audit key")
 }
 
 impl TestApp {
@@ -454,7 +462,7 @@ impl TestApp {
 /// What a `certdeck` CLI command run by a test needs in its environment besides the
 /// database URL.
 pub fn cli_env() -> Vec<(String, String)> {
-    Vec::new()
+    vec![("CERTDECK_AUDIT_KEY".to_owned(), TEST_AUDIT_KEY.to_owned())]
 }
 
 pub fn tempdir() -> std::path::PathBuf {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{Chrome, PageError, html};
 use crate::auth::CurrentUser;
 use crate::domain::audit::AuditEntry;
-use crate::startup::AppState;
+use crate::startup::{AppState, AuditChainStatus};
 use crate::store::AuditFilter;
 
 const PAGE_SIZE: i64 = 50;
@@ -28,7 +28,8 @@ pub struct AuditView {
     pub chrome: Chrome,
     pub entries: Vec<AuditEntry>,
     pub filter: AuditFilter,
-    pub chain: Result<i64, String>,
+    /// Rows past `chain.verified_through` are shown as not verified.
+    pub chain: AuditChainStatus,
     pub older_href: Option<String>,
     pub export_query: String,
 }
@@ -36,6 +37,11 @@ pub struct AuditView {
 impl AuditView {
     fn value<'a>(&self, v: &'a Option<String>) -> &'a str {
         v.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the last verification covered this entry (and found it intact).
+    fn verified(&self, entry: &AuditEntry) -> bool {
+        entry.id <= self.chain.verified_through
     }
 }
 
@@ -58,7 +64,9 @@ pub async fn show(
         q.push(("before".to_owned(), last.to_string()));
         format!("/audit?{}", encode(&q))
     });
-    let chain = state.audit_chain_status().await?;
+    // After the page is read: the verification covers every entry the page shows,
+    // unless an entry is not part of the chain.
+    let chain = state.audit_chain_status_for(&entries).await?;
     let view = AuditView {
         title: "Audit log",
         chrome: Chrome::of(&user),
