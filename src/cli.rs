@@ -252,7 +252,7 @@ fn cli_actor() -> String {
 
 fn password_input(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
     if !from_stdin {
-        return Ok((password::generate(), true));
+        return Ok((crate::tokens::generate_password(), true));
     }
     let mut line = String::new();
     std::io::stdin()
@@ -414,33 +414,10 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     println!("  edge:     {}", sandbox.edge_addr());
     println!("  ca:       {}", ca_path.display());
     println!("Use any credentials, e.g. AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox.");
-    wait_for_shutdown().await;
+    crate::startup::wait_for_shutdown().await;
     sandbox.stop().await;
     println!("certdeck sandbox stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 /// The demo's audit key: made once into the data dir (owner-only), reused after.
@@ -454,7 +431,7 @@ fn demo_audit_key(path: &std::path::Path) -> anyhow::Result<AuditKey> {
         let mut file = options
             .open(path)
             .with_context(|| format!("creating the audit key {}", path.display()))?;
-        writeln!(file, "{}", crate::auth::new_token())
+        writeln!(file, "{}", crate::tokens::new_token())
             .with_context(|| format!("writing the audit key {}", path.display()))?;
     }
     let text = std::fs::read_to_string(path)
@@ -467,7 +444,7 @@ fn demo_account(username: &str, role: &str, team: Option<&str>) -> DemoAccount {
         username: username.to_owned(),
         role: role.to_owned(),
         team: team.map(str::to_owned),
-        password: password::generate(),
+        password: crate::tokens::generate_password(),
     }
 }
 

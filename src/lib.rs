@@ -10,5 +10,8 @@ pub mod propagation;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;
+pub mod state;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
+pub mod tokens;

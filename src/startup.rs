@@ -23,275 +23,9 @@ use crate::inventory::Inventory;
 use crate::propagation::probe::Probe;
 use crate::propagation::watcher::Watcher;
 use crate::routes;
+pub use crate::state::AppState;
 use crate::store::Store;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub inventory: Arc<Inventory>,
-    pub store: Store,
-    pub watcher: Arc<Watcher>,
-    /// Signs the sign-in form's CSRF cookie (and session cookies).
-    pub cookie_key: Key,
-    /// Refusals of clients that are not signed in, counted per address and minute.
-    pub refusals: Arc<RefusalLog>,
-    /// At most one password check per core at once.
-    pub password_checker: Arc<PasswordChecker>,
-    pub sign_in_policy: SignInPolicy,
-    /// The background tasks and whether they still run.
-    pub supervisor: Supervisor,
-    /// The live streams open now (capped per session and in all).
-    pub streams: Arc<routes::StreamSlots>,
-    /// The audit chain as last verified, carried forward entry by entry.
-    audit_watch: Arc<tokio::sync::Mutex<AuditWatch>>,
-}
-
-/// What the console knows of its audit chain between verifications.
-#[derive(Default)]
-struct AuditWatch {
-    /// The last full verification (from the first entry).
-    full_at: Option<std::time::Instant>,
-    /// The last verification and what it found.
-    checked: Option<(std::time::Instant, AuditChainStatus)>,
-    /// The last entry verified, where the next verification carries on.
-    verified: Option<(i64, String)>,
-    /// The head last written out (anchor file and log).
-    anchored: Option<(i64, String)>,
-}
-
-/// The audit chain as the last verification found it (`/audit` shows it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditChainStatus {
-    /// Entries 1 to this one were verified; later ones were not (yet).
-    pub verified_through: i64,
-    /// Where the chain breaks, if it does.
-    pub broken: Option<String>,
-    /// When (RFC 3339, UTC).
-    pub checked_at: String,
-    /// The first keyed entry; earlier ones have the key-less form.
-    pub keyed_from: Option<i64>,
-}
-
-/// How often the chain is verified from its first entry; in between, each verification
-/// carries on from the last entry verified, so a page view reads only newer entries.
-const AUDIT_FULL_VERIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// How long a broken chain's verification is shown before it is redone (it reads the
-/// whole log).
-const AUDIT_BROKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl AppState {
-    /// Verifies the audit chain (entries added since the last verification, or all of
-    /// it now and then) and says how far it is intact.
-    pub async fn audit_chain_status(&self) -> anyhow::Result<AuditChainStatus> {
-        let mut watch = self.audit_watch.lock().await;
-        if let Some((at, status)) = &watch.checked
-            && status.broken.is_some()
-            && at.elapsed() < AUDIT_BROKEN_TTL
-        {
-            return Ok(status.clone());
-        }
-        let full = watch
-            .full_at
-            .is_none_or(|at| at.elapsed() >= AUDIT_FULL_VERIFY_EVERY)
-            || watch
-                .checked
-                .as_ref()
-                .is_some_and(|(_, s)| s.broken.is_some());
-        let resume = if full { None } else { watch.verified.clone() };
-        let report = self.store.verify_audit_chain(resume, &[]).await?;
-        if full {
-            watch.full_at = Some(std::time::Instant::now());
-        }
-        let status = AuditChainStatus {
-            verified_through: report.verified_id,
-            broken: report.outcome.as_ref().err().map(ToString::to_string),
-            checked_at: crate::store::audit_time(time::OffsetDateTime::now_utc()),
-            keyed_from: report.keyed_from,
-        };
-        watch.verified = Some((report.verified_id, report.verified_hash));
-        watch.checked = Some((std::time::Instant::now(), status.clone()));
-        Ok(status)
-    }
-
-    /// [`Self::audit_chain_status`] for a page showing `entries`: each entry the status
-    /// counts as verified has its own seal checked too, and any that fails makes the chain
-    /// verified again from the first entry at once, so an entry changed since the last
-    /// full verification is never shown as verified.
-    pub async fn audit_chain_status_for(
-        &self,
-        entries: &[crate::domain::audit::AuditEntry],
-    ) -> anyhow::Result<AuditChainStatus> {
-        let status = self.audit_chain_status().await?;
-        let sealing = self.store.audit_sealing(status.keyed_from);
-        let altered = entries.iter().any(|e| {
-            e.id <= status.verified_through
-                && sealing
-                    .hash_of(&e.prev_hash, e.id, &e.at, &e.record)
-                    .as_ref()
-                    != Ok(&e.hash)
-        });
-        if !altered {
-            return Ok(status);
-        }
-        {
-            let mut watch = self.audit_watch.lock().await;
-            watch.full_at = None;
-            watch.checked = None;
-        }
-        self.audit_chain_status().await
-    }
-
-    /// One round of the anchor: verifies the entries added since the last round and, if
-    /// the head moved, writes it `(count, hash, time)` to the log and appends it to the
-    /// anchor file. A broken chain is reported, not anchored.
-    pub async fn write_audit_anchor_once(
-        &self,
-    ) -> anyhow::Result<Option<crate::domain::audit::AuditAnchor>> {
-        let status = self.audit_chain_status().await?;
-        if let Some(broken) = status.broken {
-            tracing::error!(%broken, "the audit chain is broken; its head is not anchored");
-            return Ok(None);
-        }
-        let mut watch = self.audit_watch.lock().await;
-        let Some((count, hash)) = watch.verified.clone() else {
-            return Ok(None);
-        };
-        if watch.anchored.as_ref() == Some(&(count, hash.clone())) {
-            return Ok(None);
-        }
-        let anchor = crate::domain::audit::AuditAnchor {
-            count,
-            hash,
-            at: status.checked_at,
-        };
-        tracing::info!(
-            target: "certdeck::audit",
-            count = anchor.count,
-            hash = %anchor.hash,
-            at = %anchor.at,
-            "audit head"
-        );
-        if let Some(path) = &self.settings.audit_anchor_file {
-            append_anchor(path, &anchor)
-                .with_context(|| format!("appending the audit head to {}", path.display()))?;
-        }
-        watch.anchored = Some((anchor.count, anchor.hash.clone()));
-        Ok(Some(anchor))
-    }
-
-    /// Writes the audit head out every `period` when entries were added.
-    async fn run_audit_anchor(self, period: std::time::Duration) {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(e) = self.write_audit_anchor_once().await {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "the audit head was not written out"
-                );
-            }
-        }
-    }
-}
-
-/// Appends one JSON line to the anchor file (made owner-only when new).
-fn append_anchor(
-    path: &std::path::Path,
-    anchor: &crate::domain::audit::AuditAnchor,
-) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    let mut line = serde_json::to_vec(anchor)?;
-    line.push(b'\n');
-    file.write_all(&line)?;
-    file.sync_data()?;
-    Ok(())
-}
-
-/// The background work of a console (inventory refresher, propagation watcher,
-/// housekeeping), each a task whose end is noticed: a panic or an exit is logged with
-/// its reason and shown on `/readyz` until the process restarts.
-#[derive(Clone, Default)]
-pub struct Supervisor {
-    tasks: Arc<std::sync::Mutex<Vec<TaskStatus>>>,
-    running: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-/// A supervised task: its name, and why it stopped if it did.
-#[derive(Debug, Clone)]
-pub struct TaskStatus {
-    pub name: &'static str,
-    pub stopped: Option<String>,
-}
-
-impl Supervisor {
-    /// Runs `task` under supervision.
-    pub fn spawn(
-        &self,
-        name: &'static str,
-        task: impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        let handle = tokio::spawn(task);
-        if let Ok(mut running) = self.running.lock() {
-            running.push(handle.abort_handle());
-        }
-        if let Ok(mut tasks) = self.tasks.lock() {
-            tasks.push(TaskStatus {
-                name,
-                stopped: None,
-            });
-        }
-        let tasks = self.tasks.clone();
-        tokio::spawn(async move {
-            let reason = match handle.await {
-                Ok(()) => "exited".to_owned(),
-                // Aborted at shutdown: nothing went wrong.
-                Err(e) if e.is_cancelled() => return,
-                Err(e) => match e.try_into_panic() {
-                    Ok(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
-                    Err(e) => format!("failed: {e}"),
-                },
-            };
-            tracing::error!(task = name, reason, "a background task stopped");
-            if let Ok(mut tasks) = tasks.lock()
-                && let Some(status) = tasks
-                    .iter_mut()
-                    .find(|t| t.name == name && t.stopped.is_none())
-            {
-                status.stopped = Some(reason);
-            }
-        });
-    }
-
-    /// Every supervised task and whether it still runs.
-    pub fn statuses(&self) -> Vec<TaskStatus> {
-        self.tasks.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-
-    /// Stops every task (at shutdown).
-    fn abort_all(&self) {
-        if let Ok(running) = self.running.lock() {
-            for task in running.iter() {
-                task.abort();
-            }
-        }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}
+use crate::supervisor::Supervisor;
 
 /// A bound, not yet running console.
 pub struct Application {
@@ -394,7 +128,7 @@ impl Application {
                 )
                 .build();
             App::new()
-                .wrap(from_fn(auth::guard))
+                .wrap(from_fn(routes::guard::guard))
                 .wrap(from_fn(routes::render_errors))
                 .wrap(sessions)
                 .wrap(from_fn(no_store))
@@ -447,7 +181,7 @@ impl Application {
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         tokio::spawn(async move {
-            crate::cli::wait_for_shutdown().await;
+            wait_for_shutdown().await;
             handle.stop(true).await;
         });
         self.run_until_stopped().await
@@ -575,4 +309,27 @@ async fn create_initial_accounts(store: &Store, settings: &Settings) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

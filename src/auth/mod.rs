@@ -9,17 +9,13 @@ use std::fmt;
 use std::future::{Ready, ready};
 use std::str::FromStr;
 
-use actix_session::{Session, SessionExt};
-use actix_web::body::{BoxBody, MessageBody};
+use actix_session::Session;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, StatusCode, header};
-use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use futures_util::StreamExt;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use time::OffsetDateTime;
 
-use crate::startup::AppState;
+use crate::store::Store;
 
 /// The cookie of the sign-in form's CSRF token (signed double submit): the sign-in
 /// page stores nothing on the server.
@@ -28,13 +24,10 @@ const LOGIN_CSRF_COOKIE: &str = "certdeck_login";
 const LOGIN_CSRF_COOKIE_SECURE: &str = "__Host-certdeck_login";
 
 /// Session keys.
-pub const SESSION_USER: &str = "user";
+pub use crate::store::{SESSION_ID, SESSION_USER};
 pub const SESSION_CSRF: &str = "csrf";
 pub const SESSION_ISSUED: &str = "issued";
 pub const SESSION_SEEN: &str = "seen";
-/// A random id of the signed-in session, kept in its state (and in its own column) so
-/// that work outliving a request (live streams) can ask whether the session still lives.
-pub const SESSION_ID: &str = "sid";
 
 /// A session unused this long is over.
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
@@ -42,8 +35,6 @@ pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
 /// `seen` is written at most this often, to spare the database a write per request.
 const SEEN_GRANULARITY_SECS: i64 = 60;
-/// The largest form certdeck accepts.
-const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,32 +142,7 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// Paths anyone may reach.
-fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/readyz" | "/metrics") || path.starts_with("/static/")
-}
-
-/// Whether the client wants JSON (or an event stream) rather than a page.
-fn wants_machine_answer(req: &ServiceRequest) -> bool {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    req.path().starts_with("/api/")
-        || req.path().ends_with("/events")
-        || accept.contains("application/json")
-        || accept.contains("text/event-stream")
-}
-
-/// A new random token (CSRF).
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    if openssl::rand::rand_bytes(&mut bytes).is_err() {
-        bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2));
-    }
-    hex::encode(bytes)
-}
+pub use crate::tokens::new_token;
 
 /// The session's CSRF token, made when missing.
 pub fn csrf_token(session: &Session) -> Result<String, actix_web::Error> {
@@ -221,7 +187,7 @@ pub fn login_csrf(req: &HttpRequest, key: &Key, secure: bool) -> (String, Option
     (token, cookie)
 }
 
-fn login_cookie_name(secure: bool) -> &'static str {
+pub fn login_cookie_name(secure: bool) -> &'static str {
     if secure {
         LOGIN_CSRF_COOKIE_SECURE
     } else {
@@ -230,112 +196,15 @@ fn login_cookie_name(secure: bool) -> &'static str {
 }
 
 /// The token of a login cookie whose signature holds.
-fn login_cookie_token(cookie: Option<Cookie<'static>>, key: &Key) -> Option<String> {
+pub fn login_cookie_token(cookie: Option<Cookie<'static>>, key: &Key) -> Option<String> {
     let mut jar = CookieJar::new();
     let name = cookie.as_ref()?.name().to_owned();
     jar.add_original(cookie?);
     jar.signed(key).get(&name).map(|c| c.value().to_owned())
 }
 
-/// Why a request was turned away before reaching its handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    SignedOut,
-    BadCsrf,
-}
-
-/// Whether `given` is the expected token (constant time).
-fn tokens_match(expected: Option<&str>, given: Option<&str>) -> bool {
-    matches!((expected, given), (Some(e), Some(g)) if e.len() == g.len() && openssl::memcmp::eq(e.as_bytes(), g.as_bytes()))
-}
-
-/// Middleware: checks the CSRF token of every POST, then requires a live session on
-/// every path but the public ones, and puts the `CurrentUser` in the request.
-pub async fn guard(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let session = req.get_session();
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(actix_web::error::ErrorInternalServerError(
-            "no application state",
-        ));
-    };
-    if req.method() == Method::POST {
-        let body = match read_body(&mut req).await {
-            Ok(body) => body,
-            // Answered here, inside the header middleware, so the 413 carries them.
-            Err(status) => {
-                let response = crate::routes::status_response(
-                    status,
-                    "The form was larger than certdeck accepts.",
-                );
-                return Ok(req.into_response(response));
-            }
-        };
-        let given = form_value(&body, "csrf_token").or_else(|| {
-            req.headers()
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
-        let expected = if req.path() == "/login" {
-            login_cookie_token(
-                req.cookie(login_cookie_name(state.settings.secure_cookies)),
-                &state.cookie_key,
-            )
-        } else {
-            session.get::<String>(SESSION_CSRF).ok().flatten()
-        };
-        if !tokens_match(expected.as_deref(), given.as_deref()) {
-            return Ok(refuse(req, &state, &session, Refusal::BadCsrf).await);
-        }
-        req.set_payload(Payload::from(body));
-    }
-    if is_public(req.path()) {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-    match current_user(&state, &session).await {
-        Ok(Some(user)) => {
-            req.extensions_mut().insert(user);
-            Ok(next.call(req).await?.map_into_boxed_body())
-        }
-        Ok(None) => Ok(refuse(req, &state, &session, Refusal::SignedOut).await),
-        Err(e) => {
-            let response = crate::routes::PageError::Unexpected(e).error_response();
-            Ok(req.into_response(response))
-        }
-    }
-}
-
-async fn refuse(
-    req: ServiceRequest,
-    state: &AppState,
-    session: &Session,
-    why: Refusal,
-) -> ServiceResponse<BoxBody> {
-    let machine = wants_machine_answer(&req);
-    if why == Refusal::BadCsrf {
-        // A signed-in session's refusal names its user; anonymous ones are counted.
-        let user = session.get::<String>(SESSION_USER).ok().flatten();
-        crate::routes::record_csrf_refusal(state, req.request(), user).await;
-    }
-    let response = match (why, machine) {
-        (Refusal::SignedOut, true) => HttpResponse::Unauthorized()
-            .content_type("application/json")
-            .body(r#"{"error":"not signed in"}"#),
-        (Refusal::SignedOut, false) => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/login"))
-            .finish(),
-        (Refusal::BadCsrf, _) => crate::routes::forbidden_response(
-            "The form was out of date or not sent by certdeck. Reload the page and try again.",
-        ),
-    };
-    req.into_response(response)
-}
-
 /// The account of a live session; ends sessions past their timeouts.
-async fn current_user(state: &AppState, session: &Session) -> anyhow::Result<Option<CurrentUser>> {
+pub async fn current_user(store: &Store, session: &Session) -> anyhow::Result<Option<CurrentUser>> {
     let session_error = |e: actix_session::SessionGetError| anyhow::anyhow!("session state: {e}");
     let Some(username) = session.get::<String>(SESSION_USER).map_err(session_error)? else {
         return Ok(None);
@@ -353,7 +222,7 @@ async fn current_user(state: &AppState, session: &Session) -> anyhow::Result<Opt
         session.purge();
         return Ok(None);
     }
-    let stored = state.store.find_user(&username).await?;
+    let stored = store.find_user(&username).await?;
     let Some(stored) = stored else {
         // The account was removed: the session ends with it.
         session.purge();
@@ -379,26 +248,4 @@ async fn current_user(state: &AppState, session: &Session) -> anyhow::Result<Opt
         teams: stored.teams,
         csrf_token: csrf_token(session).map_err(|e| anyhow::anyhow!("session state: {e}"))?,
     }))
-}
-
-/// The request body, up to `MAX_FORM_BYTES`; the status to answer otherwise.
-async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, StatusCode> {
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
-        if body.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-fn form_value(body: &[u8], key: &str) -> Option<String> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
 }

@@ -184,21 +184,6 @@ pub struct CheckSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// A random password for generated accounts (demo, `user add` without a password).
-pub fn generate() -> SecretString {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 20];
-    if openssl::rand::rand_bytes(&mut bytes).is_err() {
-        bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2)[..20]);
-    }
-    SecretString::from(
-        bytes
-            .iter()
-            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-            .collect::<String>(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! crash left between their `requested` entry and their outcome.
 
 pub mod probe;
+pub mod streams;
 pub mod watcher;
 
 use std::time::Duration;

@@ -4,6 +4,7 @@
 mod audit;
 mod certificate;
 mod dashboard;
+pub mod guard;
 mod health;
 mod login;
 mod pools;
@@ -21,9 +22,7 @@ use crate::auth::CurrentUser;
 use crate::auth::refusals::{MAX_TEXT_BYTES, Refusal};
 use crate::domain::audit::AuditRecord;
 use crate::domain::text::truncate_bytes;
-use crate::startup::AppState;
-
-pub use propagations::StreamSlots;
+use crate::state::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     extractor_errors(config);

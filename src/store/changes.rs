@@ -86,7 +86,7 @@ impl Store {
         username: &str,
         pool_id: &str,
     ) -> anyhow::Result<String> {
-        let token = crate::auth::new_token();
+        let token = crate::tokens::new_token();
         sqlx::query("INSERT INTO submission_tokens (token, username, pool_id, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&token)
             .bind(username)

@@ -8,6 +8,7 @@ mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
+pub use sessions::{SESSION_ID, SESSION_USER};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
 use anyhow::Context;

@@ -10,16 +10,20 @@ use sqlx::Row;
 
 use super::{Store, unix_now as now};
 
+/// The key of a session's state that names its signed-in user (the store drops it when
+/// a request writes to a session that ended meanwhile).
+pub const SESSION_USER: &str = "user";
+/// The key of a session's stable id (its indexed column, for live streams' checks).
+pub const SESSION_ID: &str = "sid";
+
 fn new_key() -> anyhow::Result<SessionKey> {
-    let mut bytes = [0u8; 32];
-    openssl::rand::rand_bytes(&mut bytes).context("random session key")?;
-    SessionKey::try_from(hex::encode(bytes)).map_err(|e| anyhow::anyhow!("{e}"))
+    SessionKey::try_from(crate::tokens::new_token()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The session id (`auth::SESSION_ID`) of a session's state; values are stored as JSON.
+/// The session id (`SESSION_ID`) of a session's state; values are stored as JSON.
 fn session_id_of(state: &HashMap<String, String>) -> Option<String> {
     state
-        .get(crate::auth::SESSION_ID)
+        .get(SESSION_ID)
         .and_then(|v| serde_json::from_str::<String>(v).ok())
 }
 
@@ -93,8 +97,8 @@ impl SessionStore for Store {
             // Gone meanwhile (signed out, expired): a request still in flight must not
             // bring the sign-in back, so what it writes is an anonymous session.
             let mut state = state;
-            state.remove(crate::auth::SESSION_USER);
-            state.remove(crate::auth::SESSION_ID);
+            state.remove(SESSION_USER);
+            state.remove(SESSION_ID);
             return self
                 .save(state, ttl)
                 .await

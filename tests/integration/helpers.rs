@@ -184,7 +184,7 @@ impl TestSandbox {
 pub struct TestApp {
     pub sandbox: Arc<TestSandbox>,
     pub port: u16,
-    pub state: certdeck::startup::AppState,
+    pub state: certdeck::state::AppState,
     /// A signed-in admin, for tests about something else than access.
     pub admin: Browser,
     handle: actix_web::dev::ServerHandle,

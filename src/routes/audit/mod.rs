@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{Chrome, PageError, html};
 use crate::auth::CurrentUser;
 use crate::domain::audit::AuditEntry;
-use crate::startup::{AppState, AuditChainStatus};
+use crate::state::{AppState, AuditChainStatus};
 use crate::store::AuditFilter;
 
 const PAGE_SIZE: i64 = 50;

@@ -14,7 +14,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::{CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName};
 use crate::inventory::{CertificateChoice, PoolRecord, certificate_choices, ineligibility_reasons};
 use crate::propagation;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::PendingChange;
 
 #[derive(Template)]

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{Chrome, PageError, age, html, timestamp};
 use crate::auth::CurrentUser;
 use crate::inventory::{DashboardQuery, DashboardRow, SortKey};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "dashboard/index.html")]

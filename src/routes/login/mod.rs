@@ -12,7 +12,7 @@ use super::{Chrome, PageError, audit, audit_record, origin};
 use crate::auth::refusals::Refusal;
 use crate::auth::sign_in::{self, SignInOutcome};
 use crate::auth::{self, CurrentUser};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "login/form.html")]

@@ -11,7 +11,7 @@ use crate::auth::{CurrentUser, Role};
 use crate::aws::{AwsError, CertificateSummary};
 use crate::domain::audit::AuditEntry;
 use crate::inventory::{DashboardRow, PoolRecord, PoolRefresh, RefreshPoolError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::AuditFilter;
 
 #[derive(Template)]

@@ -1,8 +1,6 @@
 //! `GET /propagations`, `GET /propagations/{id}` (the countdown), its Server-Sent Events
 //! `GET /propagations/{id}/events`, and `GET /api/propagations/{id}`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::Session;
@@ -16,8 +14,9 @@ use tokio::time::Instant;
 use super::{Chrome, PageError, html, timestamp};
 use crate::auth::{self, CurrentUser};
 use crate::domain::propagation::Phase;
+use crate::propagation::streams::{STREAM_RETRY_AFTER_SECS, StreamSlot};
 use crate::propagation::watcher::PhaseEvent;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Propagation, PropagationEvent, Store};
 
 #[derive(Template)]
@@ -118,75 +117,6 @@ pub async fn show(
     })
 }
 
-/// Live streams one session may hold open at once.
-pub const STREAMS_PER_SESSION: usize = 8;
-/// Live streams the process holds open at once.
-pub const STREAMS_IN_ALL: usize = 512;
-/// What a refused stream is told to wait before trying again.
-const STREAM_RETRY_AFTER_SECS: u64 = 10;
-
-/// The live streams open now, in all and per session. A stream holds a `StreamSlot`
-/// for as long as it runs; the slot is given back when the stream ends or its client
-/// goes away (actix drops the stream).
-#[derive(Default)]
-pub struct StreamSlots {
-    open: std::sync::Mutex<OpenStreams>,
-}
-
-#[derive(Default)]
-struct OpenStreams {
-    total: usize,
-    per_session: HashMap<String, usize>,
-}
-
-impl StreamSlots {
-    fn open(&self) -> std::sync::MutexGuard<'_, OpenStreams> {
-        match self.open.lock() {
-            Ok(open) => open,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// A slot for one more stream of `session_id`, unless a cap is reached.
-    fn take(self: &Arc<Self>, session_id: &str) -> Option<StreamSlot> {
-        let mut open = self.open();
-        let mine = open.per_session.get(session_id).copied().unwrap_or(0);
-        if open.total >= STREAMS_IN_ALL || mine >= STREAMS_PER_SESSION {
-            return None;
-        }
-        open.total += 1;
-        open.per_session.insert(session_id.to_owned(), mine + 1);
-        Some(StreamSlot {
-            slots: self.clone(),
-            session_id: session_id.to_owned(),
-        })
-    }
-
-    /// Streams open now.
-    pub fn count(&self) -> usize {
-        self.open().total
-    }
-}
-
-/// One open stream's place; given back on drop.
-struct StreamSlot {
-    slots: Arc<StreamSlots>,
-    session_id: String,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open();
-        open.total = open.total.saturating_sub(1);
-        if let Some(mine) = open.per_session.get_mut(&self.session_id) {
-            *mine = mine.saturating_sub(1);
-            if *mine == 0 {
-                open.per_session.remove(&self.session_id);
-            }
-        }
-    }
-}
-
 /// Server-Sent Events: the current state at once, then every change, until a terminal
 /// phase, or until the session it was opened in ends (sign-out, timeout) or its account
 /// is removed or changed: that is checked every `stream_session_check`.
@@ -200,7 +130,7 @@ pub async fn events(
     let session_id = match session.get::<String>(auth::SESSION_ID) {
         Ok(Some(session_id)) => session_id,
         _ => {
-            let session_id = auth::new_token();
+            let session_id = crate::tokens::new_token();
             session
                 .insert(auth::SESSION_ID, &session_id)
                 .map_err(|e| PageError::Unexpected(anyhow::anyhow!("{e}")))?;
