@@ -160,7 +160,7 @@ fn wants_machine_answer(req: &ServiceRequest) -> bool {
 /// A new random token (CSRF).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
-    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
         bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2));
     }
     hex::encode(bytes)
@@ -211,7 +211,7 @@ pub async fn guard(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-        let valid = matches!((&expected, &given), (Some(e), Some(g)) if e.len() == g.len() && openssl::memcmp::eq(e.as_bytes(), g.as_bytes()));
+        let valid = matches!((&expected, &given), (Some(e), Some(g)) if e.len() == g.len() && bool::from(subtle::ConstantTimeEq::ct_eq(e.as_bytes(), g.as_bytes())));
         if !valid {
             return Ok(refuse(req, Refusal::BadCsrf).await);
         }

@@ -36,7 +36,7 @@ pub fn verify(password: &SecretString, stored: Option<&str>) -> bool {
 pub fn generate() -> SecretString {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 20];
-    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
         bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2)[..20]);
     }
     SecretString::from(

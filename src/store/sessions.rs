@@ -12,7 +12,7 @@ use super::{Store, unix_now as now};
 
 fn new_key() -> anyhow::Result<SessionKey> {
     let mut bytes = [0u8; 32];
-    openssl::rand::rand_bytes(&mut bytes).context("random session key")?;
+    getrandom::fill(&mut bytes).context("random session key")?;
     SessionKey::try_from(hex::encode(bytes)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use certdeck::domain::audit::AuditRecord;
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use certdeck::store::{AuditFilter, Store};
 use secrecy::SecretString;
 use serde_json::Value;

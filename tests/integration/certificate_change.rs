@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use certdeck::store::{AuditFilter, PendingChange};
 use serde_json::{Value, json};
 
