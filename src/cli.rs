@@ -13,10 +13,10 @@ use crate::auth::{Role, accounts, password};
 #[cfg(feature = "sandbox")]
 use crate::configuration::DemoAccount;
 use crate::configuration::Settings;
-#[cfg(feature = "sandbox")]
-use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use crate::startup::Application;
 use crate::store::Store;
+#[cfg(feature = "sandbox")]
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 
 #[derive(Debug, Parser)]
 #[command(

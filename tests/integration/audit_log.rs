@@ -4,8 +4,8 @@
 use std::process::Command;
 
 use certdeck::domain::audit::AuditRecord;
-use certdeck_sandbox::Seed;
 use certdeck::store::{AuditFilter, Store};
+use certdeck_sandbox::Seed;
 use secrecy::SecretString;
 use serde_json::Value;
 

@@ -67,9 +67,7 @@ pub fn cloudfront_refusal(
         ));
     }
     if certificate.certificate_type == CertificateType::Private {
-        return Some(
-            "the certificate is from a private CA; browsers do not trust it".to_owned(),
-        );
+        return Some("the certificate is from a private CA; browsers do not trust it".to_owned());
     }
     if !cloudfront_supports(certificate.key_algorithm) {
         return Some(format!(
@@ -78,9 +76,7 @@ pub fn cloudfront_refusal(
         ));
     }
     if !certificate.names.iter().any(|n| name_covers(n, domain)) {
-        return Some(format!(
-            "none of the certificate's names covers {domain}"
-        ));
+        return Some(format!("none of the certificate's names covers {domain}"));
     }
     None
 }
