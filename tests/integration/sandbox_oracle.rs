@@ -133,7 +133,7 @@ async fn a_new_custom_domain_can_use_an_imported_rsa_1024_certificate() {
     let arn = imported.certificate_arn().expect("arn").to_owned();
     assert_eq!(
         certificates_with_key(&acm, KeyAlgorithm::Rsa1024).await,
-        [arn.clone()]
+        std::slice::from_ref(&arn)
     );
 
     let cognito = sandbox.cognito("us-east-1").await;
