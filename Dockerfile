@@ -3,18 +3,24 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
+# openssl is linked by the sandbox crate (`certdeck demo`, `certdeck sandbox`).
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev && rm -rf /var/lib/apt/lists/*
-# Dependencies first, so that source edits do not rebuild them.
+# Dependencies first, so that source edits do not rebuild them: the workspace's
+# manifests, with placeholder sources for every target they name.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src tests/bench && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && echo "fn main() {}" > tests/bench/inventory.rs && cp tests/bench/inventory.rs tests/bench/audit_export.rs && touch tests/bench/common.rs \
+COPY crates/certdeck-sandbox/Cargo.toml crates/certdeck-sandbox/Cargo.toml
+RUN mkdir -p src benches crates/certdeck-sandbox/src \
+    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs crates/certdeck-sandbox/src/lib.rs \
+    && echo 'fn main() {}' > benches/inventory.rs && cp benches/inventory.rs benches/audit_export.rs \
     && cargo build --release --locked --bin certdeck \
-    && rm -rf src tests
+    && rm -rf src benches crates/certdeck-sandbox/src
 COPY src src
 COPY templates templates
 COPY static static
-COPY tests/bench tests/bench
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin certdeck
+COPY benches benches
+COPY crates crates
+RUN touch src/main.rs src/lib.rs crates/certdeck-sandbox/src/lib.rs \
+    && cargo build --release --locked --bin certdeck
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 \
@@ -26,6 +32,7 @@ WORKDIR /var/lib/certdeck
 ENV CERTDECK_LISTEN=0.0.0.0:8080 \
     CERTDECK_DATABASE_URL=sqlite:///var/lib/certdeck/certdeck.db
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
+# No shell in the check: the binary GETs /healthz on CERTDECK_LISTEN itself.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["certdeck", "healthcheck"]
 ENTRYPOINT ["certdeck"]
 CMD ["serve"]

@@ -1,6 +1,7 @@
 //! The `certdeck` command line (PRODUCT.md §2).
 
 use std::path::PathBuf;
+#[cfg(feature = "sandbox")]
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,11 +10,14 @@ use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{Role, accounts, password};
-use crate::configuration::{DemoAccount, Settings};
+#[cfg(feature = "sandbox")]
+use crate::configuration::DemoAccount;
+use crate::configuration::Settings;
 use crate::domain::audit::{AuditAnchor, AuditKey};
-use crate::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use crate::startup::Application;
 use crate::store::Store;
+#[cfg(feature = "sandbox")]
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,10 +33,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The embedded default: the sandbox with the demo data and the console wired to it.
+    #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
     /// The console against AWS (or CERTDECK_AWS_ENDPOINT_URL).
     Serve(ServeArgs),
     /// The AWS-compatible sandbox alone, for the AWS CLI, boto3 or tests.
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Local accounts.
     #[command(subcommand)]
@@ -40,6 +46,8 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Exit 0 when the console answers /healthz (for container health checks).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +121,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Address of the console.
@@ -130,6 +139,7 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, clap::Args)]
 pub struct SandboxArgs {
     /// Address of the AWS endpoint (HTTP).
@@ -158,6 +168,7 @@ pub struct SandboxArgs {
     pub ca_out: PathBuf,
 }
 
+#[cfg(feature = "sandbox")]
 impl SandboxArgs {
     pub fn options(&self) -> SandboxOptions {
         SandboxOptions {
@@ -175,9 +186,12 @@ impl SandboxArgs {
 /// Runs the parsed command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => run_demo(args).await,
         Command::Serve(args) => run_serve(args).await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => run_sandbox(args).await,
+        Command::Healthcheck(args) => crate::healthcheck::run(args).await,
         Command::User(command) => run_user(command).await,
         Command::Audit(AuditCommand::Verify { anchor, config }) => {
             run_audit_verify(anchor.as_deref(), config.as_deref()).await
@@ -331,6 +345,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until_signal().await.context("serving the console")
 }
 
+#[cfg(feature = "sandbox")]
 async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -404,6 +419,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     result.context("serving the console")
 }
 
+#[cfg(feature = "sandbox")]
 async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(args.options(), &args.listen, &args.edge_listen).await?;
     std::fs::write(&args.ca_out, sandbox.ca_pem())
@@ -439,6 +455,7 @@ fn demo_audit_key(path: &std::path::Path) -> anyhow::Result<AuditKey> {
     AuditKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+#[cfg(feature = "sandbox")]
 fn demo_account(username: &str, role: &str, team: Option<&str>) -> DemoAccount {
     DemoAccount {
         username: username.to_owned(),

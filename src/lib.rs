@@ -5,10 +5,14 @@ pub mod aws;
 pub mod cli;
 pub mod configuration;
 pub mod domain;
+pub mod healthcheck;
 pub mod inventory;
 pub mod propagation;
 pub mod routes;
-pub mod sandbox;
+/// The AWS-compatible sandbox, a crate of its own (`crates/certdeck-sandbox`) that never
+/// depends on the console; re-exported for `certdeck demo` and `certdeck sandbox`.
+#[cfg(feature = "sandbox")]
+pub use certdeck_sandbox as sandbox;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -7,10 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How a served certificate's expiry is shown (`Mar  1 12:00:00 2027 GMT`).
+const NOT_AFTER_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year] GMT"
+);
 
 /// What the edge served.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,7 +72,7 @@ impl Probe {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = extra_ca {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            for certificate in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for certificate in CertificateDer::pem_slice_iter(&pem) {
                 roots
                     .add(certificate.context("a certificate of the edge CA file")?)
                     .context("adding the edge CA")?;
@@ -154,28 +159,20 @@ fn classify(error: std::io::Error) -> ProbeError {
 }
 
 fn describe_leaf(leaf: &CertificateDer<'_>) -> Result<ServedCertificate, ProbeError> {
-    let certificate = openssl::x509::X509::from_der(leaf)
+    let (_, certificate) = x509_parser::parse_x509_certificate(leaf)
         .map_err(|e| ProbeError::Other(format!("unreadable certificate: {e}")))?;
-    let serial = certificate
-        .serial_number()
-        .to_bn()
-        .map(|bn| bn.to_vec())
-        .map_err(|e| ProbeError::Other(e.to_string()))?;
-    let subject = certificate
-        .subject_name()
-        .entries()
-        .filter_map(|e| {
-            Some(format!(
-                "{}={}",
-                e.object().nid().short_name().ok()?,
-                e.data().to_string().ok()?
-            ))
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    // The serial as an unsigned number's bytes (no leading zero byte), as ACM's is.
+    let serial = certificate.tbs_certificate.serial.to_bytes_be();
+    let subject = certificate.subject().to_string();
+    let not_after = certificate
+        .validity()
+        .not_after
+        .to_datetime()
+        .format(NOT_AFTER_FORMAT)
+        .unwrap_or_else(|_| certificate.validity().not_after.to_string());
     Ok(ServedCertificate {
         serial: crate::domain::format_serial(&serial),
         subject,
-        not_after: certificate.not_after().to_string(),
+        not_after,
     })
 }

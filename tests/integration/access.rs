@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 
 use crate::helpers::{

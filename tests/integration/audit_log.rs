@@ -6,8 +6,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use certdeck::domain::audit::{AuditEntry, AuditKey, AuditRecord, GENESIS_HASH};
-use certdeck::sandbox::Seed;
 use certdeck::store::{AuditFilter, Store};
+use certdeck_sandbox::Seed;
 use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::Row;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use serde_json::{Value, json};
 
 use crate::helpers::{

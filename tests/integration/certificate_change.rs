@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use certdeck::sandbox::Seed;
 use certdeck::store::{AuditFilter, PendingChange};
+use certdeck_sandbox::Seed;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 
 use crate::helpers::{TestApp, options, spawn_app, spawn_app_on, spawn_sandbox};
 

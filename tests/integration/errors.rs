@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 
 use crate::helpers::{captured_logs, cli_env, spawn_app, tempdir};
 

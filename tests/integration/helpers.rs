@@ -4,7 +4,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cognitoidentityprovider::config::Credentials;
 use aws_sdk_cognitoidentityprovider::config::retry::RetryConfig;
-use certdeck::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use serde_json::Value;
 
 /// A sandbox on free ports, and SDK configuration pointing at it.
@@ -147,7 +147,7 @@ pub fn serial_of(der: &[u8]) -> String {
         .to_bn()
         .expect("serial")
         .to_vec();
-    certdeck::sandbox::format_serial(&serial)
+    certdeck_sandbox::format_serial(&serial)
 }
 
 /// Waits until `check` holds, polling every 100 ms, for at most `limit`.

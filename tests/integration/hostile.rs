@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use futures_util::future::join_all;
 
 use crate::helpers::{

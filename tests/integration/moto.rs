@@ -156,7 +156,7 @@ async fn create_data(url: &str) -> String {
 
 /// What the console shows for that data, through the same inventory code.
 async fn check_inventory(url: &str, moto: bool) {
-    let sandbox = Arc::new(spawn_sandbox(options(certdeck::sandbox::Seed::Empty)).await);
+    let sandbox = Arc::new(spawn_sandbox(options(certdeck_sandbox::Seed::Empty)).await);
     let mut settings = settings(
         &sandbox,
         &format!("sqlite://{}/certdeck.db", tempdir().display()),
@@ -226,7 +226,7 @@ async fn the_inventory_reads_moto_and_shows_unknown_for_what_it_omits() {
 
 #[tokio::test]
 async fn the_same_inventory_test_against_the_sandbox() {
-    let sandbox = spawn_sandbox(options(certdeck::sandbox::Seed::Empty)).await;
+    let sandbox = spawn_sandbox(options(certdeck_sandbox::Seed::Empty)).await;
     create_data(sandbox.sandbox.endpoint_url()).await;
     check_inventory(sandbox.sandbox.endpoint_url(), false).await;
 }

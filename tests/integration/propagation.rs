@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 

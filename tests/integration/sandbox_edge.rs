@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_cognitoidentityprovider::types::{CustomDomainConfigType, DomainStatusType};
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 
 use crate::helpers::{edge_leaf, options, serial_of, spawn_sandbox};
 

@@ -1,7 +1,7 @@
 //! Issue 2, point 5: quotas throttle a burst; injected faults fire the chosen number of
 //! times, then calls succeed again.
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use futures_util::future::join_all;
 use serde_json::json;
 

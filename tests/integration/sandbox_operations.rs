@@ -8,7 +8,7 @@ use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm};
 use aws_sdk_cognitoidentityprovider::types::{
     CustomDomainConfigType, DomainStatusType, SecurityPolicyType,
 };
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 
 use crate::helpers::{eventually, options, spawn_sandbox};
 
@@ -477,7 +477,7 @@ async fn imported_certificates_are_parsed_and_checked() {
     let detail = detail.certificate().expect("certificate");
     let x509 = openssl::x509::X509::from_pem(&certificate).expect("pem");
     let serial =
-        certdeck::sandbox::format_serial(&x509.serial_number().to_bn().expect("bn").to_vec());
+        certdeck_sandbox::format_serial(&x509.serial_number().to_bn().expect("bn").to_vec());
     assert_eq!(detail.serial(), Some(serial.as_str()));
     assert_eq!(detail.domain_name(), Some("import.example.com"));
     assert_eq!(detail.subject_alternative_names(), ["import.example.com"]);

@@ -1,6 +1,6 @@
 //! Issue 2, point 6: bad input gets an AWS-shaped error and the sandbox keeps serving.
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 use serde_json::Value;
 
 use crate::helpers::{options, spawn_sandbox};

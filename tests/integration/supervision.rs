@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use certdeck::sandbox::Seed;
+use certdeck_sandbox::Seed;
 
 use crate::helpers::{captured_logs, eventually, spawn_app};
 

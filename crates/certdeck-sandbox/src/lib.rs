@@ -2,6 +2,10 @@
 //! protocol, with real X.509 certificates, a TLS edge, quotas and fault injection. It is
 //! the embedded default of `certdeck demo`, the backend of the tests, and a standalone
 //! `certdeck sandbox` for the AWS CLI or boto3.
+//!
+//! It never depends on the console: what AWS accepts is decided by its own `rules`,
+//! written from AWS's documented behaviour, so that it can disagree with the console's
+//! eligibility policy (AWS accepts RSA_1024 for CloudFront; certdeck refuses it).
 
 mod acm;
 mod cognito;
@@ -9,8 +13,10 @@ mod edge;
 mod error;
 mod faults;
 mod input;
+mod model;
 mod pki;
 mod quota;
+mod rules;
 mod seed;
 mod wire;
 mod world;

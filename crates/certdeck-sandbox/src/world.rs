@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::domain::{CertificateStatus, CertificateType, KeyAlgorithm};
+use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm};
 
 use super::faults::Faults;
 
@@ -155,7 +155,7 @@ impl World {
 
     /// A certificate by ARN, in whichever region the ARN names.
     pub fn certificate(&self, arn: &str) -> Option<&Certificate> {
-        let region = crate::domain::certificate_region(arn)?;
+        let region = crate::model::certificate_region(arn)?;
         self.regions.get(region)?.certificates.get(arn)
     }
 

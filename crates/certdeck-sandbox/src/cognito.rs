@@ -7,10 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::domain::{
-    CLOUDFRONT_CERTIFICATE_REGION, CertificateFacts, DomainName, certificate_region,
-    check_eligibility,
-};
+use crate::model::{certificate_region, check_domain_name};
+use crate::rules::{CLOUDFRONT_CERTIFICATE_REGION, cloudfront_refusal};
 
 use super::error::{AwsError, AwsResult};
 use super::input::{Input, epoch, random_chars};
@@ -192,14 +190,14 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     }
     let custom = match custom_config {
         Some(config) => {
-            let domain = DomainName::parse(name).map_err(|e| {
+            check_domain_name(name).map_err(|e| {
                 AwsError::invalid_parameter(format!("Invalid custom domain {name:?}: {e}"))
             })?;
             if world.find_domain(name).is_some() {
                 return Err(AwsError::invalid_parameter("Domain already exists."));
             }
             let arn = config.required_str("CertificateArn")?;
-            check_certificate(world, arn, &domain, call.now)?;
+            check_certificate(world, arn, name, call.now)?;
             Some(CustomDomain {
                 certificate_arn: arn.to_owned(),
                 security_policy: security_policy(&config)?.map(str::to_owned),
@@ -323,9 +321,9 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
         }
         (true, Some(config)) => {
             let arn = config.required_str("CertificateArn")?;
-            let domain = DomainName::parse(name)
+            check_domain_name(name)
                 .map_err(|e| AwsError::invalid_parameter(format!("Invalid custom domain: {e}")))?;
-            check_certificate(world, arn, &domain, call.now)?;
+            check_certificate(world, arn, name, call.now)?;
             Some((arn.to_owned(), security_policy(config)?.map(str::to_owned)))
         }
         (false, None) => None,
@@ -409,11 +407,12 @@ fn pool_by_arn<'w>(
         .ok_or_else(|| AwsError::not_found(format!("Resource {arn} does not exist.")))
 }
 
-/// Refuses a certificate that cannot serve `domain`, naming the problem.
+/// Refuses a certificate that CloudFront cannot use for `domain`, naming the problem,
+/// by the sandbox's own reading of AWS's rules (`rules`), not the console's.
 fn check_certificate(
     world: &World,
     arn: &str,
-    domain: &DomainName,
+    domain: &str,
     now: OffsetDateTime,
 ) -> Result<(), AwsError> {
     let refuse = |why: String| {
@@ -433,17 +432,8 @@ fn check_certificate(
     let Some(certificate) = world.certificate(arn) else {
         return refuse("the certificate does not exist".into());
     };
-    let facts = CertificateFacts {
-        arn,
-        status: certificate.status,
-        certificate_type: certificate.certificate_type,
-        key_algorithm: certificate.key_algorithm,
-        not_before: Some(certificate.not_before),
-        not_after: Some(certificate.not_after),
-        names: &certificate.names,
-    };
-    match check_eligibility(&facts, domain, now).first() {
-        Some(reason) => refuse(reason.to_string()),
+    match cloudfront_refusal(certificate, domain, now) {
+        Some(reason) => refuse(reason),
         None => Ok(()),
     }
 }

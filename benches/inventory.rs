@@ -16,14 +16,13 @@ use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 use certdeck::aws::{AwsClients, Category};
 use certdeck::configuration::Settings;
 use certdeck::inventory::Inventory;
-use certdeck::sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use certdeck::startup::Application;
 use certdeck::store::Store;
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use futures_util::StreamExt;
 use secrecy::SecretString;
 use serde_json::Value;
 
-#[path = "common.rs"]
 mod common;
 
 const QUOTA_SCALE: f64 = 10.0;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::{CertificateStatus, CertificateType, KeyAlgorithm};
+use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm};
 
 use super::acm::certificate_from_issued;
 use super::cognito::{new_domain, new_pool};

@@ -7,7 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::{CertificateStatus, CertificateType, KeyAlgorithm, certificate_region};
+use crate::model::{
+    CertificateStatus, CertificateType, KeyAlgorithm, certificate_region, check_domain_name,
+};
 
 use super::cognito::{decode_token, encode_token};
 use super::error::{AwsError, AwsResult};
@@ -300,7 +302,7 @@ fn request_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) ->
     }
     for name in &names {
         let bare = name.strip_prefix("*.").unwrap_or(name);
-        if crate::domain::DomainName::parse(&bare.to_ascii_lowercase()).is_err() {
+        if check_domain_name(&bare.to_ascii_lowercase()).is_err() {
             return Err(AwsError::validation(format!(
                 "1 validation error detected: Value '{name}' at 'domainName' failed to satisfy constraint: Member must be a fully qualified domain name"
             )));

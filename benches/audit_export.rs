@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use certdeck::configuration::Settings;
 use certdeck::domain::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
-use certdeck::sandbox::{Sandbox, SandboxOptions, Seed};
 use certdeck::startup::Application;
 use certdeck::store::{Store, audit_time};
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed};
 use futures_util::StreamExt;
 
-#[path = "common.rs"]
 mod common;
 
 use secrecy::SecretString;

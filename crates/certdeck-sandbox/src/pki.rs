@@ -19,7 +19,7 @@ use openssl::x509::extension::{
 use openssl::x509::{X509, X509Builder, X509NameBuilder, X509Ref};
 use time::OffsetDateTime;
 
-use crate::domain::KeyAlgorithm;
+use crate::model::KeyAlgorithm;
 
 /// The self-signed root every sandbox certificate chains to.
 pub struct CertificateAuthority {
@@ -268,7 +268,7 @@ pub fn pem_key_to_pkcs8_der(pem: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(PKey::private_key_from_pem(pem)?.private_key_to_pkcs8()?)
 }
 
-pub use crate::domain::format_serial;
+pub use crate::model::format_serial;
 
 fn key_algorithm_of(key: &PKey<openssl::pkey::Public>) -> Option<KeyAlgorithm> {
     match key.id() {
