@@ -1,5 +1,8 @@
 # certdeck: `certdeck serve` in a small image, as a non-root user.
-# Build: docker build -t certdeck .   Run: docker run -p 8080:8080 -e CERTDECK_LISTEN=0.0.0.0:8080 certdeck
+# Build: docker build -t certdeck .
+# Run:   docker run -p 8080:8080 -e CERTDECK_AUDIT_KEY_FILE=/run/secrets/audit-key \
+#          -v "$PWD/audit-key:/run/secrets/audit-key:ro" certdeck
+# (`certdeck serve` refuses to start without the audit key; see README.)
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

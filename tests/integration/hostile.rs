@@ -293,6 +293,10 @@ async fn a_form_too_large_is_refused_with_the_security_headers() {
     ] {
         assert!(headers.contains_key(name), "413 without {name}");
     }
+    assert_eq!(
+        headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
 }
 
 #[tokio::test]
