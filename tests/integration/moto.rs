@@ -226,7 +226,10 @@ async fn the_inventory_reads_moto_and_shows_unknown_for_what_it_omits() {
 
 #[tokio::test]
 async fn the_same_inventory_test_against_the_sandbox() {
-    let sandbox = spawn_sandbox(options(certdeck_sandbox::Seed::Empty)).await;
+    // A propagation long enough that a loaded machine still reads the domain CREATING.
+    let mut opts = options(certdeck_sandbox::Seed::Empty);
+    opts.timings.propagation = Duration::from_secs(120);
+    let sandbox = spawn_sandbox(opts).await;
     create_data(sandbox.sandbox.endpoint_url()).await;
     check_inventory(sandbox.sandbox.endpoint_url(), false).await;
 }
