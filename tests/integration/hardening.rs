@@ -204,7 +204,7 @@ async fn open_stream(
     browser: &Browser,
     id: &str,
 ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + use<> {
-    let response = browser.propagation_events(&id).await;
+    let response = browser.propagation_events(id).await;
     assert_eq!(
         response.status(),
         200,

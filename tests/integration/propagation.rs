@@ -28,7 +28,7 @@ pub async fn change_certificate(app: &TestApp, browser: &Browser, pool_name: &st
 
 async fn api(browser: &Browser, id: &str) -> Value {
     browser
-        .propagation_json(&id)
+        .propagation_json(id)
         .await
         .json()
         .await
