@@ -13,9 +13,9 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::helpers::{
-    Browser, TEST_AUDIT_KEY, TEST_PASSWORD, TableRow, TestApp, attributes, captured_logs,
-    confirm_recommended, fresh_postgres_url, options, paths, settings, spawn_app, spawn_app_on,
-    spawn_sandbox, table_rows, tempdir, test_audit_key, text_of, texts,
+    Browser, TEST_AUDIT_KEY, TEST_PASSWORD, TableRow, TestApp, TestSandbox, attributes,
+    captured_logs, confirm_recommended, fresh_postgres_url, options, paths, settings, spawn_app,
+    spawn_app_on, spawn_sandbox, table_rows, tempdir, test_audit_key, text_of, texts,
 };
 
 #[tokio::test]
@@ -398,12 +398,13 @@ async fn the_audit_page_pages_by_keyset() {
     );
 }
 
-/// A console on its own SQLite file; the file's URL, for the attacker and the CLI.
-async fn console_on_file(seed: Seed) -> (TestApp, String) {
+/// A console on its own SQLite file; the file's URL, for the attacker and the CLI; and
+/// its sandbox, whose directory holds the file: keep it until the CLI is done with it.
+async fn console_on_file(seed: Seed) -> (TestApp, String, Arc<TestSandbox>) {
     let sandbox = Arc::new(spawn_sandbox(options(seed)).await);
     let database = sandbox.sqlite_url();
     let app = spawn_app_on(&sandbox, &database).await;
-    (app, database)
+    (app, database, sandbox)
 }
 
 /// How an attacker without the audit key re-seals what they changed.
@@ -539,7 +540,7 @@ fn row_of(page: &str, id: i64) -> TableRow {
 
 #[tokio::test]
 async fn a_row_past_the_head_fails_verification_and_is_not_shown_as_verified() {
-    let (app, database) = console_on_file(Seed::Empty).await;
+    let (app, database, _sandbox) = console_on_file(Seed::Empty).await;
     app.create_account("dora", "viewer", &[]).await;
     let page = app.audit_page("").await;
     assert!(page.contains("Hash chain intact"), "before the forgery");
@@ -617,7 +618,7 @@ async fn a_row_past_the_head_fails_verification_and_is_not_shown_as_verified() {
 
 #[tokio::test]
 async fn rewriting_an_entry_and_rechaining_the_rest_is_detected() {
-    let (app, database) = console_on_file(Seed::Empty).await;
+    let (app, database, _sandbox) = console_on_file(Seed::Empty).await;
     for name in ["ann", "bob", "cyd", "dan"] {
         app.create_account(name, "viewer", &[]).await;
     }
@@ -710,7 +711,7 @@ fn copy_of(database: &str) -> String {
 
 #[tokio::test]
 async fn deleting_both_entries_of_a_certificate_change_is_detected() {
-    let (app, database) = console_on_file(Seed::Demo).await;
+    let (app, database, _sandbox) = console_on_file(Seed::Demo).await;
     let pool = app.pool_id("Customer portal").await;
     let response = confirm_recommended(&app.admin, &pool).await;
     assert_eq!(response.status(), 303, "the change is made");
