@@ -8,7 +8,6 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 
 use crate::helpers::{
     Browser, TEST_PASSWORD, TestApp, captured_logs, options, settings, spawn_app, spawn_sandbox,
-    tempdir,
 };
 
 #[tokio::test]
@@ -430,10 +429,7 @@ async fn security_headers_are_on_every_html_response() {
     }
     // With Secure cookies (behind HTTPS): HSTS, and the cookie is Secure.
     let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
-    let mut secure = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut secure = settings(&sandbox, &sandbox.sqlite_url());
     secure.secure_cookies = true;
     let app = TestApp::start_with(&sandbox, secure).await;
     let response = Browser::new(&format!("http://127.0.0.1:{}", app.port))

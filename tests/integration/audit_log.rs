@@ -13,9 +13,9 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::helpers::{
-    Browser, TEST_AUDIT_KEY, TEST_PASSWORD, TestApp, captured_logs, confirm_recommended,
-    fresh_postgres_url, options, settings, spawn_app, spawn_app_on, spawn_sandbox, tempdir,
-    test_audit_key,
+    Browser, TEST_AUDIT_KEY, TEST_PASSWORD, TableRow, TestApp, TestSandbox, attributes,
+    captured_logs, confirm_recommended, fresh_postgres_url, options, paths, settings, spawn_app,
+    spawn_app_on, spawn_sandbox, table_rows, tempdir, test_audit_key, text_of, texts,
 };
 
 #[tokio::test]
@@ -28,23 +28,17 @@ async fn each_kind_of_event_is_an_entry_with_who_and_where() {
     assert_eq!(browser.sign_in("dora", TEST_PASSWORD).await.status(), 303);
     let payments_pool = app.pool_id("Customer portal").await;
     assert_eq!(
-        browser
-            .get(&format!("/pools/{payments_pool}/certificate"))
-            .await
-            .status(),
+        browser.get(&paths::change(&payments_pool)).await.status(),
         403
     );
     assert_eq!(
         browser
-            .post_raw(
-                &format!("/pools/{payments_pool}/refresh"),
-                &[("csrf_token", "forged")]
-            )
+            .post_raw(&paths::refresh(&payments_pool), &[("csrf_token", "forged")])
             .await
             .status(),
         403
     );
-    assert_eq!(browser.post_form("/logout", &[]).await.status(), 303);
+    assert_eq!(browser.sign_out().await.status(), 303);
     for _ in 0..6 {
         Browser::new(&base).sign_in("eve", "guess").await;
     }
@@ -117,7 +111,7 @@ async fn each_kind_of_event_is_an_entry_with_who_and_where() {
         .build()
         .expect("client");
     let login = agent
-        .get(format!("{base}/login"))
+        .get(format!("{base}{}", paths::LOGIN))
         .send()
         .await
         .expect("login")
@@ -126,7 +120,7 @@ async fn each_kind_of_event_is_an_entry_with_who_and_where() {
         .expect("body");
     let token = crate::helpers::csrf_of(&login).expect("token");
     agent
-        .post(format!("{base}/login"))
+        .post(format!("{base}{}", paths::LOGIN))
         .form(&[
             ("username", "dora"),
             ("password", "x"),
@@ -147,13 +141,13 @@ async fn each_kind_of_event_is_an_entry_with_who_and_where() {
     );
 
     // The page shows them and says the chain is intact.
-    let page = app.get_text("/audit?actor=dora").await;
+    let page = app.audit_page("?actor=dora").await;
     assert!(page.contains("Hash chain intact"));
     assert!(
         page.contains("auth.sign_in") && page.contains("access.denied") && !page.contains(">eve<")
     );
     assert!(
-        page.contains(&format!("/pools/{payments_pool}")),
+        page.contains(&paths::pool(&payments_pool)),
         "links to the pool page"
     );
 }
@@ -165,13 +159,14 @@ fn verify_cli(database: &str) -> (bool, String) {
 /// Runs the built `certdeck` with `args` on `database`, with `key` as the audit key
 /// (and no other setting); whether it succeeded, and what it printed.
 fn certdeck_cli(database: &str, key: Option<&str>, args: &[&str]) -> (bool, String) {
+    let work = tempdir();
     let mut command = Command::new(env!("CARGO_BIN_EXE_certdeck"));
     command
         .args(args)
         .env("CERTDECK_DATABASE_URL", database)
         .env_remove("CERTDECK_AUDIT_KEY")
         .env_remove("CERTDECK_AUDIT_KEY_FILE")
-        .current_dir(tempdir());
+        .current_dir(work.path());
     if let Some(key) = key {
         command.env("CERTDECK_AUDIT_KEY", key);
     }
@@ -232,7 +227,8 @@ async fn changing_deleting_or_reordering_a_row_breaks_the_chain() {
         ),
     ];
     for (what, sql, names) in cases {
-        let url = format!("sqlite://{}/certdeck.db", tempdir().display());
+        let dir = tempdir();
+        let url = format!("sqlite://{}/certdeck.db", dir.path().display());
         let store = log_of(&url, 5).await;
         let (ok, said) = verify_cli(&url);
         assert!(ok, "an intact log verifies: {said}");
@@ -254,8 +250,9 @@ async fn changing_deleting_or_reordering_a_row_breaks_the_chain() {
 
 #[tokio::test]
 async fn fifty_concurrent_appends_make_one_chain_on_both_databases() {
+    let dir = tempdir();
     for url in [
-        format!("sqlite://{}/certdeck.db", tempdir().display()),
+        format!("sqlite://{}/certdeck.db", dir.path().display()),
         fresh_postgres_url().await,
     ] {
         let store = log_of(&url, 0).await;
@@ -305,7 +302,7 @@ async fn exports_parse_and_follow_the_filters() {
             .await
             .expect("append");
     }
-    let csv_text = app.get_text("/audit.csv").await;
+    let csv_text = app.audit_csv("").await;
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers = reader.headers().expect("header row").clone();
     assert_eq!(&headers[0], "id");
@@ -329,7 +326,7 @@ async fn exports_parse_and_follow_the_filters() {
     );
 
     let lines: Vec<Value> = app
-        .get_text("/audit.jsonl")
+        .audit_jsonl("")
         .await
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
@@ -343,38 +340,28 @@ async fn exports_parse_and_follow_the_filters() {
     );
 
     // Filters apply to both.
-    let filtered_csv = app
-        .get_text("/audit.csv?actor=ann&action=test.export")
-        .await;
+    let filtered_csv = app.audit_csv("?actor=ann&action=test.export").await;
     assert_eq!(
         csv::Reader::from_reader(filtered_csv.as_bytes())
             .records()
             .count(),
         2
     );
-    let filtered_jsonl = app.get_text("/audit.jsonl?actor=bob").await;
+    let filtered_jsonl = app.audit_jsonl("?actor=bob").await;
     assert_eq!(filtered_jsonl.lines().count(), 1);
     let by_pool = app
-        .get_text("/audit.jsonl?pool_id=us-east-1_Export123&outcome=success")
+        .audit_jsonl("?pool_id=us-east-1_Export123&outcome=success")
         .await;
     assert_eq!(by_pool.lines().count(), 3);
     let today = time::OffsetDateTime::now_utc().date().to_string();
     assert_eq!(
-        app.get_text(&format!(
-            "/audit.jsonl?from={today}&to={today}&action=test.export"
-        ))
-        .await
-        .lines()
-        .count(),
-        3
-    );
-    assert_eq!(
-        app.get_text("/audit.jsonl?to=2000-01-01")
+        app.audit_jsonl(&format!("?from={today}&to={today}&action=test.export"))
             .await
             .lines()
             .count(),
-        0
+        3
     );
+    assert_eq!(app.audit_jsonl("?to=2000-01-01").await.lines().count(), 0);
 }
 
 #[tokio::test]
@@ -392,34 +379,32 @@ async fn the_audit_page_pages_by_keyset() {
             .await
             .expect("append");
     }
-    let first = app.get_text("/audit?action=test.page").await;
-    assert_eq!(first.matches("data-entry-id=").count(), 50);
+    let first = app.audit_page("?action=test.page").await;
+    assert_eq!(table_rows(&first, "tr[data-entry-id]").len(), 50);
     assert!(
         first.contains("pager119") && !first.contains("pager069"),
         "newest first"
     );
-    let older = first
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("older link")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&");
+    let older = attributes(&first, "a[rel=next]", "href")
+        .into_iter()
+        .next()
+        .expect("older link");
     let second = app.get_text(&older).await;
-    assert_eq!(second.matches("data-entry-id=").count(), 50);
+    assert_eq!(table_rows(&second, "tr[data-entry-id]").len(), 50);
     assert!(
         second.contains("pager069") && !second.contains("pager070<"),
         "{older}: {}",
-        &second[second.find("<tbody>").unwrap_or(0)..][..600]
+        texts(&second, "tbody").concat()
     );
 }
 
-/// A console on its own SQLite file; the file's URL, for the attacker and the CLI.
-async fn console_on_file(seed: Seed) -> (TestApp, String) {
+/// A console on its own SQLite file; the file's URL, for the attacker and the CLI; and
+/// its sandbox, whose directory holds the file: keep it until the CLI is done with it.
+async fn console_on_file(seed: Seed) -> (TestApp, String, Arc<TestSandbox>) {
     let sandbox = Arc::new(spawn_sandbox(options(seed)).await);
-    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    let database = sandbox.sqlite_url();
     let app = spawn_app_on(&sandbox, &database).await;
-    (app, database)
+    (app, database, sandbox)
 }
 
 /// How an attacker without the audit key re-seals what they changed.
@@ -545,19 +530,19 @@ async fn insert_row(conn: &mut sqlx::AnyConnection, e: &AuditEntry) {
     .expect("insert a row");
 }
 
-/// The `<tr>` of entry `id` on an audit page.
-fn row_of(page: &str, id: i64) -> String {
-    let at = page
-        .find(&format!("<tr data-entry-id=\"{id}\""))
-        .unwrap_or_else(|| panic!("entry {id} is on the page"));
-    page[at..at + page[at..].find("</tr>").expect("row end")].to_owned()
+/// The row of entry `id` on an audit page.
+fn row_of(page: &str, id: i64) -> TableRow {
+    table_rows(page, &format!("tr[data-entry-id=\"{id}\"]"))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("entry {id} is on the page"))
 }
 
 #[tokio::test]
 async fn a_row_past_the_head_fails_verification_and_is_not_shown_as_verified() {
-    let (app, database) = console_on_file(Seed::Empty).await;
+    let (app, database, _sandbox) = console_on_file(Seed::Empty).await;
     app.create_account("dora", "viewer", &[]).await;
-    let page = app.get_text("/audit").await;
+    let page = app.audit_page("").await;
     assert!(page.contains("Hash chain intact"), "before the forgery");
     let (count, last_hash) = app.state.store.audit_head().await.expect("head");
     assert!(count >= 2);
@@ -588,12 +573,12 @@ async fn a_row_past_the_head_fails_verification_and_is_not_shown_as_verified() {
         said.contains(&format!("entry {forged_id}")) && said.contains("past the head"),
         "names the row: {said}"
     );
-    let page = app.get_text("/audit").await;
+    let page = app.audit_page("").await;
     assert!(!page.contains("Hash chain intact"), "not intact any more");
     assert!(page.contains("Hash chain broken"));
     let row = row_of(&page, forged_id);
     assert!(
-        row.contains("class=\"unverified\"") && row.contains("not verified"),
+        row.has("tr.unverified") && row.contains("not verified"),
         "the forged row is shown as not verified: {row}"
     );
     let genuine = row_of(&page, count);
@@ -633,11 +618,11 @@ async fn a_row_past_the_head_fails_verification_and_is_not_shown_as_verified() {
 
 #[tokio::test]
 async fn rewriting_an_entry_and_rechaining_the_rest_is_detected() {
-    let (app, database) = console_on_file(Seed::Empty).await;
+    let (app, database, _sandbox) = console_on_file(Seed::Empty).await;
     for name in ["ann", "bob", "cyd", "dan"] {
         app.create_account(name, "viewer", &[]).await;
     }
-    let page = app.get_text("/audit").await;
+    let page = app.audit_page("").await;
     assert!(page.contains("Hash chain intact"));
     // Changed in place while the console runs: the next page view says so at once,
     // although the chain was verified a moment ago.
@@ -651,11 +636,11 @@ async fn rewriting_an_entry_and_rechaining_the_rest_is_detected() {
         .execute(&pool)
         .await
         .expect("tamper");
-    let page = app.get_text("/audit").await;
+    let page = app.audit_page("").await;
     assert!(
         page.contains("Hash chain broken: entry 3:"),
         "{}",
-        &page[page.find("<h1>").unwrap_or(0)..][..600]
+        text_of(&page)
     );
     assert!(row_of(&page, 3).contains("not verified"));
     assert!(!row_of(&page, 2).contains("not verified"));
@@ -714,17 +699,19 @@ async fn rewriting_an_entry_and_rechaining_the_rest_is_detected() {
     }
 }
 
-/// A copy of a SQLite database file, for one forgery.
+/// A copy of a SQLite database file, for one forgery: next to the original, so that it
+/// goes with the original's directory.
 fn copy_of(database: &str) -> String {
     let path = database.strip_prefix("sqlite://").expect("a SQLite URL");
-    let copy = tempdir().join("certdeck.db");
+    let copy = std::path::Path::new(path)
+        .with_file_name(format!("forgery-{}.db", uuid::Uuid::new_v4().simple()));
     std::fs::copy(path, &copy).expect("copy the database");
     format!("sqlite://{}", copy.display())
 }
 
 #[tokio::test]
 async fn deleting_both_entries_of_a_certificate_change_is_detected() {
-    let (app, database) = console_on_file(Seed::Demo).await;
+    let (app, database, _sandbox) = console_on_file(Seed::Demo).await;
     let pool = app.pool_id("Customer portal").await;
     let response = confirm_recommended(&app.admin, &pool).await;
     assert_eq!(response.status(), 303, "the change is made");
@@ -764,8 +751,8 @@ async fn deleting_both_entries_of_a_certificate_change_is_detected() {
 #[tokio::test]
 async fn cutting_the_tail_is_detected_with_the_anchor() {
     let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
-    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
-    let anchor_file = tempdir().join("audit-anchors.jsonl");
+    let database = sandbox.sqlite_url();
+    let anchor_file = sandbox.dir.path().join("audit-anchors.jsonl");
     let mut anchored_settings = settings(&sandbox, &database);
     anchored_settings.audit_anchor_file = Some(anchor_file.clone());
     let app = TestApp::start_with(&sandbox, anchored_settings).await;
@@ -821,7 +808,8 @@ async fn cutting_the_tail_is_detected_with_the_anchor() {
 #[tokio::test]
 async fn a_log_written_before_the_key_keeps_verifying_and_new_entries_are_keyed() {
     // Written the way certdeck did before the key: the key-less form.
-    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    let dir = tempdir();
+    let database = format!("sqlite://{}/certdeck.db", dir.path().display());
     let old = Store::connect(&SecretString::from(database.clone()))
         .await
         .expect("store");
@@ -840,7 +828,7 @@ async fn a_log_written_before_the_key_keeps_verifying_and_new_entries_are_keyed(
     let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
     let app = TestApp::start(&sandbox, &database).await;
     app.create_account("after", "viewer", &[]).await;
-    let page = app.get_text("/audit").await;
+    let page = app.audit_page("").await;
     assert!(page.contains("Hash chain intact"), "the old entries verify");
     assert!(page.contains("from entry 5"), "the switch point is shown");
     app.stop().await;

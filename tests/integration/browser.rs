@@ -1,31 +1,30 @@
 //! Issue 7, point 5: end to end in headless Chromium (driven by chromedriver over the
 //! WebDriver protocol): sign in, change a certificate, watch the countdown go down and
-//! "verified" appear without a reload. Screenshots go to target/screenshots/.
+//! "verified" appear without a reload. Screenshots go to target/screenshots/. The
+//! WebDriver client is fantoccini.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certdeck_sandbox::Seed;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TEST_PASSWORD, TestApp, eventually, options, settings, spawn_sandbox, tempdir,
-};
+use crate::helpers::{TEST_PASSWORD, TestApp, options, paths, settings, spawn_sandbox, tempdir};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
+/// chromedriver on a free port and a headless Chromium session on it, through
+/// fantoccini. chromedriver is killed, and the profile removed, when this drops.
 struct Driver {
-    child: Child,
-    url: String,
-    session: String,
-    http: reqwest::Client,
+    client: Client,
+    chromedriver: Child,
+    _profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
     }
 }
 
@@ -38,140 +37,101 @@ impl Driver {
             .port();
         let driver =
             std::env::var("CERTDECK_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let child = Command::new(&driver)
+        // Chromium's profile, and whatever chromedriver and Chromium put in TMPDIR, go in
+        // a directory removed when the driver drops.
+        let profile = tempdir();
+        let mut chromedriver = Command::new(&driver)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", profile.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{driver} starts (installed by .ci/test): {e}"));
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let up = eventually(Duration::from_secs(20), || async {
-            http.get(format!("{url}/status")).send().await.is_ok()
-        })
-        .await;
-        assert!(up, "chromedriver answers");
-        let profile = tempdir().join("chromium-profile");
         let chromium =
             std::env::var("CERTDECK_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let created: Value = http
-            .post(format!("{url}/session"))
-            .json(&json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                         "--window-size=1400,1000", format!("--user-data-dir={}", profile.display())]
-            }}}}))
-            .send()
-            .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("json");
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("a session: {created}"))
-            .to_owned();
+        let capabilities = json!({"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                     "--window-size=1400,1000", format!("--user-data-dir={}", profile.path().join("chromium-profile").display())]
+        }});
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(capabilities);
+        // chromedriver takes a moment to listen.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+                Ok(client) => break client,
+                Err(e) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = chromedriver.try_wait() {
+                        panic!("{driver} exited ({status}) before a session: {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("a WebDriver session on {driver}: {e}"),
+            }
+        };
         Driver {
-            child,
-            url,
-            session,
-            http,
+            client,
+            chromedriver,
+            _profile: profile,
         }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.url, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let value: Value = request
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("json");
-        assert!(value["value"].get("error").is_none(), "{path}: {value}");
-        value["value"].clone()
     }
 
     async fn go(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
     }
 
     /// The element matching `css`, waiting up to 5 s for the page to show it.
-    async fn find(&self, css: &str) -> String {
-        let url = format!("{}/session/{}/element", self.url, self.session);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let found: Value = self
-                .http
-                .post(&url)
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .expect("webdriver")
-                .json()
-                .await
-                .expect("json");
-            if let Some(id) = found["value"][ELEMENT].as_str() {
-                return id.to_owned();
-            }
-            if Instant::now() > deadline {
-                let page = self.call(reqwest::Method::GET, "/source", None).await;
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(5))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let page = self.client.source().await.unwrap_or_default();
                 panic!(
-                    "no element {css}: {found}\n{}",
-                    page.as_str()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(3000)
-                        .collect::<String>()
+                    "no element {css}: {e}\n{}",
+                    page.chars().take(3000).collect::<String>()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        self.find(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     }
 
     async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
     }
 
     /// The text of `css`; found again if the page changed under it.
     async fn text(&self, css: &str) -> String {
         for _ in 0..25 {
-            let id = self.find(css).await;
-            let url = format!("{}/session/{}/element/{id}/text", self.url, self.session);
-            let value: Value = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .expect("webdriver")
-                .json()
-                .await
-                .expect("json");
-            match value["value"].as_str() {
-                Some(text) => return text.to_owned(),
-                None => tokio::time::sleep(Duration::from_millis(200)).await,
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                // A stale element: the page's script replaced it.
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
         panic!("no stable text for {css}");
@@ -181,8 +141,8 @@ impl Driver {
     async fn wait_for_url(&self, fragment: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let url = self.call(reqwest::Method::GET, "/url", None).await;
-            if url.as_str().is_some_and(|u| u.contains(fragment)) {
+            let url = self.client.current_url().await.expect("current URL");
+            if url.as_str().contains(fragment) {
                 return;
             }
             assert!(Instant::now() < deadline, "never reached {fragment}: {url}");
@@ -191,23 +151,22 @@ impl Driver {
     }
 
     async fn script(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
     async fn screenshot(&self, name: &str) {
-        use base64::Engine;
-        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap_or_default())
-            .expect("png");
+        let png = self.client.screenshot().await.expect("screenshot");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("screenshot");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot");
+    }
+
+    /// Ends the WebDriver session (Chromium exits); chromedriver goes on drop.
+    async fn close(self) {
+        self.client.clone().close().await.expect("session closed");
     }
 }
 
@@ -221,14 +180,7 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(8);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let app = TestApp::start_with(
-        &sandbox,
-        settings(
-            &sandbox,
-            &format!("sqlite://{}/certdeck.db", tempdir().display()),
-        ),
-    )
-    .await;
+    let app = TestApp::start_with(&sandbox, settings(&sandbox, &sandbox.sqlite_url())).await;
     app.refresh().await;
     app.create_account("olivia", "operator", &["payments"])
         .await;
@@ -236,7 +188,7 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     let pool = app.pool_id("Customer portal").await;
 
     let browser = Driver::start().await;
-    browser.go(&format!("{base}/login")).await;
+    browser.go(&format!("{base}{}", paths::LOGIN)).await;
     browser.type_into("input[name=username]", "olivia").await;
     browser
         .type_into("input[name=password]", TEST_PASSWORD)
@@ -248,7 +200,7 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     );
     browser.screenshot("dashboard").await;
 
-    browser.go(&format!("{base}/pools/{pool}")).await;
+    browser.go(&format!("{base}{}", paths::pool(&pool))).await;
     browser.click("a.button[href$='/certificate']").await;
     browser.screenshot("change-form").await;
     browser.click("form.stack button[type=submit]").await;
@@ -260,7 +212,7 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     );
     browser.screenshot("confirm").await;
     browser.click("form.actions button[type=submit]").await;
-    browser.wait_for_url("/propagations/").await;
+    browser.wait_for_url(&paths::propagation("")).await;
     assert!(browser.text("h1").await.contains("auth.example.com"));
 
     // The page is not reloaded from here on: a marker set now must survive.
@@ -292,4 +244,5 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     assert!(browser.text("#outcome").await.contains("verified after"));
     assert!(browser.text("#timeline").await.contains("distributed"));
     browser.screenshot("verified").await;
+    browser.close().await;
 }

@@ -5,30 +5,28 @@ use std::time::{Duration, Instant};
 
 use certdeck_sandbox::Seed;
 
-use crate::helpers::{TestApp, options, spawn_app, spawn_app_on, spawn_sandbox};
+use crate::helpers::{
+    TableRow, TestApp, attributes, options, paths, spawn_app, spawn_app_on, spawn_sandbox,
+    table_rows,
+};
 
+/// The pool ids of the dashboard's rows, in order.
 fn rows(html: &str) -> Vec<String> {
-    html.split("data-pool-id=\"")
-        .skip(1)
-        .map(|s| s.split('"').next().unwrap_or_default().to_owned())
-        .collect()
+    attributes(html, "tr[data-pool-id]", "data-pool-id")
 }
 
-/// The text of the row of the pool named `name`.
-fn row_of<'a>(html: &'a str, name: &str) -> &'a str {
-    let marker = format!(">{name}</a>");
-    let at = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no row for {name}"));
-    let start = html[..at].rfind("<tr").expect("row start");
-    let end = at + html[at..].find("</tr>").expect("row end");
-    &html[start..end]
+/// The row of the pool named `name`.
+fn row_of(html: &str, name: &str) -> TableRow {
+    table_rows(html, "tr[data-pool-id]")
+        .into_iter()
+        .find(|row| row.texts("a").iter().any(|link| link == name))
+        .unwrap_or_else(|| panic!("no row for {name}"))
 }
 
 #[tokio::test]
 async fn the_dashboard_lists_every_demo_pool_with_its_flags() {
     let app = spawn_app(Seed::Demo).await;
-    let html = app.get_text("/").await;
+    let html = app.dashboard("").await;
     assert_eq!(rows(&html).len(), 13, "every demo pool in both regions");
     assert!(html.contains("Inventory refreshed"));
     assert!(html.contains("3 need attention"));
@@ -43,9 +41,8 @@ async fn the_dashboard_lists_every_demo_pool_with_its_flags() {
     assert!(customer.contains("expires within 30 days"), "{customer}");
     assert!(customer.contains("newer eligible certificate"));
     let days: i64 = customer
-        .split("class=\"days-left\">")
-        .nth(1)
-        .and_then(|s| s.split('<').next())
+        .texts(".days-left")
+        .first()
         .and_then(|s| s.trim().parse().ok())
         .expect("days left");
     assert!((19..=20).contains(&days), "{days}");
@@ -59,40 +56,40 @@ async fn the_dashboard_lists_every_demo_pool_with_its_flags() {
     let partners = row_of(&html, "Partner portal");
     assert!(partners.contains("RSA_3072"));
     assert!(
-        !partners.contains("<span class=\"flag"),
+        !partners.has("span.flag"),
         "a not-yet-valid certificate is not a newer eligible one: {partners}"
     );
 
     let checkout = row_of(&html, "Checkout");
-    assert!(checkout.contains("checkout-demo") && !checkout.contains("<span class=\"flag"));
+    assert!(checkout.contains("checkout-demo") && !checkout.has("span.flag"));
 }
 
 #[tokio::test]
 async fn search_filters_sorting_and_the_pool_page() {
     let app = spawn_app(Seed::Demo).await;
     assert_eq!(
-        rows(&app.get_text("/?q=EXAMPLE.com").await).len(),
+        rows(&app.dashboard("?q=EXAMPLE.com").await).len(),
         3,
         "auth, login, sso.eu"
     );
-    assert_eq!(rows(&app.get_text("/?q=workforce").await).len(), 2);
-    assert_eq!(rows(&app.get_text("/?region=eu-west-1").await).len(), 5);
-    assert_eq!(rows(&app.get_text("/?status=attention").await).len(), 3);
-    assert_eq!(rows(&app.get_text("/?status=expiring").await).len(), 1);
-    assert_eq!(rows(&app.get_text("/?status=custom").await).len(), 4);
+    assert_eq!(rows(&app.dashboard("?q=workforce").await).len(), 2);
+    assert_eq!(rows(&app.dashboard("?region=eu-west-1").await).len(), 5);
+    assert_eq!(rows(&app.dashboard("?status=attention").await).len(), 3);
+    assert_eq!(rows(&app.dashboard("?status=expiring").await).len(), 1);
+    assert_eq!(rows(&app.dashboard("?status=custom").await).len(), 4);
     assert_eq!(
-        rows(&app.get_text("/?status=none&region=us-east-1").await).len(),
+        rows(&app.dashboard("?status=none&region=us-east-1").await).len(),
         5
     );
-    assert_eq!(rows(&app.get_text("/?q=nothing-like-this").await).len(), 0);
+    assert_eq!(rows(&app.dashboard("?q=nothing-like-this").await).len(), 0);
 
-    let by_expiry = app.get_text("/?sort=expiry").await;
+    let by_expiry = app.dashboard("?sort=expiry").await;
     let first = rows(&by_expiry)[0].clone();
     let customer = app.pool_id("Customer portal").await;
     assert_eq!(first, customer, "the soonest expiry first");
 
     // The pool page: domains, the full description, the certificate.
-    let page = app.get_text(&format!("/pools/{customer}")).await;
+    let page = app.pool_page(&customer).await;
     for expected in [
         "auth.example.com",
         "customer-portal-demo",
@@ -104,7 +101,7 @@ async fn search_filters_sorting_and_the_pool_page() {
     ] {
         assert!(page.contains(expected), "pool page shows {expected}");
     }
-    let missing = app.admin.get("/pools/us-east-1_nothere").await;
+    let missing = app.admin.get(&paths::pool("us-east-1_nothere")).await;
     assert_eq!(missing.status(), 404);
 }
 
@@ -121,17 +118,17 @@ async fn paging_130_pools_at_50_a_page() {
             .expect("create");
     }
     app.refresh().await;
-    let first = app.get_text("/").await;
+    let first = app.dashboard("").await;
     assert_eq!(rows(&first).len(), 50);
     assert!(first.contains("page 1 of 3 · 130 matching"));
     assert!(first.contains(">pool 000</a>") && first.contains(">pool 049</a>"));
-    let third = app.get_text("/?page=3").await;
+    let third = app.dashboard("?page=3").await;
     assert_eq!(rows(&third).len(), 30);
     assert!(third.contains(">pool 129</a>") && third.contains("rel=\"prev\""));
-    let filtered = app.get_text("/?q=pool+12&page=1").await;
+    let filtered = app.dashboard("?q=pool+12&page=1").await;
     assert_eq!(rows(&filtered).len(), 10, "pool 120 to pool 129");
     // Out-of-range pages clamp.
-    assert_eq!(rows(&app.get_text("/?page=99").await).len(), 30);
+    assert_eq!(rows(&app.dashboard("?page=99").await).len(), 30);
 }
 
 #[tokio::test]
@@ -151,7 +148,7 @@ async fn names_and_tags_from_aws_are_escaped() {
         .expect("id")
         .to_owned();
     app.refresh().await;
-    for path in ["/".to_owned(), format!("/pools/{id}")] {
+    for path in [paths::DASHBOARD.to_owned(), paths::pool(&id)] {
         let html = app.get_text(&path).await;
         assert!(
             !html.contains("<script>alert(1)</script>"),
@@ -169,12 +166,9 @@ async fn names_and_tags_from_aws_are_escaped() {
 #[tokio::test]
 async fn a_restart_serves_the_stored_snapshot_before_aws_answers() {
     let sandbox = std::sync::Arc::new(spawn_sandbox(options(Seed::Demo)).await);
-    let database = format!(
-        "sqlite://{}/certdeck.db",
-        crate::helpers::tempdir().display()
-    );
+    let database = sandbox.sqlite_url();
     let first = spawn_app_on(&sandbox, &database).await;
-    assert_eq!(rows(&first.get_text("/").await).len(), 13);
+    assert_eq!(rows(&first.dashboard("").await).len(), 13);
     first.stop().await;
 
     // AWS now takes 5 s a call; the restarted console answers from the stored snapshot.
@@ -182,7 +176,7 @@ async fn a_restart_serves_the_stored_snapshot_before_aws_answers() {
     let calls_before = sandbox.calls("ListUserPools").await;
     let started = Instant::now();
     let second = TestApp::start(&sandbox, &database).await;
-    let html = second.get_text("/").await;
+    let html = second.dashboard("").await;
     let elapsed = started.elapsed();
     assert_eq!(rows(&html).len(), 13);
     assert!(

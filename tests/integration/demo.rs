@@ -5,13 +5,14 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{Browser, eventually, tempdir};
+use crate::helpers::{Browser, eventually, table_rows, tempdir};
 
 #[tokio::test]
 async fn certdeck_demo_opens_a_dashboard_of_every_demo_pool() {
+    let data_dir = tempdir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
         .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(tempdir())
+        .arg(data_dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -46,7 +47,7 @@ async fn certdeck_demo_opens_a_dashboard_of_every_demo_pool() {
     );
 
     let mut browser = Browser::new(&console);
-    let login = browser.get_text("/login").await;
+    let login = browser.login_page().await;
     assert!(
         login.contains("Demo accounts"),
         "demo mode shows its accounts"
@@ -54,11 +55,11 @@ async fn certdeck_demo_opens_a_dashboard_of_every_demo_pool() {
     assert!(login.contains(&accounts[0].2), "with their passwords");
     assert_eq!(browser.sign_in("admin", &accounts[0].2).await.status(), 303);
     let listed = eventually(Duration::from_secs(20), || async {
-        browser.get_text("/").await.matches("data-pool-id=").count() == 13
+        table_rows(&browser.dashboard("").await, "tr[data-pool-id]").len() == 13
     })
     .await;
     assert!(listed, "the dashboard lists the 13 demo pools");
-    let dashboard = browser.get_text("/").await;
+    let dashboard = browser.dashboard("").await;
     for region in ["us-east-1", "eu-west-1"] {
         assert!(dashboard.contains(region));
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use certdeck_sandbox::Seed;
 
-use crate::helpers::{captured_logs, cli_env, spawn_app, tempdir};
+use crate::helpers::{captured_logs, cli_env, paths, spawn_app, tempdir};
 
 /// The request id an error page shows.
 fn request_id_of(html: &str) -> Option<String> {
@@ -72,7 +72,7 @@ async fn bad_query_strings_forms_and_paths_get_the_house_page_with_the_navigatio
     assert!(has_navigation(&body));
     assert!(body.contains("There is no page at this address."));
 
-    let missing_pool = app.admin.get("/pools/us-east-1_Nope").await;
+    let missing_pool = app.admin.get(&paths::pool("us-east-1_Nope")).await;
     assert_eq!(missing_pool.status(), 404);
     assert!(has_navigation(&missing_pool.text().await.expect("body")));
 }
@@ -94,7 +94,7 @@ async fn an_unexpected_error_shows_a_request_id_that_the_logs_carry_with_the_cau
             .await
             .expect("rename");
     }
-    let response = app.admin.get("/propagations").await;
+    let response = app.admin.propagations().await;
     assert_eq!(response.status(), 500);
     let body = response.text().await.expect("body");
     assert!(has_navigation(&body), "{body}");
@@ -117,12 +117,12 @@ async fn json_log_lines_on_request() {
     let dir = tempdir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_certdeck"))
         .arg("serve")
-        .current_dir(&dir)
+        .current_dir(dir.path())
         .env("CERTDECK_LOG_FORMAT", "json")
         .env("CERTDECK_LISTEN", "127.0.0.1:0")
         .env(
             "CERTDECK_DATABASE_URL",
-            format!("sqlite://{}/certdeck.db", dir.display()),
+            format!("sqlite://{}/certdeck.db", dir.path().display()),
         )
         .env("CERTDECK_AWS_ENDPOINT_URL", sandbox.sandbox.endpoint_url())
         .env("CERTDECK_REGIONS", "us-east-1")
@@ -159,7 +159,7 @@ async fn json_log_lines_on_request() {
     let wrong = Command::new(env!("CARGO_BIN_EXE_certdeck"))
         .args(["user", "list"])
         .env("CERTDECK_LOG_FORMAT", "yaml")
-        .current_dir(&dir)
+        .current_dir(dir.path())
         .output()
         .expect("certdeck runs");
     assert!(!wrong.status.success());

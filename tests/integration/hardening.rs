@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use reqwest::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 
 use crate::helpers::{
-    Browser, TestApp, confirm_recommended, eventually, field, options, options_of, settings,
-    spawn_app, spawn_sandbox, tempdir,
+    Browser, TestApp, confirm_recommended, eventually, field, options, options_of, paths, settings,
+    spawn_app, spawn_sandbox,
 };
 
 fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> &str {
@@ -30,7 +30,7 @@ async fn refreshing_a_pool_is_for_its_operators_and_admins_reused_for_30_s_and_a
     let identity_pool = app.pool_id("Partner portal").await;
     let viewer = app.browser_as("vera", "viewer", &[]).await;
     let operator = app.browser_as("otto", "operator", &["payments"]).await;
-    let refresh = |pool: &str| format!("/pools/{pool}/refresh");
+    let refresh = |pool: &str| paths::refresh(pool);
     let reads = || app.sandbox.calls("DescribeUserPool");
     let before = reads().await;
 
@@ -60,7 +60,7 @@ async fn refreshing_a_pool_is_for_its_operators_and_admins_reused_for_30_s_and_a
             && e.record.pool_id.as_deref() == Some(identity_pool.as_str()))
     );
     // The pool page offers the button only to those who may use it.
-    let pool_page = format!("/pools/{payments_pool}");
+    let pool_page = paths::pool(&payments_pool);
     assert!(
         !viewer
             .get_text(&pool_page)
@@ -79,7 +79,7 @@ async fn refreshing_a_pool_is_for_its_operators_and_admins_reused_for_30_s_and_a
     assert_eq!(first.status(), 303);
     assert_eq!(
         header(&first, LOCATION),
-        format!("/pools/{payments_pool}").as_str()
+        paths::pool(&payments_pool).as_str()
     );
     assert_eq!(reads().await, before + 1);
     assert_eq!(
@@ -146,10 +146,7 @@ async fn a_refresh_that_would_queue_long_under_the_quota_fails_at_once_in_plain_
         .send()
         .await
         .expect("a pool");
-    let mut slow = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut slow = settings(&sandbox, &sandbox.sqlite_url());
     slow.aws_quota_scale = 0.01;
     let app = TestApp::start_with(&sandbox, slow).await;
     // The first refresh (started with the console) reads the pool at its second slot.
@@ -162,10 +159,7 @@ async fn a_refresh_that_would_queue_long_under_the_quota_fails_at_once_in_plain_
     let pool = app.pool_id("Solo").await;
     let reads = sandbox.calls("DescribeUserPool").await;
     let asked = Instant::now();
-    let response = app
-        .admin
-        .post_form(&format!("/pools/{pool}/refresh"), &[])
-        .await;
+    let response = app.admin.refresh_pool(&pool).await;
     assert!(
         asked.elapsed() < Duration::from_secs(3),
         "refused without queueing: {:?}",
@@ -173,7 +167,7 @@ async fn a_refresh_that_would_queue_long_under_the_quota_fails_at_once_in_plain_
     );
     assert_eq!(response.status(), 503);
     assert_eq!(header(&response, RETRY_AFTER), "5");
-    let body = crate::helpers::unescape(&response.text().await.expect("body"));
+    let body = crate::helpers::text_of(&response.text().await.expect("body"));
     assert!(
         body.contains("AWS's request quota is busy; try again in a few seconds"),
         "{body}"
@@ -194,19 +188,14 @@ async fn app_with_a_long_change() -> (TestApp, String) {
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(600);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let mut quick = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut quick = settings(&sandbox, &sandbox.sqlite_url());
     quick.stream_session_check = Duration::from_millis(300);
     let app = TestApp::start_with(&sandbox, quick).await;
     app.refresh().await;
     let pool = app.pool_id("Customer portal").await;
     let response = confirm_recommended(&app.admin, &pool).await;
     assert_eq!(response.status(), 303, "the change is accepted");
-    let id = header(&response, LOCATION)
-        .trim_start_matches("/propagations/")
-        .to_owned();
+    let id = paths::propagation_id(header(&response, LOCATION));
     (app, id)
 }
 
@@ -215,7 +204,7 @@ async fn open_stream(
     browser: &Browser,
     id: &str,
 ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + use<> {
-    let response = browser.get(&format!("/propagations/{id}/events")).await;
+    let response = browser.propagation_events(id).await;
     assert_eq!(
         response.status(),
         200,
@@ -252,10 +241,10 @@ async fn a_live_stream_ends_soon_after_its_session_or_account_does() {
     let (app, id) = app_with_a_long_change().await;
 
     // Sign-out.
-    let vera = app.browser_as("vera", "viewer", &[]).await;
+    let mut vera = app.browser_as("vera", "viewer", &[]).await;
     let stream = open_stream(&vera, &id).await;
     let other_tab = open_stream(&vera, &id).await;
-    assert_eq!(vera.post_form("/logout", &[]).await.status(), 303);
+    assert_eq!(vera.sign_out().await.status(), 303);
     let ended = ends_within(Box::pin(stream), Duration::from_secs(30)).await;
     assert!(
         ended.is_some_and(|t| t < Duration::from_secs(5)),
@@ -297,7 +286,7 @@ async fn a_session_holds_at_most_8_live_streams_and_a_closed_one_frees_its_slot(
     for _ in 0..8 {
         streams.push(Box::pin(open_stream(&vera, &id).await));
     }
-    let ninth = vera.get(&format!("/propagations/{id}/events")).await;
+    let ninth = vera.propagation_events(&id).await;
     assert_eq!(ninth.status(), 429);
     assert!(
         header(&ninth, RETRY_AFTER)
@@ -366,10 +355,7 @@ async fn no_response_but_static_files_may_be_stored_by_a_cache() {
 #[tokio::test]
 async fn with_secure_cookies_the_session_cookie_has_the_host_prefix() {
     let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
-    let mut secure = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut secure = settings(&sandbox, &sandbox.sqlite_url());
     secure.secure_cookies = true;
     let app = TestApp::start_with(&sandbox, secure).await;
     let browser = Browser::new(&format!("http://127.0.0.1:{}", app.port));
@@ -390,7 +376,7 @@ async fn with_secure_cookies_the_session_cookie_has_the_host_prefix() {
     };
     // The sign-in form's cookie, then the session's, both `__Host-`. (A client sends
     // Secure cookies only over HTTPS, so this test sends them itself.)
-    let form = browser.get("/login").await;
+    let form = browser.get(paths::LOGIN).await;
     let login_cookie = set_cookie(&form, "certdeck_login=").expect("the sign-in form's cookie");
     assert!(
         login_cookie.starts_with("__Host-certdeck_login="),
@@ -437,7 +423,7 @@ async fn the_confirmed_submit_decides_scope_from_the_pools_tags_in_aws_now() {
         )
     };
     let otto = app.browser_as("otto", "operator", &["payments"]).await;
-    let path = format!("/pools/{pool}/certificate");
+    let path = paths::change(&pool);
     let form = otto.get_text(&path).await;
     let token = field(&form, "submission_token");
     let certificate = options_of(&form)
@@ -498,10 +484,7 @@ async fn the_confirmed_submit_decides_scope_from_the_pools_tags_in_aws_now() {
 #[tokio::test]
 async fn metrics_need_the_bearer_token_when_one_is_set() {
     let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
-    let mut guarded = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut guarded = settings(&sandbox, &sandbox.sqlite_url());
     guarded.metrics_token = Some(secrecy::SecretString::from("metrics-token-1234"));
     let app = TestApp::start_with(&sandbox, guarded).await;
     let url = format!("http://127.0.0.1:{}/metrics", app.port);

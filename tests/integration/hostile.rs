@@ -9,8 +9,8 @@ use certdeck_sandbox::Seed;
 use futures_util::future::join_all;
 
 use crate::helpers::{
-    Browser, TEST_PASSWORD, TestApp, csrf_of, fresh_postgres_url, options, settings, spawn_app,
-    spawn_app_on, spawn_sandbox, tempdir,
+    Browser, TEST_PASSWORD, TestApp, csrf_of, fresh_postgres_url, options, paths, settings,
+    spawn_app, spawn_app_on, spawn_sandbox, tempdir,
 };
 
 /// `count` sign-in attempts at once on `username`, each from its own browser (its own
@@ -25,7 +25,7 @@ async fn parallel_sign_ins(
     let mut browsers = Vec::new();
     for _ in passwords {
         let browser = Browser::from_address(&base, source);
-        let token = csrf_of(&browser.get_text("/login").await).expect("a token");
+        let token = csrf_of(&browser.login_page().await).expect("a token");
         browsers.push((browser, token));
     }
     let attempts = browsers
@@ -34,7 +34,7 @@ async fn parallel_sign_ins(
         .map(|((browser, token), password)| async move {
             browser
                 .post_raw(
-                    "/login",
+                    paths::LOGIN,
                     &[
                         ("username", username),
                         ("password", password),
@@ -58,11 +58,11 @@ async fn password_checks_are_capped_and_beyond_the_cap_answered_at_once() {
         .collect();
     let before = checker.checks();
     let browser = Browser::new(&format!("http://127.0.0.1:{}", app.port));
-    let token = csrf_of(&browser.get_text("/login").await).expect("token");
+    let token = csrf_of(&browser.login_page().await).expect("token");
     let started = std::time::Instant::now();
     let busy = browser
         .post_raw(
-            "/login",
+            paths::LOGIN,
             &[
                 ("username", "test-admin"),
                 ("password", TEST_PASSWORD),
@@ -161,7 +161,7 @@ async fn five_failures_from_one_address_do_not_lock_the_account_out_elsewhere() 
         .args(["user", "unlock", "test-admin"])
         .env("CERTDECK_DATABASE_URL", &database)
         .envs(crate::helpers::cli_env())
-        .current_dir(tempdir())
+        .current_dir(tempdir().path())
         .output()
         .expect("certdeck user unlock runs");
     assert!(
@@ -182,7 +182,7 @@ async fn five_failures_from_one_address_do_not_lock_the_account_out_elsewhere() 
         .args(["user", "unlock", "nobody"])
         .env("CERTDECK_DATABASE_URL", &database)
         .envs(crate::helpers::cli_env())
-        .current_dir(tempdir())
+        .current_dir(tempdir().path())
         .output()
         .expect("certdeck user unlock runs");
     assert!(!missing.status.success());
@@ -225,7 +225,7 @@ async fn anonymous_refusals_are_counted_per_address_and_minute_with_bounded_text
     // The sign-in page stores nothing server-side, and still protects its form.
     let sessions = app.state.store.session_count().await.expect("sessions");
     for _ in 0..20 {
-        let page = Browser::new(&base).get("/login").await;
+        let page = Browser::new(&base).get(paths::LOGIN).await;
         assert_eq!(page.status(), 200);
         assert!(
             !page
@@ -242,11 +242,11 @@ async fn anonymous_refusals_are_counted_per_address_and_minute_with_bounded_text
     );
     let victim = Browser::new(&base);
     let attacker = Browser::new(&base);
-    let attackers_token = csrf_of(&attacker.get_text("/login").await).expect("token");
-    victim.get_text("/login").await;
+    let attackers_token = csrf_of(&attacker.login_page().await).expect("token");
+    victim.login_page().await;
     let crossed = victim
         .post_raw(
-            "/login",
+            paths::LOGIN,
             &[
                 ("username", "test-admin"),
                 ("password", TEST_PASSWORD),
@@ -302,7 +302,7 @@ async fn a_form_too_large_is_refused_with_the_security_headers() {
 #[tokio::test]
 async fn a_weak_bootstrap_password_is_refused_at_start() {
     let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
-    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    let database = sandbox.sqlite_url();
     let mut weak = settings(&sandbox, &database);
     weak.bootstrap_admin_password = Some(secrecy::SecretString::from("a"));
     let error = match certdeck::startup::Application::build(weak).await {
@@ -334,9 +334,9 @@ async fn a_password_typed_as_a_user_name_never_reaches_the_audit_log() {
         .iter()
         .find(|e| e.record.actor.starts_with("unknown account ("))
         .expect("an entry for the unknown account");
-    let export = app.get_text("/audit.jsonl").await;
+    let export = app.audit_jsonl("").await;
     assert!(!export.contains(typed), "the typed name is in the log");
-    assert!(!app.get_text("/audit").await.contains(typed));
+    assert!(!app.audit_page("").await.contains(typed));
     // The same typed name gives the same short hash (failures can be correlated).
     assert_eq!(browser.sign_in(typed, "again").await.status(), 401);
     let again = app.audit_of("auth.sign_in", 1).await;

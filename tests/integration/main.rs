@@ -11,6 +11,7 @@ mod container;
 mod demo;
 mod errors;
 mod hardening;
+mod harness;
 mod helpers;
 mod hostile;
 mod moto;

@@ -14,7 +14,7 @@ use aws_sdk_acm::primitives::Blob;
 use aws_sdk_cognitoidentityprovider::config::Credentials;
 use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 
-use crate::helpers::{TestApp, options, settings, spawn_sandbox, tempdir};
+use crate::helpers::{TestApp, options, settings, spawn_sandbox};
 use crate::sandbox_operations::self_signed;
 
 /// A `moto_server` on a free port, stopped on drop.
@@ -157,10 +157,7 @@ async fn create_data(url: &str) -> String {
 /// What the console shows for that data, through the same inventory code.
 async fn check_inventory(url: &str, moto: bool) {
     let sandbox = Arc::new(spawn_sandbox(options(certdeck_sandbox::Seed::Empty)).await);
-    let mut settings = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut settings = settings(&sandbox, &sandbox.sqlite_url());
     settings.aws_endpoint_url = Some(url.to_owned());
     let app = TestApp::start_with(&sandbox, settings).await;
     app.refresh().await;
@@ -204,12 +201,12 @@ async fn check_inventory(url: &str, moto: bool) {
         Some("RSA_2048")
     );
 
-    let html = app.get_text(&format!("/pools/{}", shop.pool_id)).await;
+    let html = app.pool_page(&shop.pool_id).await;
     if moto {
         // moto never says which certificate a domain uses.
         assert_eq!(shop.certificate_arn, None);
         assert!(html.contains("Unknown: AWS did not report which certificate the domain uses."));
-        let dashboard = app.get_text("/?q=shop").await;
+        let dashboard = app.dashboard("?q=shop").await;
         assert!(dashboard.contains("unknown"));
     } else {
         assert!(shop.certificate.is_some());

@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Browser, TestApp, confirm_recommended, eventually, options, settings, spawn_sandbox, tempdir,
+    Browser, TestApp, confirm_recommended, eventually, options, paths, settings, spawn_sandbox,
+    tempdir,
 };
 
 /// Changes the certificate of `pool_name` to the recommended one; the propagation id.
@@ -22,12 +23,12 @@ pub async fn change_certificate(app: &TestApp, browser: &Browser, pool_name: &st
         .get("location")
         .and_then(|v| v.to_str().ok())
         .expect("location");
-    location.trim_start_matches("/propagations/").to_owned()
+    paths::propagation_id(location)
 }
 
 async fn api(browser: &Browser, id: &str) -> Value {
     browser
-        .get(&format!("/api/propagations/{id}"))
+        .propagation_json(id)
         .await
         .json()
         .await
@@ -56,10 +57,7 @@ async fn app_with(
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(propagation_secs);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let mut s = settings(
-        &sandbox,
-        &format!("sqlite://{}/certdeck.db", tempdir().display()),
-    );
+    let mut s = settings(&sandbox, &sandbox.sqlite_url());
     tweak(&mut s);
     let app = TestApp::start_with(&sandbox, s).await;
     app.refresh().await;
@@ -101,7 +99,7 @@ async fn phases_run_in_order_and_verified_follows_the_edge_switch() {
     );
     assert_eq!(done["cognito_status"], "ACTIVE");
     assert!(done["verified_at"].as_i64().is_some());
-    let page = app.admin.get_text(&format!("/propagations/{id}")).await;
+    let page = app.admin.propagation_page(&id).await;
     assert!(
         page.contains("verified after") && page.contains("(AWS allows up to 60 min)"),
         "the outcome is spelled out"
@@ -137,7 +135,7 @@ async fn an_edge_that_never_switches_times_out_with_an_audit_entry() {
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].record.outcome, "failure");
     // The dashboard flags the domain: the edge serves another certificate.
-    let dashboard = app.admin.get_text("/?q=customer").await;
+    let dashboard = app.admin.dashboard("?q=customer").await;
     assert!(dashboard.contains("served certificate differs"));
 }
 
@@ -146,7 +144,7 @@ async fn watching_resumes_after_a_restart() {
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(4);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let database = format!("sqlite://{}/certdeck.db", tempdir().display());
+    let database = sandbox.sqlite_url();
     let first = TestApp::start(&sandbox, &database).await;
     first.refresh().await;
     let id = change_certificate(&first, &first.admin, "Merchant dashboard").await;
@@ -337,7 +335,8 @@ async fn wrong_name_edge(ca_path: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn probe_failures_are_shown_on_the_page() {
-    let ca_path = tempdir().join("wrong-name-ca.pem");
+    let dir = tempdir();
+    let ca_path = dir.path().join("wrong-name-ca.pem");
     let cases: Vec<(&str, String)> = vec![
         ("refused", fake_edge("refused").await),
         ("TLS alert", fake_edge("alert").await),
@@ -365,7 +364,7 @@ async fn probe_failures_are_shown_on_the_page() {
             "{kind}: the probe error is recorded: {}",
             api(&app.admin, &id).await
         );
-        let page = app.admin.get_text(&format!("/propagations/{id}")).await;
+        let page = app.admin.propagation_page(&id).await;
         assert!(
             page.contains(&format!("{kind}:")),
             "{kind} is shown on the page"
@@ -406,7 +405,7 @@ async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
         .await
         .expect("update");
     let flagged = eventually(Duration::from_secs(30), || async {
-        let page = app.admin.get_text("/?q=merchant").await;
+        let page = app.admin.dashboard("?q=merchant").await;
         page.contains("served certificate differs")
     })
     .await;
@@ -414,7 +413,7 @@ async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
         flagged,
         "the sweep saw the edge serving the old certificate"
     );
-    let others = app.admin.get_text("/?q=customer").await;
+    let others = app.admin.dashboard("?q=customer").await;
     assert!(
         !others.contains("served certificate differs"),
         "domains served as configured are not flagged"

@@ -47,7 +47,7 @@ fn start_sandbox_binary(ca_out: &std::path::Path) -> (std::process::Child, Strin
 #[test]
 fn boto3_drives_the_sandbox_binary_and_sigterm_stops_it() {
     let work = tempdir();
-    let ca_out = work.join("ca.pem");
+    let ca_out = work.path().join("ca.pem");
     let (mut child, endpoint, printed) = start_sandbox_binary(&ca_out);
     assert!(
         printed.iter().any(|l| l.trim().starts_with("edge:")),
@@ -68,7 +68,7 @@ fn boto3_drives_the_sandbox_binary_and_sigterm_stops_it() {
             "/tests/clients/boto3_roundtrip.py"
         ))
         .arg(&endpoint)
-        .arg(&work)
+        .arg(work.path())
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -102,7 +102,6 @@ fn boto3_drives_the_sandbox_binary_and_sigterm_stops_it() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// The virtualenv `.ci/test` prepares, unless told otherwise.

@@ -47,7 +47,7 @@ async fn the_sandbox_accepts_an_rsa_1024_certificate_that_the_console_refuses() 
     // The console: the RSA_1024 certificate is only a disabled option naming why, and a
     // forged post of it is refused without calling AWS.
     let pool = app.pool_id("Customer portal").await;
-    let form = app.get_text(&format!("/pools/{pool}/certificate")).await;
+    let form = app.change_form(&pool).await;
     let option = options_of(&form)
         .into_iter()
         .find(|o| o.0 == weak)
@@ -59,8 +59,8 @@ async fn the_sandbox_accepts_an_rsa_1024_certificate_that_the_console_refuses() 
     );
     let response = app
         .admin
-        .post_form(
-            &format!("/pools/{pool}/certificate"),
+        .submit_change(
+            &pool,
             &[
                 ("certificate_arn", weak.as_str()),
                 ("submission_token", &field(&form, "submission_token")),

@@ -5,19 +5,23 @@ use secrecy::SecretString;
 
 use crate::helpers::{fresh_postgres_url, tempdir};
 
-async fn stores() -> Vec<(Backend, String)> {
-    vec![
-        (
-            Backend::Sqlite,
-            format!("sqlite://{}/certdeck.db", tempdir().display()),
-        ),
-        (Backend::Postgres, fresh_postgres_url().await),
-    ]
+/// Both databases, and the directory of the SQLite one (removed when dropped).
+async fn stores() -> (tempfile::TempDir, Vec<(Backend, String)>) {
+    let dir = tempdir();
+    let sqlite = format!("sqlite://{}/certdeck.db", dir.path().display());
+    (
+        dir,
+        vec![
+            (Backend::Sqlite, sqlite),
+            (Backend::Postgres, fresh_postgres_url().await),
+        ],
+    )
 }
 
 #[tokio::test]
 async fn snapshots_round_trip_on_both_databases() {
-    for (backend, url) in stores().await {
+    let (_dir, stores) = stores().await;
+    for (backend, url) in stores {
         let url = SecretString::from(url);
         let store = Store::connect(&url)
             .await
