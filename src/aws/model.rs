@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::domain::DomainStatus;
+
 /// A pool as ListUserPools gives it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PoolSummary {
@@ -32,7 +34,7 @@ pub struct DomainDescription {
     pub s3_bucket: Option<String>,
     pub cloudfront_distribution: Option<String>,
     pub version: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<DomainStatus>,
     pub certificate_arn: Option<String>,
     pub security_policy: Option<String>,
     pub managed_login_version: Option<i32>,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::Snapshot;
 use crate::aws::CertificateSummary;
-use crate::domain::{CertificateFacts, DomainName, check_eligibility};
+use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibility};
 
 /// Rows a page.
 pub const PAGE_SIZE: usize = 50;
@@ -85,7 +85,9 @@ pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
                 .as_ref()
                 .and_then(|c| c.not_after)
                 .map(|t| (t - now).whole_days());
-            let domain_status = domain.and_then(|d| d.status.clone());
+            let domain_status = domain
+                .and_then(|d| d.status.as_ref())
+                .map(ToString::to_string);
             let custom_domain = record.pool.custom_domain.clone();
             let flags = Flags {
                 expires_soon: days_left.is_some_and(|d| d < EXPIRY_WARNING_DAYS),
@@ -96,7 +98,9 @@ pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
                     .is_some_and(|(d, current)| {
                         newer_eligible_exists(&d, current, &snapshot.certificates, now)
                     }),
-                domain_not_active: domain_status.as_deref().is_some_and(|s| s != "ACTIVE"),
+                domain_not_active: domain
+                    .and_then(|d| d.status.as_ref())
+                    .is_some_and(|s| *s != DomainStatus::Active),
             };
             let search_text = [
                 Some(record.pool.name.as_str()),
