@@ -18,7 +18,9 @@ use aws_sdk_cognitoidentityprovider::operation::RequestId;
 pub use acm::CertificateDetail;
 pub use cognito::{DomainSettings, UpdateReceipt};
 pub use limiter::{Category, QuotaBusy, RateLimiter};
-pub use model::{CertificateSummary, DomainDescription, PoolDetail, PoolSummary};
+pub use model::{
+    ApiEnum, AwsValue, CertificateSummary, DomainDescription, PoolDetail, PoolSummary,
+};
 
 use crate::configuration::Settings;
 use crate::domain::CLOUDFRONT_CERTIFICATE_REGION;

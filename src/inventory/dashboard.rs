@@ -5,7 +5,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::Snapshot;
-use crate::aws::CertificateSummary;
+use crate::aws::{AwsValue, CertificateSummary};
 use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibility};
 
 /// Rows a page.
@@ -64,7 +64,8 @@ impl DashboardRow {
     pub fn certificate_key(&self) -> Option<&str> {
         self.certificate
             .as_ref()
-            .and_then(|c| c.key_algorithm.as_deref())
+            .and_then(|c| c.key_algorithm.as_ref())
+            .map(AwsValue::as_str)
     }
 }
 
@@ -161,9 +162,9 @@ pub fn newer_eligible_exists(
 pub fn facts(c: &CertificateSummary) -> Option<CertificateFacts<'_>> {
     Some(CertificateFacts {
         arn: &c.arn,
-        status: c.status.as_deref()?.parse().ok()?,
-        certificate_type: c.certificate_type.as_deref()?.parse().ok()?,
-        key_algorithm: c.key_algorithm.as_deref()?.parse().ok()?,
+        status: c.status.as_ref()?.known()?,
+        certificate_type: c.certificate_type.as_ref()?.known()?,
+        key_algorithm: c.key_algorithm.as_ref()?.known()?,
         not_before: c.not_before,
         not_after: c.not_after,
         names: &c.names,

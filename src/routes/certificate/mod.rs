@@ -66,7 +66,10 @@ impl CertificateView {
             arn: c.arn.clone(),
             names: c.names.join(", "),
             issuer: detail.issuer.clone().unwrap_or_else(|| "unknown".into()),
-            key: c.key_algorithm.clone().unwrap_or_else(|| "unknown".into()),
+            key: c
+                .key_algorithm
+                .as_ref()
+                .map_or_else(|| "unknown".into(), ToString::to_string),
             not_after: c
                 .not_after
                 .map_or_else(|| "unknown".into(), |t| t.date().to_string()),
