@@ -2,7 +2,7 @@
 
 use aws_sdk_acm::types::{Filters, KeyAlgorithm};
 
-use super::model::CertificateSummary;
+use super::model::{AwsValue, CertificateSummary};
 use super::{AwsClients, AwsError, Category};
 use crate::domain::CLOUDFRONT_CERTIFICATE_REGION;
 
@@ -40,9 +40,9 @@ impl AwsClients {
                     more_names: c
                         .has_additional_subject_alternative_names()
                         .unwrap_or(false),
-                    status: c.status().map(|s| s.as_str().to_owned()),
-                    certificate_type: c.r#type().map(|t| t.as_str().to_owned()),
-                    key_algorithm: c.key_algorithm().map(|k| k.as_str().to_owned()),
+                    status: c.status().map(|s| AwsValue::parse(s.as_str())),
+                    certificate_type: c.r#type().map(|t| AwsValue::parse(t.as_str())),
+                    key_algorithm: c.key_algorithm().map(|k| AwsValue::parse(k.as_str())),
                     not_before: c.not_before().and_then(to_offset),
                     not_after: c.not_after().and_then(to_offset),
                     in_use: c.in_use(),
@@ -95,10 +95,10 @@ impl AwsClients {
                 domain_name: c.domain_name().map(str::to_owned),
                 names: c.subject_alternative_names().to_vec(),
                 more_names: false,
-                status: c.status().map(|s| s.as_str().to_owned()),
-                certificate_type: c.r#type().map(|t| t.as_str().to_owned()),
-                // DescribeCertificate spells it RSA-2048; keep ListCertificates' RSA_2048.
-                key_algorithm: c.key_algorithm().map(|k| k.as_str().replace('-', "_")),
+                status: c.status().map(|s| AwsValue::parse(s.as_str())),
+                certificate_type: c.r#type().map(|t| AwsValue::parse(t.as_str())),
+                // DescribeCertificate spells it RSA-2048; both read as the same value.
+                key_algorithm: c.key_algorithm().map(|k| AwsValue::parse(k.as_str())),
                 not_before: c.not_before().and_then(to_offset),
                 not_after: c.not_after().and_then(to_offset),
                 in_use: Some(!c.in_use_by().is_empty()),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::model::{DomainDescription, PoolDetail, PoolSummary};
 use super::{AwsClients, AwsError, Category};
+use crate::domain::DomainStatus;
 
 /// ListUserPools' largest page.
 const PAGE_SIZE: i32 = 60;
@@ -131,7 +132,7 @@ impl AwsClients {
             s3_bucket: d.s3_bucket().map(str::to_owned),
             cloudfront_distribution: d.cloud_front_distribution().map(str::to_owned),
             version: d.version().map(str::to_owned),
-            status: d.status().map(|s| s.as_str().to_owned()),
+            status: d.status().map(|s| DomainStatus::parse(s.as_str())),
             certificate_arn: config
                 .map(|c| c.certificate_arn().to_owned())
                 .filter(|a| !a.is_empty()),
@@ -151,7 +152,7 @@ pub struct DomainSettings {
     pub region: String,
     pub domain: String,
     pub user_pool_id: String,
-    pub status: Option<String>,
+    pub status: Option<DomainStatus>,
     pub certificate_arn: Option<String>,
     pub cloudfront_distribution: Option<String>,
     security_policy: Option<aws_sdk_cognitoidentityprovider::types::SecurityPolicyType>,
@@ -184,7 +185,7 @@ impl AwsClients {
             region: region.to_owned(),
             domain: domain.to_owned(),
             user_pool_id: user_pool_id.to_owned(),
-            status: d.status().map(|s| s.as_str().to_owned()),
+            status: d.status().map(|s| DomainStatus::parse(s.as_str())),
             certificate_arn: config
                 .map(|c| c.certificate_arn().to_owned())
                 .filter(|a| !a.is_empty()),

@@ -18,7 +18,9 @@ use aws_sdk_cognitoidentityprovider::operation::RequestId;
 pub use acm::CertificateDetail;
 pub use cognito::{DomainSettings, UpdateReceipt};
 pub use limiter::{Category, QuotaBusy, RateLimiter};
-pub use model::{CertificateSummary, DomainDescription, PoolDetail, PoolSummary};
+pub use model::{
+    ApiEnum, AwsValue, CertificateSummary, DomainDescription, PoolDetail, PoolSummary,
+};
 
 use crate::configuration::Settings;
 use crate::domain::CLOUDFRONT_CERTIFICATE_REGION;
@@ -57,6 +59,58 @@ impl AwsError {
         match self {
             AwsError::Service { request_id, .. } => request_id.as_deref(),
             AwsError::Transport(_) | AwsError::QuotaBusy { .. } => None,
+        }
+    }
+
+    /// What the error means, in plain words for the operator who met it.
+    pub fn plain_words(&self) -> String {
+        if let AwsError::QuotaBusy { .. } = self {
+            return "AWS's request quota is busy; try again in a few seconds. Nothing was sent."
+                .into();
+        }
+        match self.code() {
+            Some("InvalidParameterException") => "AWS refused the request as invalid.".into(),
+            Some("NotAuthorizedException") | Some("AccessDeniedException") => {
+                "certdeck's AWS identity is not allowed to do this (check its IAM policy).".into()
+            }
+            Some("ResourceNotFoundException") => {
+                "AWS does not know this user pool or domain any more.".into()
+            }
+            Some("TooManyRequestsException") | Some("ThrottlingException") => {
+                "AWS is throttling requests; certdeck retried and gave up. Try again in a minute."
+                    .into()
+            }
+            Some("InternalErrorException") | Some("InternalFailure") => {
+                "AWS had an internal error; nothing was changed on certdeck's side. Try again."
+                    .into()
+            }
+            Some(_) => "AWS refused the request.".into(),
+            None => "AWS could not be reached.".into(),
+        }
+    }
+
+    /// Whether the error leaves open that AWS applied a write anyway (an "unclear
+    /// outcome"): AWS could not be reached, or failed on its side. A refusal, or a
+    /// call certdeck never sent, is clear.
+    pub fn is_unclear(&self) -> bool {
+        match self {
+            // Refused before anything was sent.
+            AwsError::QuotaBusy { .. } => false,
+            AwsError::Transport(_) => true,
+            AwsError::Service { code, .. } => matches!(
+                code.as_str(),
+                "InternalErrorException" | "InternalFailure" | "ServiceUnavailable"
+            ),
+        }
+    }
+
+    /// The code and message a page shows: AWS's own, or certdeck's name for what
+    /// happened when AWS did not answer.
+    pub fn code_and_message(&self) -> (String, String) {
+        match self {
+            AwsError::Service { code, message, .. } => (code.clone(), message.clone()),
+            AwsError::Transport(message) => ("Unreachable".to_owned(), message.clone()),
+            AwsError::QuotaBusy { .. } => ("QuotaBusy".to_owned(), self.to_string()),
         }
     }
 
@@ -198,4 +252,87 @@ fn base_loader(settings: &Settings) -> aws_config::ConfigLoader {
         }
     }
     loader
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: &str) -> AwsError {
+        AwsError::Service {
+            code: code.into(),
+            message: "m".into(),
+            request_id: Some("r-1".into()),
+        }
+    }
+
+    #[test]
+    fn unclear_outcomes_are_transport_and_aws_side_failures() {
+        assert!(AwsError::Transport("reset".into()).is_unclear());
+        for code in [
+            "InternalErrorException",
+            "InternalFailure",
+            "ServiceUnavailable",
+        ] {
+            assert!(service(code).is_unclear(), "{code}");
+        }
+        for code in [
+            "InvalidParameterException",
+            "NotAuthorizedException",
+            "ResourceNotFoundException",
+            "TooManyRequestsException",
+        ] {
+            assert!(!service(code).is_unclear(), "{code}");
+        }
+        let busy = AwsError::QuotaBusy {
+            wait: Duration::from_secs(9),
+        };
+        assert!(!busy.is_unclear(), "nothing was sent");
+    }
+
+    #[test]
+    fn each_error_has_plain_words() {
+        let cases = [
+            (
+                service("InvalidParameterException"),
+                "refused the request as invalid",
+            ),
+            (service("AccessDeniedException"), "not allowed to do this"),
+            (service("NotAuthorizedException"), "not allowed to do this"),
+            (
+                service("ResourceNotFoundException"),
+                "does not know this user pool",
+            ),
+            (service("ThrottlingException"), "throttling"),
+            (service("TooManyRequestsException"), "throttling"),
+            (service("InternalErrorException"), "internal error"),
+            (service("SomethingNew"), "AWS refused the request."),
+            (AwsError::Transport("reset".into()), "could not be reached"),
+            (
+                AwsError::QuotaBusy {
+                    wait: Duration::from_secs(9),
+                },
+                "Nothing was sent",
+            ),
+        ];
+        for (error, words) in cases {
+            assert!(error.plain_words().contains(words), "{error}: {words}");
+        }
+    }
+
+    #[test]
+    fn code_and_message_name_what_happened() {
+        assert_eq!(
+            service("InvalidParameterException").code_and_message(),
+            ("InvalidParameterException".into(), "m".into())
+        );
+        assert_eq!(
+            AwsError::Transport("reset".into()).code_and_message().0,
+            "Unreachable"
+        );
+        let busy = AwsError::QuotaBusy {
+            wait: Duration::from_secs(9),
+        };
+        assert_eq!(busy.code_and_message().0, "QuotaBusy");
+    }
 }

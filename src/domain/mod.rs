@@ -4,6 +4,7 @@
 pub mod audit;
 mod certificate;
 mod domain_name;
+mod pool_id;
 pub mod propagation;
 pub mod text;
 
@@ -13,3 +14,5 @@ pub use certificate::{
     format_serial,
 };
 pub use domain_name::{DomainName, DomainNameError, name_covers};
+pub use pool_id::UserPoolId;
+pub use propagation::DomainStatus;

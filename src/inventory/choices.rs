@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::dashboard::facts;
-use crate::aws::CertificateSummary;
+use crate::aws::{AwsValue, CertificateSummary};
 use crate::domain::{DomainName, check_eligibility};
 
 /// One option of the change form.
@@ -39,7 +39,10 @@ impl CertificateChoice<'_> {
             || "no expiry reported".to_owned(),
             |t| format!("expires {}", t.date()),
         );
-        let key = c.key_algorithm.as_deref().unwrap_or("key unknown");
+        let key = c
+            .key_algorithm
+            .as_ref()
+            .map_or("key unknown", AwsValue::as_str);
         let mut label = format!("{names} · {expiry} · {key}");
         if self.current {
             label.push_str(" · current");

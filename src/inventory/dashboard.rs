@@ -5,8 +5,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::Snapshot;
-use crate::aws::CertificateSummary;
-use crate::domain::{CertificateFacts, DomainName, check_eligibility};
+use crate::aws::{AwsValue, CertificateSummary};
+use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibility};
 
 /// Rows a page.
 pub const PAGE_SIZE: usize = 50;
@@ -64,7 +64,8 @@ impl DashboardRow {
     pub fn certificate_key(&self) -> Option<&str> {
         self.certificate
             .as_ref()
-            .and_then(|c| c.key_algorithm.as_deref())
+            .and_then(|c| c.key_algorithm.as_ref())
+            .map(AwsValue::as_str)
     }
 }
 
@@ -85,7 +86,9 @@ pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
                 .as_ref()
                 .and_then(|c| c.not_after)
                 .map(|t| (t - now).whole_days());
-            let domain_status = domain.and_then(|d| d.status.clone());
+            let domain_status = domain
+                .and_then(|d| d.status.as_ref())
+                .map(ToString::to_string);
             let custom_domain = record.pool.custom_domain.clone();
             let flags = Flags {
                 expires_soon: days_left.is_some_and(|d| d < EXPIRY_WARNING_DAYS),
@@ -96,7 +99,9 @@ pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
                     .is_some_and(|(d, current)| {
                         newer_eligible_exists(&d, current, &snapshot.certificates, now)
                     }),
-                domain_not_active: domain_status.as_deref().is_some_and(|s| s != "ACTIVE"),
+                domain_not_active: domain
+                    .and_then(|d| d.status.as_ref())
+                    .is_some_and(|s| *s != DomainStatus::Active),
             };
             let search_text = [
                 Some(record.pool.name.as_str()),
@@ -157,9 +162,9 @@ pub fn newer_eligible_exists(
 pub fn facts(c: &CertificateSummary) -> Option<CertificateFacts<'_>> {
     Some(CertificateFacts {
         arn: &c.arn,
-        status: c.status.as_deref()?.parse().ok()?,
-        certificate_type: c.certificate_type.as_deref()?.parse().ok()?,
-        key_algorithm: c.key_algorithm.as_deref()?.parse().ok()?,
+        status: c.status.as_ref()?.known()?,
+        certificate_type: c.certificate_type.as_ref()?.known()?,
+        key_algorithm: c.key_algorithm.as_ref()?.known()?,
         not_before: c.not_before,
         not_after: c.not_after,
         names: &c.names,

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::probe::Probe;
 use crate::aws::AwsClients;
-use crate::domain::propagation::Phase;
+use crate::domain::propagation::{CognitoSeen, Phase, Transition};
 use crate::store::{Observation, Propagation, Store};
 
 /// A phase change, as the live page receives it.
@@ -221,44 +221,40 @@ impl Watcher {
         let now = OffsetDateTime::now_utc();
         let mut seen = Observation::default();
         let mut next = phase;
-        if now.unix_timestamp() > p.deadline {
-            next = Phase::TimedOut;
-            let minutes = (p.deadline - p.submitted_at) / 60;
-            seen.detail = Some(format!(
-                "the edge did not serve the new certificate within {minutes} min"
-            ));
-        }
+        let take = |t: Transition, next: &mut Phase, seen: &mut Observation| {
+            if let Transition::To { phase, detail } = t {
+                *next = phase;
+                if detail.is_some() {
+                    seen.detail = detail;
+                }
+            }
+        };
+        take(
+            phase.at(now.unix_timestamp(), p.submitted_at, p.deadline),
+            &mut next,
+            &mut seen,
+        );
         let mut distribution = p.cloudfront_distribution.clone();
         if next == phase && ask_cognito {
             match self.aws.domain_settings(&p.region, &p.domain).await {
-                Ok(None) => {
-                    next = Phase::Failed;
-                    seen.detail = Some("AWS no longer knows the domain".into());
-                }
+                Ok(None) => take(
+                    phase.after_cognito(CognitoSeen::Gone, &p.new_certificate_arn),
+                    &mut next,
+                    &mut seen,
+                ),
                 Ok(Some(settings)) => {
-                    seen.cognito_status = settings.status.clone();
+                    seen.cognito_status = settings.status.as_ref().map(ToString::to_string);
                     seen.cloudfront_distribution = settings.cloudfront_distribution.clone();
+                    let cognito = CognitoSeen::Domain {
+                        status: settings.status.as_ref(),
+                        certificate_arn: settings.certificate_arn.as_deref(),
+                    };
+                    take(
+                        phase.after_cognito(cognito, &p.new_certificate_arn),
+                        &mut next,
+                        &mut seen,
+                    );
                     distribution = distribution.or(settings.cloudfront_distribution);
-                    if settings
-                        .certificate_arn
-                        .as_deref()
-                        .is_some_and(|a| a != p.new_certificate_arn)
-                    {
-                        next = Phase::Superseded;
-                        seen.detail = Some("the domain now uses another certificate".into());
-                    } else {
-                        next = match (settings.status.as_deref(), phase) {
-                            (Some("FAILED"), _) => {
-                                seen.detail = Some("Cognito reports the domain as FAILED".into());
-                                Phase::Failed
-                            }
-                            (Some("UPDATING" | "CREATING"), Phase::Submitted) => Phase::Updating,
-                            (Some("ACTIVE"), Phase::Submitted | Phase::Updating) => {
-                                Phase::Distributed
-                            }
-                            _ => phase,
-                        };
-                    }
                 }
                 Err(e) => seen.detail = Some(format!("Cognito could not be read: {e}")),
             }
@@ -288,10 +284,14 @@ impl Watcher {
             };
             match self.probe.probe(&p.domain, distribution.as_deref()).await {
                 Ok(served) => {
+                    let verified = phase.after_probe(&served.serial, expected.as_deref());
                     let matches = expected.as_deref() == Some(served.serial.as_str());
                     self.set_served_differs(&p.domain, !matches);
-                    if matches {
-                        next = Phase::Verified;
+                    if let Transition::To {
+                        phase: verified, ..
+                    } = verified
+                    {
+                        next = verified;
                         seen.verified_at = Some(now.unix_timestamp());
                         seen.detail = Some(format!(
                             "verified after {} (AWS allows up to 60 min)",

@@ -78,6 +78,47 @@ async fn bad_query_strings_forms_and_paths_get_the_house_page_with_the_navigatio
 }
 
 #[tokio::test]
+async fn a_path_that_is_no_pool_id_gets_the_house_400_page() {
+    let app = spawn_app(Seed::Demo).await;
+    let token = app.admin.csrf().await;
+    for (method, path) in [
+        ("GET", "/pools/not-a-pool-id"),
+        ("GET", "/pools/not-a-pool-id/certificate"),
+        ("POST", "/pools/not-a-pool-id/certificate"),
+        ("POST", "/pools/not-a-pool-id/refresh"),
+        ("GET", "/pools/us-east-1_Ab-C"),
+    ] {
+        let url = format!("{}{path}", app.admin.base);
+        let response = match method {
+            "GET" => app.admin.client.get(url),
+            _ => app
+                .admin
+                .client
+                .post(url)
+                .header("x-csrf-token", &token)
+                .form(&[("certificate_arn", "x"), ("submission_token", "x")]),
+        }
+        .send()
+        .await
+        .expect("request");
+        assert_eq!(response.status(), 400, "{method} {path}");
+        let body = response.text().await.expect("body");
+        assert!(has_navigation(&body), "{method} {path}: {body}");
+        assert!(body.contains("Bad request"), "{method} {path}");
+        assert!(
+            body.contains("The address is not one certdeck knows")
+                && body.contains("is not a user pool id"),
+            "{method} {path}: {body}"
+        );
+        assert!(request_id_of(&body).is_some(), "{method} {path}");
+    }
+    // Refused before any handler ran: no pool looked up, no refusal audited as a
+    // pool out of scope.
+    let denied = app.audit_of("access.denied", 10).await;
+    assert!(denied.is_empty(), "{denied:?}");
+}
+
+#[tokio::test]
 async fn an_unexpected_error_shows_a_request_id_that_the_logs_carry_with_the_cause() {
     let app = spawn_app(Seed::Empty).await;
     // Break the database under the console: reading propagations now fails.

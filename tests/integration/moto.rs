@@ -197,8 +197,11 @@ async fn check_inventory(url: &str, moto: bool) {
     assert_eq!(staff.custom_domain, None);
     assert_eq!(view.snapshot.certificates.len(), 1);
     assert_eq!(
-        view.snapshot.certificates[0].key_algorithm.as_deref(),
-        Some("RSA_2048")
+        view.snapshot.certificates[0]
+            .key_algorithm
+            .as_ref()
+            .and_then(|k| k.known()),
+        Some(certdeck::domain::KeyAlgorithm::Rsa2048)
     );
 
     let html = app.pool_page(&shop.pool_id).await;

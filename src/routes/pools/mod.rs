@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::{Chrome, PageError, age, audit, audit_record, deny, html, timestamp};
 use crate::auth::{CurrentUser, Role};
 use crate::aws::{AwsError, CertificateSummary};
+use crate::domain::UserPoolId;
 use crate::domain::audit::AuditEntry;
 use crate::inventory::{DashboardRow, PoolRecord, PoolRefresh, RefreshPoolError};
 use crate::state::AppState;
@@ -34,7 +35,7 @@ pub struct PoolView<'a> {
 pub async fn show(
     state: web::Data<AppState>,
     user: CurrentUser,
-    pool_id: web::Path<String>,
+    pool_id: web::Path<UserPoolId>,
 ) -> Result<HttpResponse, PageError> {
     let view = state.inventory.view();
     let not_found = || PageError::NotFound(format!("No user pool {pool_id} in the inventory."));
@@ -83,7 +84,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
-    pool_id: web::Path<String>,
+    pool_id: web::Path<UserPoolId>,
 ) -> Result<HttpResponse, PageError> {
     let team = state
         .inventory

@@ -1,0 +1,441 @@
+//! The certificate change protocol (PRODUCT.md §4), in order: the one-time submission
+//! token, the certificate checked against AWS as it is now, the pool's owner read from
+//! AWS at the confirmed submit, the claim on the domain, the re-check of the domain,
+//! the `requested` entry, the one `UpdateUserPoolDomain` call, then the outcome, the
+//! propagation and the release written together.
+//!
+//! Every way it can end that the form shows is a variant of [`ChangeError`]; the route
+//! only parses, calls and renders.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::auth::{CurrentUser, Role};
+use crate::aws::{AwsError, CertificateDetail, DomainSettings};
+use crate::domain::audit::AuditRecord;
+use crate::domain::{
+    CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName, DomainStatus, UserPoolId,
+};
+use crate::inventory::{Inventory, PoolRecord, View, ineligibility_reasons};
+use crate::propagation;
+use crate::store::{PendingChange, Store};
+
+/// What the protocol needs from the application.
+pub struct Services<'a> {
+    pub store: &'a Store,
+    pub inventory: &'a Arc<Inventory>,
+    /// The tag naming a pool's owning team (CERTDECK_TEAM_TAG).
+    pub team_tag: &'a str,
+    /// How long a propagation is followed before it times out.
+    pub propagation_timeout: Duration,
+}
+
+/// One submitted change form, parsed by the route. The pool is in the user's scope as
+/// the inventory `view` reads it, and has the custom domain `domain`.
+pub struct ChangeRequest<'a> {
+    pub user: &'a CurrentUser,
+    pub view: &'a View,
+    pub pool_id: &'a UserPoolId,
+    pub domain: &'a DomainName,
+    /// The ARN as the form sent it (never trusted: parsed and checked here).
+    pub certificate_arn: &'a str,
+    pub submission_token: &'a str,
+    /// Where the request came from, for the audit log: source IP and user agent.
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The certificates a confirmation page shows.
+pub struct Preview {
+    pub old: Option<CertificateDetail>,
+    pub new: CertificateDetail,
+}
+
+/// AWS took the change.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The propagation that follows it.
+    pub propagation_id: String,
+}
+
+/// Why a change was not made, one variant per outcome the form shows.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The one-time token was used already, or has expired: nothing was sent again.
+    #[error(
+        "This form was already submitted (or has expired). Nothing was sent again; check the propagations, or use this new form."
+    )]
+    AlreadySubmitted,
+    /// Another submission holds the claim on the domain.
+    #[error("Another change of this domain is being submitted.")]
+    DomainBusy,
+    /// Cognito is still applying an earlier change of the domain.
+    #[error(
+        "Cognito reports the domain as {0}: a change is still in progress. Wait until it is ACTIVE."
+    )]
+    DomainChanging(DomainStatus),
+    /// AWS no longer has the domain on the pool.
+    #[error("AWS no longer has {domain} on pool {pool_id}.")]
+    DomainGone { domain: String, pool_id: String },
+    /// The pool is outside the user's scope as AWS tags it now (the why).
+    #[error("{0}")]
+    OutOfScope(String),
+    /// The form named a certificate the form does not offer.
+    #[error("{0}")]
+    NotOffered(NotOffered),
+    /// The certificate cannot serve the domain now.
+    #[error("This certificate cannot serve {domain}: {}.", reasons.join("; "))]
+    NotEligible {
+        domain: String,
+        reasons: Vec<String>,
+    },
+    /// AWS refused a call (or could not be reached before anything was changed).
+    #[error("{0}")]
+    AwsRefused(AwsError),
+    /// certdeck's pacing under AWS's quota refused the call: nothing was sent.
+    #[error("{0}")]
+    QuotaBusy(AwsError),
+    /// AWS's answer to the update was unclear and AWS could not be asked again: the
+    /// change stays pending and is settled later from what AWS shows.
+    #[error(
+        "AWS did not answer clearly ({0}) and could not be asked again. certdeck keeps the change pending and settles it from what AWS shows within {minutes} minutes; nothing more is sent meanwhile.",
+        minutes = propagation::ABANDONED_AFTER.as_secs() / 60
+    )]
+    UnclearOutcome(AwsError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Why the named certificate is not one the form offers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotOffered {
+    #[error("Choose a certificate from the list: {0}.")]
+    Malformed(String),
+    #[error(
+        "The certificate is in {0}; CloudFront only uses certificates in {CLOUDFRONT_CERTIFICATE_REGION}."
+    )]
+    WrongRegion(String),
+    #[error(
+        "That certificate is not one of those offered. Refresh the page to see the current list."
+    )]
+    NotListed,
+    #[error("The domain already uses this certificate.")]
+    AlreadyInUse,
+}
+
+impl ChangeError {
+    /// A failed AWS call before anything was changed.
+    fn aws(error: AwsError) -> Self {
+        match error {
+            AwsError::QuotaBusy { .. } => ChangeError::QuotaBusy(error),
+            _ => ChangeError::AwsRefused(error),
+        }
+    }
+}
+
+impl From<NotOffered> for ChangeError {
+    fn from(why: NotOffered) -> Self {
+        ChangeError::NotOffered(why)
+    }
+}
+
+impl ChangeRequest<'_> {
+    fn record(&self) -> Result<&PoolRecord, ChangeError> {
+        self.view.pool(self.pool_id).ok_or_else(|| {
+            ChangeError::Unexpected(anyhow::anyhow!("pool {} left the view", self.pool_id))
+        })
+    }
+
+    fn current_arn(&self) -> Result<Option<String>, ChangeError> {
+        Ok(self
+            .record()?
+            .custom_domain
+            .as_ref()
+            .and_then(|d| d.certificate_arn.clone()))
+    }
+}
+
+/// The checks before the confirmation: the token is still valid, and the certificate
+/// is offered and eligible as AWS describes it now.
+async fn check(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+) -> Result<CertificateDetail, ChangeError> {
+    if !services
+        .store
+        .submission_token_valid(
+            request.submission_token,
+            &request.user.username,
+            request.pool_id,
+        )
+        .await?
+    {
+        return Err(ChangeError::AlreadySubmitted);
+    }
+    // Never trust the form: the ARN is parsed, then checked against AWS as it is now.
+    let arn =
+        CertificateArn::parse(request.certificate_arn.trim()).map_err(NotOffered::Malformed)?;
+    if arn.region() != CLOUDFRONT_CERTIFICATE_REGION {
+        return Err(NotOffered::WrongRegion(arn.region().to_owned()).into());
+    }
+    if !request
+        .view
+        .snapshot
+        .certificates
+        .iter()
+        .any(|c| c.arn == arn.as_str())
+    {
+        return Err(NotOffered::NotListed.into());
+    }
+    if request.current_arn()?.as_deref() == Some(arn.as_str()) {
+        return Err(NotOffered::AlreadyInUse.into());
+    }
+    let new = services
+        .inventory
+        .aws()
+        .describe_certificate(arn.as_str())
+        .await
+        .map_err(ChangeError::aws)?;
+    let reasons = ineligibility_reasons(&new.summary, request.domain, OffsetDateTime::now_utc());
+    if !reasons.is_empty() {
+        return Err(ChangeError::NotEligible {
+            domain: request.domain.to_string(),
+            reasons,
+        });
+    }
+    Ok(new)
+}
+
+/// The checks, and the certificates the confirmation page compares.
+pub async fn preview(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+) -> Result<Preview, ChangeError> {
+    let new = check(services, request).await?;
+    let old = match request.current_arn()? {
+        Some(old) => services
+            .inventory
+            .aws()
+            .describe_certificate(&old)
+            .await
+            .ok(),
+        None => None,
+    };
+    Ok(Preview { old, new })
+}
+
+/// The confirmed change, the whole protocol in order.
+pub async fn submit_change(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+) -> Result<Accepted, ChangeError> {
+    let new = check(services, request).await?;
+    let record = request.record()?;
+    // The inventory may be minutes old: who owns the pool is decided from its tags as
+    // AWS holds them now.
+    owner_now(services, request.user, record).await?;
+    let pool_id = request.pool_id.as_str();
+    let domain = request.domain;
+    if !services
+        .store
+        .consume_submission_token(request.submission_token, &request.user.username, pool_id)
+        .await?
+    {
+        return Err(ChangeError::AlreadySubmitted);
+    }
+    let mut change = PendingChange {
+        domain: domain.to_string(),
+        pool_id: pool_id.to_owned(),
+        region: record.region.clone(),
+        old_certificate_arn: request.current_arn()?,
+        new_certificate_arn: new.summary.arn.clone(),
+        actor: request.user.username.clone(),
+        role: Some(request.user.role.as_str().to_owned()),
+    };
+    if !services.store.begin_change(&change).await? {
+        return Err(ChangeError::DomainBusy);
+    }
+    // Read after the claim, so that nothing changes the domain in between.
+    let current = match services
+        .inventory
+        .aws()
+        .domain_settings(&record.region, domain.as_str())
+        .await
+    {
+        Ok(Some(current)) if current.user_pool_id == pool_id => current,
+        Ok(_) => {
+            services.store.end_change(domain.as_str()).await?;
+            return Err(ChangeError::DomainGone {
+                domain: domain.to_string(),
+                pool_id: pool_id.to_owned(),
+            });
+        }
+        Err(e) => {
+            services.store.end_change(domain.as_str()).await?;
+            return Err(ChangeError::aws(e));
+        }
+    };
+    if let Some(status) = current
+        .status
+        .as_ref()
+        .filter(|s| **s != DomainStatus::Active)
+    {
+        services.store.end_change(domain.as_str()).await?;
+        return Err(ChangeError::DomainChanging(status.clone()));
+    }
+    change.old_certificate_arn = current.certificate_arn.clone();
+    let propagation_id = submit_to_aws(services, request, &change, &current, &new).await?;
+    let inventory = services.inventory.clone();
+    let pool = pool_id.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = inventory.refresh_pool(&pool).await {
+            tracing::warn!(error = %e, pool, "the pool was not refreshed after its change");
+        }
+    });
+    Ok(Accepted { propagation_id })
+}
+
+/// Reads the pool's team tag from AWS (ListTagsForResource) and decides the user's
+/// scope from it. Admins may change every pool: nothing is read for them.
+async fn owner_now(
+    services: &Services<'_>,
+    user: &CurrentUser,
+    record: &PoolRecord,
+) -> Result<(), ChangeError> {
+    if user.role == Role::Admin {
+        return Ok(());
+    }
+    let aws = services.inventory.aws().interactive();
+    let tags = match &record.pool.arn {
+        Some(arn) => aws
+            .pool_tags(&record.region, arn)
+            .await
+            .map_err(ChangeError::aws)?,
+        None => {
+            aws.describe_user_pool(&record.region, &record.pool.id)
+                .await
+                .map_err(ChangeError::aws)?
+                .tags
+        }
+    };
+    let team = tags.get(services.team_tag).map(String::as_str);
+    if user.may_change(team) {
+        Ok(())
+    } else {
+        Err(ChangeError::OutOfScope(format!(
+            "this pool now belongs to team {}, not one of yours",
+            team.unwrap_or("(none)")
+        )))
+    }
+}
+
+/// Audits, calls AWS, then records the outcome: on success the propagation's id.
+async fn submit_to_aws(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    change: &PendingChange,
+    current: &DomainSettings,
+    new: &CertificateDetail,
+) -> Result<String, ChangeError> {
+    let entry = |action: &str, outcome: &str| AuditRecord {
+        source_ip: request.source_ip.clone(),
+        user_agent: request.user_agent.clone(),
+        ..propagation::change_record(change, action, outcome)
+    };
+    // Written before AWS is called: if it cannot be written, nothing is sent.
+    if let Err(e) = services
+        .store
+        .append_audit(entry("certificate.update.requested", "requested"))
+        .await
+    {
+        services.store.end_change(&change.domain).await?;
+        return Err(e.into());
+    }
+    let aws = services.inventory.aws();
+    let accepted = |request_id: Option<String>, detail: Option<String>| {
+        let mut outcome = entry("certificate.update.succeeded", "success");
+        outcome.aws_request_id = request_id;
+        outcome.detail = detail;
+        outcome
+    };
+    let outcome = match aws
+        .update_certificate(current, &change.new_certificate_arn)
+        .await
+    {
+        Ok(receipt) => Ok(accepted(
+            receipt.request_id,
+            receipt.cloudfront_domain.map(|d| format!("CloudFront {d}")),
+        )),
+        Err(error) if error.is_unclear() => {
+            match aws.domain_settings(&current.region, &current.domain).await {
+                Ok(Some(now))
+                    if now.certificate_arn.as_deref()
+                        == Some(change.new_certificate_arn.as_str()) =>
+                {
+                    Ok(accepted(
+                        error.request_id().map(str::to_owned),
+                        Some(format!(
+                            "AWS answered {error}, but shows the new certificate"
+                        )),
+                    ))
+                }
+                Ok(_) => Err(error),
+                // The claim stays: `propagation::reconcile_pending` settles it.
+                Err(_) => return Err(ChangeError::UnclearOutcome(error)),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(succeeded) => Ok(propagation::accept(
+            services.store,
+            services.propagation_timeout,
+            change,
+            new.serial.clone(),
+            succeeded,
+        )
+        .await?),
+        Err(error) => {
+            let mut failed = entry("certificate.update.failed", "failure");
+            failed.aws_request_id = error.request_id().map(str::to_owned);
+            failed.detail = Some(error.to_string());
+            services
+                .store
+                .finish_change(&change.domain, failed, None)
+                .await?;
+            Err(ChangeError::aws(error))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_texts_stay_as_they_were() {
+        assert_eq!(
+            NotOffered::WrongRegion("eu-west-1".into()).to_string(),
+            "The certificate is in eu-west-1; CloudFront only uses certificates in us-east-1."
+        );
+        assert_eq!(
+            ChangeError::NotEligible {
+                domain: "auth.example.com".into(),
+                reasons: vec!["a".into(), "b".into()],
+            }
+            .to_string(),
+            "This certificate cannot serve auth.example.com: a; b."
+        );
+        assert_eq!(
+            ChangeError::DomainChanging(DomainStatus::Updating).to_string(),
+            "Cognito reports the domain as UPDATING: a change is still in progress. Wait until it is ACTIVE."
+        );
+        let unclear = ChangeError::UnclearOutcome(AwsError::Transport("reset".into())).to_string();
+        assert!(
+            unclear.starts_with("AWS did not answer clearly (AWS could not be reached: reset)"),
+            "{unclear}"
+        );
+    }
+}
