@@ -233,10 +233,6 @@ pub async fn current_user(store: &Store, session: &Session) -> anyhow::Result<Op
         session.purge();
         return Ok(None);
     }
-    let Ok(role) = stored.role.parse::<Role>() else {
-        session.purge();
-        return Ok(None);
-    };
     if now - seen >= SEEN_GRANULARITY_SECS {
         session
             .insert(SESSION_SEEN, now)
@@ -244,8 +240,8 @@ pub async fn current_user(store: &Store, session: &Session) -> anyhow::Result<Op
     }
     Ok(Some(CurrentUser {
         username: stored.username,
-        role,
-        teams: stored.teams,
+        role: stored.role,
+        teams: stored.teams.0,
         csrf_token: csrf_token(session).map_err(|e| anyhow::anyhow!("session state: {e}"))?,
     }))
 }

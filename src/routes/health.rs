@@ -56,7 +56,10 @@ fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
         .unwrap_or_default();
     let given = Sha256::digest(given.as_bytes());
     let expected = Sha256::digest(expected.as_bytes());
-    bool::from(subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_slice()))
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_slice(),
+        expected.as_slice(),
+    ))
 }
 
 /// Prometheus text: what the inventory holds, how old it is, the changes in flight.

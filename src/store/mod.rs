@@ -4,6 +4,7 @@
 mod audit;
 mod changes;
 mod sessions;
+mod types;
 mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::{Chrome, PageError, audit, deny};
 use crate::auth::CurrentUser;
 use crate::aws::{AwsError, CertificateDetail};
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::{CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName};
 use crate::inventory::{CertificateChoice, PoolRecord, certificate_choices, ineligibility_reasons};
 use crate::propagation;
@@ -537,19 +537,24 @@ async fn submit_to_aws(
     new: &CertificateDetail,
 ) -> Result<Submitted, PageError> {
     let (source_ip, user_agent) = super::origin(req);
-    let entry = |action: &str, outcome: &str| AuditRecord {
+    let entry = |action: AuditAction, outcome: &str| AuditRecord {
         source_ip: source_ip.clone(),
         user_agent: user_agent.clone(),
         ..propagation::change_record(change, action, outcome)
     };
     // Written before AWS is called: if it cannot be written, nothing is sent.
-    if let Err(e) = audit(state, entry("certificate.update.requested", "requested")).await {
+    if let Err(e) = audit(
+        state,
+        entry(AuditAction::CertificateUpdateRequested, "requested"),
+    )
+    .await
+    {
         state.store.end_change(&change.domain).await?;
         return Err(e.into());
     }
     let aws = state.inventory.aws();
     let accepted = |request_id: Option<String>, detail: Option<String>| {
-        let mut outcome = entry("certificate.update.succeeded", "success");
+        let mut outcome = entry(AuditAction::CertificateUpdateSucceeded, "success");
         outcome.aws_request_id = request_id;
         outcome.detail = detail;
         outcome
@@ -590,7 +595,7 @@ async fn submit_to_aws(
             Ok(Submitted::Accepted(id))
         }
         Err(error) => {
-            let mut failed = entry("certificate.update.failed", "failure");
+            let mut failed = entry(AuditAction::CertificateUpdateFailed, "failure");
             failed.aws_request_id = error.request_id().map(str::to_owned);
             failed.detail = Some(error.to_string());
             state
