@@ -5,6 +5,7 @@ pub mod audit;
 mod certificate;
 mod domain_name;
 pub mod propagation;
+mod role;
 pub mod text;
 
 pub use certificate::{
@@ -13,3 +14,4 @@ pub use certificate::{
     format_serial,
 };
 pub use domain_name::{DomainName, DomainNameError, name_covers};
+pub use role::Role;

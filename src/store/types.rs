@@ -7,7 +7,7 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Any, Database, Decode, Encode, Type};
 
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::propagation::Phase;
 

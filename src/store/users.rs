@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::auth::Role;
+use crate::domain::Role;
 
 use super::{Store, unix_now as now};
 
