@@ -290,9 +290,7 @@ async fn create_initial_accounts(store: &Store, settings: &Settings) -> anyhow::
         let role: Role = account.role.parse().map_err(anyhow::Error::msg)?;
         let teams: Vec<String> = account.team.iter().cloned().collect();
         if store.find_user(&account.username).await?.is_some() {
-            store
-                .set_role(&account.username, role.as_str(), &teams)
-                .await?;
+            store.set_role(&account.username, role, &teams).await?;
             store
                 .set_password_hash(&account.username, &password::hash(&account.password)?)
                 .await?;

@@ -3,13 +3,13 @@
 use secrecy::SecretString;
 
 use super::{Role, parse_team, parse_username, password};
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::store::{Store, StoredUser};
 
-fn record(actor: &str, action: &str, username: &str, detail: String) -> AuditRecord {
+fn record(actor: &str, action: AuditAction, username: &str, detail: String) -> AuditRecord {
     AuditRecord {
         actor: actor.to_owned(),
-        action: action.to_owned(),
+        action,
         outcome: "success".to_owned(),
         detail: Some(format!("account {username}: {detail}")),
         ..AuditRecord::default()
@@ -44,8 +44,8 @@ pub async fn add(
     let teams = teams_of(teams)?;
     let user = StoredUser {
         username: username.clone(),
-        role: role.as_str().to_owned(),
-        teams: teams.clone(),
+        role,
+        teams: teams.clone().into(),
         password_hash: password::hash(password)?,
         updated_at: 0,
     };
@@ -53,7 +53,7 @@ pub async fn add(
     store
         .append_audit(record(
             actor,
-            "account.created",
+            AuditAction::AccountCreated,
             &username,
             describe(role, &teams),
         ))
@@ -69,11 +69,11 @@ pub async fn set_role(
     teams: &[String],
 ) -> anyhow::Result<()> {
     let teams = teams_of(teams)?;
-    store.set_role(username, role.as_str(), &teams).await?;
+    store.set_role(username, role, &teams).await?;
     store
         .append_audit(record(
             actor,
-            "account.role_changed",
+            AuditAction::AccountRoleChanged,
             username,
             describe(role, &teams),
         ))
@@ -93,7 +93,7 @@ pub async fn set_password(
     store
         .append_audit(record(
             actor,
-            "account.password_changed",
+            AuditAction::AccountPasswordChanged,
             username,
             "new password".into(),
         ))
@@ -104,7 +104,12 @@ pub async fn set_password(
 pub async fn remove(store: &Store, actor: &str, username: &str) -> anyhow::Result<()> {
     store.remove_user(username).await?;
     store
-        .append_audit(record(actor, "account.removed", username, "removed".into()))
+        .append_audit(record(
+            actor,
+            AuditAction::AccountRemoved,
+            username,
+            "removed".into(),
+        ))
         .await?;
     Ok(())
 }
@@ -119,7 +124,7 @@ pub async fn unlock(store: &Store, actor: &str, username: &str) -> anyhow::Resul
     store
         .append_audit(record(
             actor,
-            "account.unlocked",
+            AuditAction::AccountUnlocked,
             username,
             format!("sign-in lockout cleared ({cleared} counters)"),
         ))

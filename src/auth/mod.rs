@@ -5,9 +5,7 @@ pub mod password;
 pub mod refusals;
 pub mod sign_in;
 
-use std::fmt;
 use std::future::{Ready, ready};
-use std::str::FromStr;
 
 use actix_session::Session;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
@@ -36,46 +34,8 @@ pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
 /// `seen` is written at most this often, to spare the database a write per request.
 const SEEN_GRANULARITY_SECS: i64 = 60;
 
-/// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Reads everything.
-    Viewer,
-    /// Also changes certificates of pools tagged with one of its teams.
-    Operator,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role {other:?}: use viewer, operator or admin"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// The role is a domain value (the store's rows carry it too); its home is `domain`.
+pub use crate::domain::Role;
 
 /// Validates a team name: lowercase letters, digits, `-` and `_`.
 pub fn parse_team(team: &str) -> Result<String, String> {
@@ -233,10 +193,6 @@ pub async fn current_user(store: &Store, session: &Session) -> anyhow::Result<Op
         session.purge();
         return Ok(None);
     }
-    let Ok(role) = stored.role.parse::<Role>() else {
-        session.purge();
-        return Ok(None);
-    };
     if now - seen >= SEEN_GRANULARITY_SECS {
         session
             .insert(SESSION_SEEN, now)
@@ -244,8 +200,8 @@ pub async fn current_user(store: &Store, session: &Session) -> anyhow::Result<Op
     }
     Ok(Some(CurrentUser {
         username: stored.username,
-        role,
-        teams: stored.teams,
+        role: stored.role,
+        teams: stored.teams.0,
         csrf_token: csrf_token(session).map_err(|e| anyhow::anyhow!("session state: {e}"))?,
     }))
 }

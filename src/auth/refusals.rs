@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::text::truncate_bytes;
 use crate::store::Store;
 
@@ -21,7 +21,7 @@ pub const MAX_TEXT_BYTES: usize = 512;
 pub struct Refusal {
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub outcome: &'static str,
     pub detail: String,
 }
@@ -31,7 +31,7 @@ struct Key {
     minute: i64,
     /// `None`: the addresses past `MAX_ADDRESSES`.
     source_ip: Option<String>,
-    action: &'static str,
+    action: AuditAction,
     outcome: &'static str,
 }
 
@@ -71,7 +71,7 @@ impl RefusalLog {
         let mut key = Key {
             minute,
             source_ip: refusal.source_ip.clone(),
-            action: refusal.action,
+            action: refusal.action.clone(),
             outcome: refusal.outcome,
         };
         let named = counts
@@ -124,7 +124,7 @@ impl RefusalLog {
                 actor: "anonymous".to_owned(),
                 source_ip: key.source_ip,
                 user_agent: count.last.user_agent,
-                action: key.action.to_owned(),
+                action: key.action,
                 outcome: key.outcome.to_owned(),
                 detail: Some(format!(
                     "count={}: refused requests {whose} in the minute from {from} UTC; last: {}",

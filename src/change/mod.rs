@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::auth::{CurrentUser, Role};
 use crate::aws::{AwsError, CertificateDetail, DomainSettings};
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::{
     CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName, DomainStatus, UserPoolId,
 };
@@ -339,7 +339,7 @@ async fn submit_to_aws(
     current: &DomainSettings,
     new: &CertificateDetail,
 ) -> Result<String, ChangeError> {
-    let entry = |action: &str, outcome: &str| AuditRecord {
+    let entry = |action: AuditAction, outcome: &str| AuditRecord {
         source_ip: request.source_ip.clone(),
         user_agent: request.user_agent.clone(),
         ..propagation::change_record(change, action, outcome)
@@ -347,7 +347,7 @@ async fn submit_to_aws(
     // Written before AWS is called: if it cannot be written, nothing is sent.
     if let Err(e) = services
         .store
-        .append_audit(entry("certificate.update.requested", "requested"))
+        .append_audit(entry(AuditAction::CertificateUpdateRequested, "requested"))
         .await
     {
         services.store.end_change(&change.domain).await?;
@@ -355,7 +355,7 @@ async fn submit_to_aws(
     }
     let aws = services.inventory.aws();
     let accepted = |request_id: Option<String>, detail: Option<String>| {
-        let mut outcome = entry("certificate.update.succeeded", "success");
+        let mut outcome = entry(AuditAction::CertificateUpdateSucceeded, "success");
         outcome.aws_request_id = request_id;
         outcome.detail = detail;
         outcome
@@ -398,7 +398,7 @@ async fn submit_to_aws(
         )
         .await?),
         Err(error) => {
-            let mut failed = entry("certificate.update.failed", "failure");
+            let mut failed = entry(AuditAction::CertificateUpdateFailed, "failure");
             failed.aws_request_id = error.request_id().map(str::to_owned);
             failed.detail = Some(error.to_string());
             services

@@ -96,6 +96,154 @@ impl Sealing {
     }
 }
 
+/// What an audit entry records, in the dotted form stored in `audit_log.action` (and
+/// covered by the chain's hash, so the text of each action never changes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    SignIn,
+    SignOut,
+    CsrfRejected,
+    /// A signed-in user asked for something their role does not allow.
+    AccessDenied,
+    /// A pool was refreshed from AWS on request.
+    PoolRefresh,
+    AccountCreated,
+    AccountRoleChanged,
+    AccountPasswordChanged,
+    AccountRemoved,
+    AccountUnlocked,
+    CertificateUpdateRequested,
+    CertificateUpdateSucceeded,
+    CertificateUpdateFailed,
+    /// A propagation reached this phase (`propagation.<phase>`).
+    Propagation(crate::domain::propagation::Phase),
+    /// An action certdeck does not write (a row of another version, a test's); kept
+    /// as read so that the chain still verifies.
+    Other(String),
+}
+
+impl AuditAction {
+    /// Every action certdeck writes.
+    pub fn known() -> impl Iterator<Item = AuditAction> {
+        [
+            AuditAction::SignIn,
+            AuditAction::SignOut,
+            AuditAction::CsrfRejected,
+            AuditAction::AccessDenied,
+            AuditAction::PoolRefresh,
+            AuditAction::AccountCreated,
+            AuditAction::AccountRoleChanged,
+            AuditAction::AccountPasswordChanged,
+            AuditAction::AccountRemoved,
+            AuditAction::AccountUnlocked,
+            AuditAction::CertificateUpdateRequested,
+            AuditAction::CertificateUpdateSucceeded,
+            AuditAction::CertificateUpdateFailed,
+        ]
+        .into_iter()
+        .chain(
+            crate::domain::propagation::Phase::ALL
+                .into_iter()
+                .map(AuditAction::Propagation),
+        )
+    }
+
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        use crate::domain::propagation::Phase;
+        match self {
+            AuditAction::SignIn => "auth.sign_in",
+            AuditAction::SignOut => "auth.sign_out",
+            AuditAction::CsrfRejected => "csrf.rejected",
+            AuditAction::AccessDenied => "access.denied",
+            AuditAction::PoolRefresh => "pool.refresh",
+            AuditAction::AccountCreated => "account.created",
+            AuditAction::AccountRoleChanged => "account.role_changed",
+            AuditAction::AccountPasswordChanged => "account.password_changed",
+            AuditAction::AccountRemoved => "account.removed",
+            AuditAction::AccountUnlocked => "account.unlocked",
+            AuditAction::CertificateUpdateRequested => "certificate.update.requested",
+            AuditAction::CertificateUpdateSucceeded => "certificate.update.succeeded",
+            AuditAction::CertificateUpdateFailed => "certificate.update.failed",
+            AuditAction::Propagation(phase) => match phase {
+                Phase::Submitted => "propagation.submitted",
+                Phase::Updating => "propagation.updating",
+                Phase::Distributed => "propagation.distributed",
+                Phase::Verified => "propagation.verified",
+                Phase::Failed => "propagation.failed",
+                Phase::TimedOut => "propagation.timed_out",
+                Phase::Superseded => "propagation.superseded",
+            },
+            AuditAction::Other(text) => text,
+        }
+    }
+
+    /// The action a stored text names (never fails: unknown text is `Other`).
+    pub fn from_text(text: &str) -> Self {
+        AuditAction::known()
+            .find(|a| a.as_str() == text)
+            .unwrap_or_else(|| AuditAction::Other(text.to_owned()))
+    }
+}
+
+/// `Other("")`: only a placeholder for `..AuditRecord::default()`; every record sets
+/// its action.
+impl Default for AuditAction {
+    fn default() -> Self {
+        AuditAction::Other(String::new())
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AuditAction {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(AuditAction::from_text(s))
+    }
+}
+
+impl From<&str> for AuditAction {
+    fn from(text: &str) -> Self {
+        AuditAction::from_text(text)
+    }
+}
+
+impl From<String> for AuditAction {
+    fn from(text: String) -> Self {
+        AuditAction::from_text(&text)
+    }
+}
+
+impl PartialEq<str> for AuditAction {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for AuditAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+// The wire form (JSON exports, the chain's canonical form) is the stored text.
+impl Serialize for AuditAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditAction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(AuditAction::from)
+    }
+}
+
 /// What happened, before it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -103,7 +251,7 @@ pub struct AuditRecord {
     pub role: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub pool_id: Option<String>,
     pub domain: Option<String>,
     pub old_certificate_arn: Option<String>,
@@ -614,5 +762,44 @@ mod tests {
             .collect::<String>();
         assert_eq!(AuditAnchor::parse_lines(&text).unwrap(), anchors);
         assert!(AuditAnchor::parse_lines("{not json").is_err());
+    }
+
+    #[test]
+    fn every_audit_action_round_trips_through_its_text() {
+        let known: Vec<AuditAction> = AuditAction::known().collect();
+        assert_eq!(
+            known.len(),
+            13 + crate::domain::propagation::Phase::ALL.len()
+        );
+        let texts: std::collections::HashSet<&str> =
+            known.iter().map(AuditAction::as_str).collect();
+        assert_eq!(texts.len(), known.len(), "every action has its own text");
+        for action in known {
+            let text = action.to_string();
+            assert_eq!(text, action.as_str());
+            assert_eq!(text.parse::<AuditAction>(), Ok(action.clone()), "{text}");
+            assert_eq!(AuditAction::from(text.clone()), action, "{text}");
+            assert!(!matches!(
+                AuditAction::from(text.as_str()),
+                AuditAction::Other(_)
+            ));
+            let json = serde_json::to_string(&action).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<AuditAction>(&json).unwrap(), action);
+        }
+        // The stored texts never change: the chain's hashes cover them.
+        assert_eq!(AuditAction::SignIn.as_str(), "auth.sign_in");
+        assert_eq!(
+            AuditAction::CertificateUpdateRequested.as_str(),
+            "certificate.update.requested"
+        );
+        assert_eq!(
+            AuditAction::Propagation(crate::domain::propagation::Phase::TimedOut).as_str(),
+            "propagation.timed_out"
+        );
+        // Text certdeck does not write is kept as it was read.
+        let other = AuditAction::from("test.export");
+        assert_eq!(other, AuditAction::Other("test.export".into()));
+        assert_eq!(other.as_str(), "test.export");
     }
 }

@@ -6,6 +6,7 @@ mod certificate;
 mod domain_name;
 mod pool_id;
 pub mod propagation;
+mod role;
 pub mod text;
 
 pub use certificate::{
@@ -16,3 +17,4 @@ pub use certificate::{
 pub use domain_name::{DomainName, DomainNameError, name_covers};
 pub use pool_id::UserPoolId;
 pub use propagation::DomainStatus;
+pub use role::Role;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::aws::AwsClients;
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::propagation::Phase;
 use crate::store::{Observation, PendingChange, Propagation, Store};
 
@@ -37,7 +37,7 @@ pub fn new_propagation(
         actor: change.actor.clone(),
         submitted_at: submitted.unix_timestamp(),
         deadline: deadline.unix_timestamp(),
-        phase: Phase::Submitted.as_str().to_owned(),
+        phase: Phase::Submitted,
         cognito_status: None,
         served_serial: None,
         verified_at: None,
@@ -50,11 +50,11 @@ pub fn new_propagation(
 }
 
 /// The audit record of a change's step (`certificate.update.*`).
-pub fn change_record(change: &PendingChange, action: &str, outcome: &str) -> AuditRecord {
+pub fn change_record(change: &PendingChange, action: AuditAction, outcome: &str) -> AuditRecord {
     AuditRecord {
         actor: change.actor.clone(),
         role: change.role.clone(),
-        action: action.to_owned(),
+        action,
         outcome: outcome.to_owned(),
         pool_id: Some(change.pool_id.clone()),
         domain: Some(change.domain.clone()),
@@ -73,7 +73,7 @@ pub fn outcome_record(p: &Propagation, phase: Phase, detail: Option<String>) -> 
     };
     AuditRecord {
         actor: "certdeck".into(),
-        action: format!("propagation.{}", phase.as_str()),
+        action: AuditAction::Propagation(phase),
         pool_id: Some(p.pool_id.clone()),
         domain: Some(p.domain.clone()),
         old_certificate_arn: p.old_certificate_arn.clone(),
@@ -110,12 +110,12 @@ async fn supersede_earlier(store: &Store, domain: &str) -> anyhow::Result<()> {
         .filter(|p| p.domain == domain)
     {
         let seen = Observation {
-            phase: Some(Phase::Superseded.as_str().to_owned()),
+            phase: Some(Phase::Superseded),
             detail: Some("a later change of the same domain replaced it".into()),
             ..Default::default()
         };
         if store
-            .observe_propagation(&earlier.id, &earlier.phase, &seen)
+            .observe_propagation(&earlier.id, earlier.phase, &seen)
             .await?
         {
             store
@@ -148,7 +148,8 @@ pub async fn reconcile_pending(
             s.certificate_arn.as_deref() == Some(change.new_certificate_arn.as_str())
         });
         if applied {
-            let mut entry = change_record(&change, "certificate.update.succeeded", "success");
+            let mut entry =
+                change_record(&change, AuditAction::CertificateUpdateSucceeded, "success");
             entry.detail = Some("settled later: AWS shows the new certificate (the outcome was not recorded before a stop)".into());
             let serial = aws
                 .describe_certificate(&change.new_certificate_arn)
@@ -157,7 +158,7 @@ pub async fn reconcile_pending(
                 .and_then(|d| d.serial);
             accept(store, timeout, &change, serial, entry).await?;
         } else {
-            let mut entry = change_record(&change, "certificate.update.failed", "failure");
+            let mut entry = change_record(&change, AuditAction::CertificateUpdateFailed, "failure");
             entry.detail = Some(
                 "settled later: AWS does not show the new certificate (the update did not happen)"
                     .into(),

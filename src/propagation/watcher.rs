@@ -22,7 +22,7 @@ use crate::store::{Observation, Propagation, Store};
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseEvent {
     pub id: String,
-    pub phase: String,
+    pub phase: Phase,
     pub at_ms: i64,
     pub cognito_status: Option<String>,
     pub served_serial: Option<String>,
@@ -62,14 +62,14 @@ impl PhaseEvent {
     /// The event of `p` at `phase`, with what `seen` read.
     pub fn of(
         id: &str,
-        phase: &str,
+        phase: Phase,
         at_ms: i64,
         seen: &Observation,
         detail: Option<String>,
     ) -> Self {
         Self {
             id: id.to_owned(),
-            phase: phase.to_owned(),
+            phase,
             at_ms,
             cognito_status: seen.cognito_status.clone(),
             served_serial: seen.served_serial.clone(),
@@ -217,7 +217,7 @@ impl Watcher {
 
     /// One look at one change.
     async fn watch(&self, p: Propagation, ask_cognito: bool, probe: bool) -> anyhow::Result<()> {
-        let phase: Phase = p.phase.parse().map_err(anyhow::Error::msg)?;
+        let phase = p.phase;
         let now = OffsetDateTime::now_utc();
         let mut seen = Observation::default();
         let mut next = phase;
@@ -263,7 +263,7 @@ impl Watcher {
         // shows `distributed` even when the same round also verifies.
         let mut phase = phase;
         if next != phase && !next.is_terminal() {
-            seen.phase = Some(next.as_str().to_owned());
+            seen.phase = Some(next);
             seen.probe_error = p.probe_error.clone();
             self.record(&p, phase, next, &seen, now).await?;
             phase = next;
@@ -308,7 +308,7 @@ impl Watcher {
             seen.probe_error = p.probe_error.clone();
         }
         if next != phase {
-            seen.phase = Some(next.as_str().to_owned());
+            seen.phase = Some(next);
         }
         self.record(&p, phase, next, &seen, now).await
     }
@@ -323,10 +323,7 @@ impl Watcher {
         seen: &Observation,
         now: OffsetDateTime,
     ) -> anyhow::Result<()> {
-        let moved = self
-            .store
-            .observe_propagation(&p.id, phase.as_str(), seen)
-            .await?;
+        let moved = self.store.observe_propagation(&p.id, phase, seen).await?;
         let at_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         if moved {
             if next.is_terminal() {
@@ -334,7 +331,7 @@ impl Watcher {
             }
             let _ = self.events.send(PhaseEvent::of(
                 &p.id,
-                next.as_str(),
+                next,
                 at_ms,
                 seen,
                 seen.detail.clone(),
@@ -346,7 +343,7 @@ impl Watcher {
             // Not a phase change, but the live page shows the latest readings too.
             let _ = self.events.send(PhaseEvent::of(
                 &p.id,
-                phase.as_str(),
+                phase,
                 at_ms,
                 seen,
                 seen.probe_error.clone(),

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::auth::CurrentUser;
 use crate::auth::refusals::{MAX_TEXT_BYTES, Refusal};
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::text::truncate_bytes;
 use crate::state::AppState;
 
@@ -189,7 +189,7 @@ pub fn request_line(req: &HttpRequest) -> String {
 pub fn audit_record(
     req: &HttpRequest,
     user: Option<&CurrentUser>,
-    action: &str,
+    action: AuditAction,
     outcome: &str,
 ) -> AuditRecord {
     let (source_ip, user_agent) = origin(req);
@@ -198,7 +198,7 @@ pub fn audit_record(
         role: user.map(|u| u.role.as_str().to_owned()),
         source_ip,
         user_agent,
-        action: action.to_owned(),
+        action,
         outcome: outcome.to_owned(),
         ..AuditRecord::default()
     }
@@ -218,7 +218,7 @@ pub async fn deny(
     pool_id: Option<&str>,
     why: &str,
 ) -> PageError {
-    let mut record = audit_record(req, Some(user), "access.denied", "denied");
+    let mut record = audit_record(req, Some(user), AuditAction::AccessDenied, "denied");
     record.pool_id = pool_id.map(str::to_owned);
     record.detail = Some(format!("{}: {why}", request_line(req)));
     if let Err(e) = audit(state, record).await {
@@ -239,13 +239,13 @@ pub async fn record_csrf_refusal(state: &AppState, req: &HttpRequest, user: Opti
         state.refusals.note(Refusal {
             source_ip,
             user_agent,
-            action: "csrf.rejected",
+            action: AuditAction::CsrfRejected,
             outcome: "denied",
             detail,
         });
         return;
     };
-    let mut record = audit_record(req, None, "csrf.rejected", "denied");
+    let mut record = audit_record(req, None, AuditAction::CsrfRejected, "denied");
     record.actor = username;
     record.detail = Some(detail);
     if let Err(e) = audit(state, record).await {

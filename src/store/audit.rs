@@ -5,8 +5,8 @@
 use anyhow::Context;
 use futures_util::Stream;
 use serde::Deserialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -37,6 +37,7 @@ pub struct ChainReport {
 }
 
 /// The head row: how long the log is, how it ends, and where it turned keyed.
+#[derive(sqlx::FromRow)]
 struct Head {
     count: i64,
     last_hash: String,
@@ -49,19 +50,12 @@ async fn read_head<'e, E>(executor: E) -> anyhow::Result<Head>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT count, last_hash, keyed_from, key_check, keyed_from_mac FROM audit_head WHERE id = 1",
     )
     .fetch_one(executor)
     .await
-    .context("reading the audit head")?;
-    Ok(Head {
-        count: row.try_get("count")?,
-        last_hash: row.try_get("last_hash")?,
-        keyed_from: row.try_get("keyed_from")?,
-        key_check: row.try_get("key_check")?,
-        keyed_from_mac: row.try_get("keyed_from_mac")?,
-    })
+    .context("reading the audit head")
 }
 
 /// The key new entries are sealed with, given the head (locked by the caller). The
@@ -281,7 +275,7 @@ impl Store {
             "SELECT {COLUMNS} FROM audit_log WHERE id < $1 {} {clause} ORDER BY id DESC LIMIT $2",
             if clause.is_empty() { "" } else { "AND" }
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit);
         for value in values {
@@ -290,10 +284,7 @@ impl Store {
         query
             .fetch_all(&self.pool)
             .await
-            .context("reading the audit log")?
-            .iter()
-            .map(entry_of)
-            .collect()
+            .context("reading the audit log")
     }
 
     /// Every matching entry, newest first, read a page at a time.
@@ -364,7 +355,7 @@ impl Store {
         // the log is read is never taken for a row past the head.
         let mut count = head.count;
         let last_hash = loop {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let rows: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"
             )))
             .bind(verifier.verified().0)
@@ -380,8 +371,7 @@ impl Store {
                 count = now.count;
                 break now.last_hash;
             }
-            for row in &rows {
-                let entry = entry_of(row)?;
+            for entry in &rows {
                 if entry.id > count {
                     count = read_head(&self.pool).await?.count;
                     if entry.id > count {
@@ -394,7 +384,7 @@ impl Store {
                         ));
                     }
                 }
-                if let Err(broken) = verifier.check(&entry) {
+                if let Err(broken) = verifier.check(entry) {
                     return Ok(report(&verifier, Err(broken)));
                 }
             }
@@ -472,7 +462,7 @@ pub(super) async fn append_audit_in(
         .bind(&r.role)
         .bind(&r.source_ip)
         .bind(&r.user_agent)
-        .bind(&r.action)
+        .bind(r.action.as_str())
         .bind(&r.pool_id)
         .bind(&r.domain)
         .bind(&r.old_certificate_arn)
@@ -494,25 +484,29 @@ pub(super) async fn append_audit_in(
     Ok(entry)
 }
 
-fn entry_of(row: &AnyRow) -> anyhow::Result<AuditEntry> {
-    Ok(AuditEntry {
-        id: row.try_get("id")?,
-        at: row.try_get("at")?,
-        record: AuditRecord {
-            actor: row.try_get("actor")?,
-            role: row.try_get("role")?,
-            source_ip: row.try_get("source_ip")?,
-            user_agent: row.try_get("user_agent")?,
-            action: row.try_get("action")?,
-            pool_id: row.try_get("pool_id")?,
-            domain: row.try_get("domain")?,
-            old_certificate_arn: row.try_get("old_certificate_arn")?,
-            new_certificate_arn: row.try_get("new_certificate_arn")?,
-            outcome: row.try_get("outcome")?,
-            detail: row.try_get("detail")?,
-            aws_request_id: row.try_get("aws_request_id")?,
-        },
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
+/// An entry as stored; the action is read as an [`AuditAction`](crate::domain::audit::AuditAction)
+/// (text certdeck does not write stays `Other`, so that the chain still verifies).
+impl<'r> FromRow<'r, AnyRow> for AuditEntry {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AuditEntry {
+            id: row.try_get("id")?,
+            at: row.try_get("at")?,
+            record: AuditRecord {
+                actor: row.try_get("actor")?,
+                role: row.try_get("role")?,
+                source_ip: row.try_get("source_ip")?,
+                user_agent: row.try_get("user_agent")?,
+                action: row.try_get("action")?,
+                pool_id: row.try_get("pool_id")?,
+                domain: row.try_get("domain")?,
+                old_certificate_arn: row.try_get("old_certificate_arn")?,
+                new_certificate_arn: row.try_get("new_certificate_arn")?,
+                outcome: row.try_get("outcome")?,
+                detail: row.try_get("detail")?,
+                aws_request_id: row.try_get("aws_request_id")?,
+            },
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
 }

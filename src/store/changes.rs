@@ -1,18 +1,16 @@
 //! Certificate changes: one-time form tokens, the per-domain pending change, and the
 //! propagation records.
 
+use super::{Store, unix_now as now};
+use crate::domain::propagation::Phase;
 use anyhow::Context;
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use super::{Store, unix_now as now};
 
 /// A change form may be submitted within this time.
 const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 /// A change between its `requested` entry and its outcome.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingChange {
     pub domain: String,
     pub pool_id: String,
@@ -24,7 +22,7 @@ pub struct PendingChange {
 }
 
 /// A followed change (PRODUCT.md §4, `GET /api/propagations/{id}`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Propagation {
     pub id: String,
     pub pool_id: String,
@@ -39,7 +37,7 @@ pub struct Propagation {
     pub actor: String,
     pub submitted_at: i64,
     pub deadline: i64,
-    pub phase: String,
+    pub phase: Phase,
     pub cognito_status: Option<String>,
     pub served_serial: Option<String>,
     pub verified_at: Option<i64>,
@@ -54,17 +52,17 @@ pub struct Propagation {
 }
 
 /// One step of a propagation's timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PropagationEvent {
     pub at_ms: i64,
-    pub phase: String,
+    pub phase: Phase,
     pub detail: Option<String>,
 }
 
 /// What the watcher saw in one round, written back at once.
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
-    pub phase: Option<String>,
+    pub phase: Option<Phase>,
     pub cognito_status: Option<String>,
     pub served_serial: Option<String>,
     pub served_subject: Option<String>,
@@ -178,27 +176,14 @@ impl Store {
     /// Changes without an outcome claimed before `claimed_before` (unix seconds): older
     /// than any change still being submitted, so left by a crash.
     pub async fn pending_changes(&self, claimed_before: i64) -> anyhow::Result<Vec<PendingChange>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role \
              FROM pending_changes WHERE started_at < $1",
         )
         .bind(claimed_before)
         .fetch_all(&self.pool)
         .await
-        .context("reading pending changes")?;
-        rows.iter()
-            .map(|r| {
-                Ok(PendingChange {
-                    domain: r.try_get("domain")?,
-                    pool_id: r.try_get("pool_id")?,
-                    region: r.try_get("region")?,
-                    old_certificate_arn: r.try_get("old_certificate_arn")?,
-                    new_certificate_arn: r.try_get("new_certificate_arn")?,
-                    actor: r.try_get("actor")?,
-                    role: r.try_get("role")?,
-                })
-            })
-            .collect()
+        .context("reading pending changes")
     }
 
     pub async fn insert_propagation(&self, p: &Propagation) -> anyhow::Result<()> {
@@ -241,16 +226,13 @@ impl Store {
 
     /// Propagations not yet in a terminal phase.
     pub async fn active_propagations(&self) -> anyhow::Result<Vec<Propagation>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {PROPAGATION_COLUMNS} FROM propagations \
              WHERE phase IN ('submitted', 'updating', 'distributed') ORDER BY submitted_at"
         )))
         .fetch_all(&self.pool)
         .await
-        .context("listing active propagations")?
-        .iter()
-        .map(propagation_of)
-        .collect()
+        .context("listing active propagations")
     }
 
     /// Writes what the watcher saw; a phase change also goes to the timeline. Only a
@@ -258,10 +240,10 @@ impl Store {
     pub async fn observe_propagation(
         &self,
         id: &str,
-        from_phase: &str,
+        from_phase: Phase,
         seen: &Observation,
     ) -> anyhow::Result<bool> {
-        let phase = seen.phase.clone().unwrap_or_else(|| from_phase.to_owned());
+        let phase = seen.phase.unwrap_or(from_phase);
         let result = sqlx::query(
             "UPDATE propagations SET phase = $1, cognito_status = COALESCE($2, cognito_status), \
              served_serial = COALESCE($3, served_serial), served_subject = COALESCE($4, served_subject), \
@@ -270,7 +252,7 @@ impl Store {
              verified_at = COALESCE($8, verified_at), detail = COALESCE($9, detail), updated_at = $10 \
              WHERE id = $11 AND phase = $12",
         )
-        .bind(&phase)
+        .bind(phase.as_str())
         .bind(&seen.cognito_status)
         .bind(&seen.served_serial)
         .bind(&seen.served_subject)
@@ -281,13 +263,13 @@ impl Store {
         .bind(&seen.detail)
         .bind(now())
         .bind(id)
-        .bind(from_phase)
+        .bind(from_phase.as_str())
         .execute(&self.pool)
         .await
         .context("updating a propagation")?;
         let moved = result.rows_affected() == 1;
         if moved && phase != from_phase {
-            self.append_propagation_event(id, &phase, seen.detail.as_deref())
+            self.append_propagation_event(id, phase, seen.detail.as_deref())
                 .await?;
         }
         Ok(moved && phase != from_phase)
@@ -296,7 +278,7 @@ impl Store {
     async fn append_propagation_event(
         &self,
         id: &str,
-        phase: &str,
+        phase: Phase,
         detail: Option<&str>,
     ) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await.context("a connection")?;
@@ -305,39 +287,32 @@ impl Store {
 
     /// The timeline of a propagation, oldest first.
     pub async fn propagation_events(&self, id: &str) -> anyhow::Result<Vec<PropagationEvent>> {
-        sqlx::query("SELECT at_ms, phase, detail FROM propagation_events WHERE propagation_id = $1 ORDER BY at_ms, phase")
+        sqlx::query_as("SELECT at_ms, phase, detail FROM propagation_events WHERE propagation_id = $1 ORDER BY at_ms, phase")
             .bind(id)
             .fetch_all(&self.pool)
             .await
-            .context("reading a timeline")?
-            .iter()
-            .map(|r| Ok(PropagationEvent { at_ms: r.try_get("at_ms")?, phase: r.try_get("phase")?, detail: r.try_get("detail")? }))
-            .collect()
+            .context("reading a timeline")
     }
 
     pub async fn propagation(&self, id: &str) -> anyhow::Result<Option<Propagation>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {PROPAGATION_COLUMNS} FROM propagations WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .context("reading a propagation")?;
-        row.map(|r| propagation_of(&r)).transpose()
+        .context("reading a propagation")
     }
 
     /// The most recent propagations, newest first.
     pub async fn recent_propagations(&self, limit: i64) -> anyhow::Result<Vec<Propagation>> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {PROPAGATION_COLUMNS} FROM propagations ORDER BY submitted_at DESC, id LIMIT $1"
         )))
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .context("listing propagations")?
-        .iter()
-        .map(propagation_of)
-        .collect()
+        .context("listing propagations")
     }
 }
 
@@ -359,7 +334,7 @@ async fn insert_propagation_in(
         .bind(&p.actor)
         .bind(p.submitted_at)
         .bind(p.deadline)
-        .bind(&p.phase)
+        .bind(p.phase.as_str())
         .bind(&p.cognito_status)
         .bind(&p.served_serial)
         .bind(p.verified_at)
@@ -372,47 +347,23 @@ async fn insert_propagation_in(
         .execute(&mut *conn)
         .await
         .context("storing a propagation")?;
-    append_propagation_event_in(conn, &p.id, &p.phase, None).await
+    append_propagation_event_in(conn, &p.id, p.phase, None).await
 }
 
 async fn append_propagation_event_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
-    phase: &str,
+    phase: Phase,
     detail: Option<&str>,
 ) -> anyhow::Result<()> {
     let at_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     sqlx::query("INSERT INTO propagation_events (propagation_id, at_ms, phase, detail) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(at_ms)
-        .bind(phase)
+        .bind(phase.as_str())
         .bind(detail)
         .execute(&mut *conn)
         .await
         .context("recording a phase")?;
     Ok(())
-}
-
-fn propagation_of(r: &AnyRow) -> anyhow::Result<Propagation> {
-    Ok(Propagation {
-        id: r.try_get("id")?,
-        pool_id: r.try_get("pool_id")?,
-        region: r.try_get("region")?,
-        domain: r.try_get("domain")?,
-        old_certificate_arn: r.try_get("old_certificate_arn")?,
-        new_certificate_arn: r.try_get("new_certificate_arn")?,
-        expected_serial: r.try_get("expected_serial")?,
-        actor: r.try_get("actor")?,
-        submitted_at: r.try_get("submitted_at")?,
-        deadline: r.try_get("deadline")?,
-        phase: r.try_get("phase")?,
-        cognito_status: r.try_get("cognito_status")?,
-        served_serial: r.try_get("served_serial")?,
-        verified_at: r.try_get("verified_at")?,
-        detail: r.try_get("detail")?,
-        served_subject: r.try_get("served_subject")?,
-        served_not_after: r.try_get("served_not_after")?,
-        probe_error: r.try_get("probe_error")?,
-        cloudfront_distribution: r.try_get("cloudfront_distribution")?,
-    })
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod changes;
 mod sessions;
+mod types;
 mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};
@@ -16,17 +17,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
-/// Schema changes, applied once each in order. Plain SQL both databases accept.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/0001_inventory.sql")),
-    (2, include_str!("migrations/0002_auth.sql")),
-    (3, include_str!("migrations/0003_audit.sql")),
-    (4, include_str!("migrations/0004_changes.sql")),
-    (5, include_str!("migrations/0005_propagation_events.sql")),
-    (6, include_str!("migrations/0006_sign_in_throttle.sql")),
-    (7, include_str!("migrations/0007_audit_key.sql")),
-    (8, include_str!("migrations/0008_session_id.sql")),
-];
+/// Schema changes, applied once each in order by sqlx (`_sqlx_migrations`). Plain SQL
+/// both databases accept; each file runs as one script in a transaction.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
+
+/// Where certdeck's own runner (before sqlx's) recorded the versions it applied.
+const LEGACY_MIGRATIONS_TABLE: &str = "certdeck_migrations";
 
 /// Now, in unix seconds (how the store keeps times).
 fn unix_now() -> i64 {
@@ -85,37 +81,58 @@ impl Store {
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS certdeck_migrations (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
+        self.bridge_legacy_migrations().await?;
+        MIGRATOR
+            .run(&self.pool)
             .await
-            .context("creating the migrations table")?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await.context("starting a migration")?;
-            let applied = sqlx::query("SELECT version FROM certdeck_migrations WHERE version = $1")
-                .bind(*version)
-                .fetch_optional(&mut *tx)
-                .await
-                .context("reading applied migrations")?;
-            if applied.is_some() {
-                continue;
+            .context("applying the database migrations")?;
+        Ok(())
+    }
+
+    /// A database set up by certdeck's former runner lists the versions it applied in
+    /// `certdeck_migrations` (always a prefix 1..=n: it applied them in order, each in
+    /// its own transaction) and has no `_sqlx_migrations`. Those versions are recorded
+    /// as applied for sqlx (with the checksums of today's files) without running them
+    /// again. Idempotent, and under sqlx's migration lock, so replicas may start
+    /// together. `certdeck_migrations` stays as it was: nothing reads it afterwards but
+    /// this bridge, and a rollback to an older certdeck still finds it.
+    async fn bridge_legacy_migrations(&self) -> anyhow::Result<()> {
+        let exists_sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = $1"
             }
-            for statement in sql
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
-            {
-                sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(|| format!("applying migration {version}"))?;
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = $1"
             }
-            sqlx::query("INSERT INTO certdeck_migrations (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await
-                .context("recording a migration")?;
-            tx.commit().await.context("committing a migration")?;
+        };
+        let exists: i64 = sqlx::query_scalar(exists_sql)
+            .bind(LEGACY_MIGRATIONS_TABLE)
+            .fetch_one(&self.pool)
+            .await
+            .context("looking for the former migrations table")?;
+        if exists == 0 {
+            return Ok(());
         }
+        let applied: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT MAX(version) FROM {LEGACY_MIGRATIONS_TABLE}"
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .context("reading the former migrations table")?;
+        let Some(applied) = applied else {
+            return Ok(());
+        };
+        anyhow::ensure!(
+            MIGRATOR.version_exists(applied),
+            "the database was migrated to version {applied}, which this certdeck does not know"
+        );
+        MIGRATOR
+            .skip(&self.pool, Some(applied))
+            .await
+            .with_context(|| {
+                format!("recording migrations 1 to {applied} (applied by the former runner)")
+            })?;
         Ok(())
     }
 

@@ -3,14 +3,18 @@
 use anyhow::Context;
 use sqlx::Row;
 
+use crate::domain::Role;
+
 use super::{Store, unix_now as now};
 
 /// An account as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredUser {
     pub username: String,
-    pub role: String,
-    pub teams: Vec<String>,
+    pub role: Role,
+    /// Stored as one comma-separated column.
+    #[sqlx(try_from = "String")]
+    pub teams: Teams,
     pub password_hash: String,
     /// When the role, teams or password last changed (unix seconds): sessions signed in
     /// before it are over.
@@ -51,26 +55,23 @@ pub enum UserError {
 
 impl Store {
     pub async fn find_user(&self, username: &str) -> anyhow::Result<Option<StoredUser>> {
-        let row = sqlx::query(
+        let row = sqlx::query_as(
             "SELECT username, role, teams, password_hash, updated_at FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
         .await
         .context("reading an account")?;
-        row.map(|r| user_of(&r)).transpose()
+        Ok(row)
     }
 
     pub async fn list_users(&self) -> anyhow::Result<Vec<StoredUser>> {
-        sqlx::query(
+        sqlx::query_as(
             "SELECT username, role, teams, password_hash, updated_at FROM users ORDER BY username",
         )
         .fetch_all(&self.pool)
         .await
-        .context("listing accounts")?
-        .iter()
-        .map(user_of)
-        .collect()
+        .context("listing accounts")
     }
 
     pub async fn count_users(&self) -> anyhow::Result<i64> {
@@ -87,7 +88,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (username) DO NOTHING",
         )
         .bind(&user.username)
-        .bind(&user.role)
+        .bind(user.role.as_str())
         .bind(user.teams.join(","))
         .bind(&user.password_hash)
         .bind(now())
@@ -103,13 +104,13 @@ impl Store {
     pub async fn set_role(
         &self,
         username: &str,
-        role: &str,
+        role: Role,
         teams: &[String],
     ) -> Result<(), UserError> {
         let result = sqlx::query(
             "UPDATE users SET role = $1, teams = $2, updated_at = $3 WHERE username = $4",
         )
-        .bind(role)
+        .bind(role.as_str())
         .bind(teams.join(","))
         .bind(now())
         .bind(username)
@@ -286,17 +287,31 @@ impl Store {
     }
 }
 
-fn user_of(row: &sqlx::any::AnyRow) -> anyhow::Result<StoredUser> {
-    let teams: String = row.try_get("teams")?;
-    Ok(StoredUser {
-        username: row.try_get("username")?,
-        role: row.try_get("role")?,
-        teams: teams
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        password_hash: row.try_get("password_hash")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// An account's teams, read from their comma-separated column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Teams(pub Vec<String>);
+
+impl std::ops::Deref for Teams {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        &self.0
+    }
+}
+
+impl From<Vec<String>> for Teams {
+    fn from(teams: Vec<String>) -> Self {
+        Self(teams)
+    }
+}
+
+impl From<String> for Teams {
+    fn from(column: String) -> Self {
+        Self(
+            column
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
 }

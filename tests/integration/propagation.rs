@@ -127,7 +127,7 @@ async fn an_edge_that_never_switches_times_out_with_an_audit_entry() {
         .await
         .expect("timeline")
         .into_iter()
-        .map(|e| e.phase)
+        .map(|e| e.phase.to_string())
         .collect();
     assert_eq!(phases.last().map(String::as_str), Some("timed_out"));
     assert!(!phases.contains(&"verified".to_owned()));

@@ -138,7 +138,7 @@ fn csv_line(e: &AuditEntry) -> String {
         r.role.as_deref().unwrap_or_default(),
         r.source_ip.as_deref().unwrap_or_default(),
         r.user_agent.as_deref().unwrap_or_default(),
-        &r.action,
+        r.action.as_str(),
         r.pool_id.as_deref().unwrap_or_default(),
         r.domain.as_deref().unwrap_or_default(),
         r.old_certificate_arn.as_deref().unwrap_or_default(),

@@ -12,6 +12,7 @@ use super::{Chrome, PageError, audit, audit_record, origin};
 use crate::auth::refusals::Refusal;
 use crate::auth::sign_in::{self, SignInOutcome};
 use crate::auth::{self, CurrentUser};
+use crate::domain::audit::AuditAction;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -149,7 +150,7 @@ pub async fn submit(
         state.refusals.note(Refusal {
             source_ip: Some(source_ip.clone()),
             user_agent: user_agent.clone(),
-            action: "auth.sign_in",
+            action: AuditAction::SignIn,
             outcome,
             detail: detail.to_owned(),
         });
@@ -158,16 +159,16 @@ pub async fn submit(
         SignInOutcome::SignedIn(user) => {
             auth::begin_session(&session, &user.username)
                 .map_err(|e| PageError::Unexpected(anyhow::anyhow!("{e}")))?;
-            let mut record = audit_record(&req, None, "auth.sign_in", "success");
+            let mut record = audit_record(&req, None, AuditAction::SignIn, "success");
             record.actor = user.username.clone();
-            record.role = Some(user.role.clone());
+            record.role = Some(user.role.as_str().to_owned());
             audit(&state, record).await?;
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/"))
                 .finish())
         }
         SignInOutcome::Refused { known_account } => {
-            let mut record = audit_record(&req, None, "auth.sign_in", "failure");
+            let mut record = audit_record(&req, None, AuditAction::SignIn, "failure");
             record.actor = failed_actor(&state, &username, known_account);
             record.detail = Some("wrong user name or password".to_owned());
             audit(&state, record).await?;
@@ -227,7 +228,7 @@ pub async fn logout(
     session.purge();
     audit(
         &state,
-        audit_record(&req, Some(&user), "auth.sign_out", "success"),
+        audit_record(&req, Some(&user), AuditAction::SignOut, "success"),
     )
     .await?;
     Ok(HttpResponse::SeeOther()

@@ -10,7 +10,7 @@ use super::{Chrome, PageError, age, audit, audit_record, deny, html, timestamp};
 use crate::auth::{CurrentUser, Role};
 use crate::aws::{AwsError, CertificateSummary};
 use crate::domain::UserPoolId;
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::inventory::{DashboardRow, PoolRecord, PoolRefresh, RefreshPoolError};
 use crate::state::AppState;
 use crate::store::AuditFilter;
@@ -117,7 +117,7 @@ pub async fn refresh(
         Err(RefreshPoolError::Aws(e @ AwsError::QuotaBusy { .. })) => ("throttled", e.to_string()),
         Err(e) => ("failure", e.to_string()),
     };
-    let mut record = audit_record(&req, Some(&user), "pool.refresh", outcome);
+    let mut record = audit_record(&req, Some(&user), AuditAction::PoolRefresh, outcome);
     record.pool_id = Some(pool_id.to_string());
     record.detail = Some(detail);
     if let Err(e) = audit(&state, record).await {

@@ -82,7 +82,11 @@ fn timeline(events: &[PropagationEvent]) -> Vec<(String, String, String)> {
             let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.at_ms) * 1_000_000)
                 .map(timestamp)
                 .unwrap_or_default();
-            (e.phase.clone(), when, e.detail.clone().unwrap_or_default())
+            (
+                e.phase.to_string(),
+                when,
+                e.detail.clone().unwrap_or_default(),
+            )
         })
         .collect()
 }
@@ -99,7 +103,7 @@ pub async fn show(
         .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
     let events = state.store.propagation_events(&p.id).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let terminal = p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+    let terminal = p.phase.is_terminal();
     let outcome = terminal
         .then(|| events.last().and_then(|e| e.detail.clone()))
         .flatten();
@@ -156,8 +160,8 @@ pub async fn events(
     let stream = Following {
         receiver,
         store: state.store.clone(),
-        phase: p.phase.clone(),
-        done: p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal),
+        phase: p.phase,
+        done: p.phase.is_terminal(),
         id: p.id,
         username: user.username,
         session_id,
@@ -173,8 +177,8 @@ pub async fn events(
             tokio::select! {
                 received = s.receiver.recv() => match received {
                     Ok(event) if event.id == s.id => {
-                        s.done = event.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
-                        s.phase = event.phase.clone();
+                        s.done = event.phase.is_terminal();
+                        s.phase = event.phase;
                         return Some((Ok(sse(&event)), s));
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -190,7 +194,7 @@ pub async fn events(
                         && p.phase != s.phase
                         && let Ok(event) = current_event(&s.store, &p).await
                     {
-                        s.done = p.phase.parse::<Phase>().is_ok_and(Phase::is_terminal);
+                        s.done = p.phase.is_terminal();
                         s.phase = p.phase;
                         return Some((Ok(sse(&event)), s));
                     }
@@ -229,9 +233,7 @@ async fn session_still_allows(store: &Store, session_id: &str, username: &str) -
         return false;
     }
     match store.find_user(username).await {
-        Ok(Some(account)) => {
-            issued >= account.updated_at && account.role.parse::<auth::Role>().is_ok()
-        }
+        Ok(Some(account)) => issued >= account.updated_at,
         _ => false,
     }
 }
@@ -241,7 +243,7 @@ struct Following {
     receiver: tokio::sync::broadcast::Receiver<PhaseEvent>,
     store: Store,
     id: String,
-    phase: String,
+    phase: Phase,
     done: bool,
     username: String,
     session_id: String,
@@ -264,7 +266,7 @@ async fn current_event(store: &crate::store::Store, p: &Propagation) -> anyhow::
     let last = timeline.last();
     Ok(PhaseEvent::of(
         &p.id,
-        &p.phase,
+        p.phase,
         last.map_or(0, |e| e.at_ms),
         &seen,
         last.and_then(|e| e.detail.clone()),
