@@ -196,26 +196,24 @@ impl Application {
 /// Writes counted refusals each finished minute and drops sign-in counters whose
 /// window ended.
 async fn housekeeping(store: Store, refusals: Arc<RefusalLog>, window_secs: i64) {
-    {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        let mut rounds: u64 = 0;
-        loop {
-            tick.tick().await;
-            if let Err(e) = refusals.flush(false).await {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut rounds: u64 = 0;
+    loop {
+        tick.tick().await;
+        if let Err(e) = refusals.flush(false).await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "refused requests could not be audited"
+            );
+        }
+        rounds += 1;
+        if rounds.is_multiple_of(60) {
+            let expired = time::OffsetDateTime::now_utc().unix_timestamp() - window_secs;
+            if let Err(e) = store.prune_sign_in_counters(expired).await {
                 tracing::error!(
                     error = format!("{e:#}"),
-                    "refused requests could not be audited"
+                    "sign-in counters could not be pruned"
                 );
-            }
-            rounds += 1;
-            if rounds.is_multiple_of(60) {
-                let expired = time::OffsetDateTime::now_utc().unix_timestamp() - window_secs;
-                if let Err(e) = store.prune_sign_in_counters(expired).await {
-                    tracing::error!(
-                        error = format!("{e:#}"),
-                        "sign-in counters could not be pruned"
-                    );
-                }
             }
         }
     }

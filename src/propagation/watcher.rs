@@ -145,40 +145,34 @@ impl Watcher {
     /// Watches until the task is aborted.
     pub async fn run(self: Arc<Self>) {
         let watcher = self;
-        {
-            let mut due = Due::new();
-            let tick = watcher
-                .poll
-                .min(watcher.probe_every)
-                .min(Duration::from_secs(1));
-            let mut next_reconcile = Instant::now();
-            let mut next_sweep = Instant::now() + watcher.sweep_every.min(Duration::from_secs(30));
-            loop {
-                if let Err(e) = watcher.round(&mut due).await {
-                    tracing::error!(error = format!("{e:#}"), "propagation watcher round failed");
-                }
-                // Changes a stop cut off (here or on another replica) are settled once
-                // they are old enough not to be in flight.
-                if Instant::now() >= next_reconcile {
-                    next_reconcile = Instant::now() + RECONCILE_EVERY;
-                    if let Err(e) =
-                        super::reconcile_pending(&watcher.store, &watcher.aws, watcher.timeout)
-                            .await
-                    {
-                        tracing::error!(
-                            error = format!("{e:#}"),
-                            "settling pending changes failed"
-                        );
-                    }
-                }
-                if Instant::now() >= next_sweep {
-                    next_sweep = Instant::now() + watcher.sweep_every;
-                    if let Err(e) = watcher.sweep().await {
-                        tracing::error!(error = format!("{e:#}"), "sweeping the edge failed");
-                    }
-                }
-                tokio::time::sleep(tick).await;
+        let mut due = Due::new();
+        let tick = watcher
+            .poll
+            .min(watcher.probe_every)
+            .min(Duration::from_secs(1));
+        let mut next_reconcile = Instant::now();
+        let mut next_sweep = Instant::now() + watcher.sweep_every.min(Duration::from_secs(30));
+        loop {
+            if let Err(e) = watcher.round(&mut due).await {
+                tracing::error!(error = format!("{e:#}"), "propagation watcher round failed");
             }
+            // Changes a stop cut off (here or on another replica) are settled once
+            // they are old enough not to be in flight.
+            if Instant::now() >= next_reconcile {
+                next_reconcile = Instant::now() + RECONCILE_EVERY;
+                if let Err(e) =
+                    super::reconcile_pending(&watcher.store, &watcher.aws, watcher.timeout).await
+                {
+                    tracing::error!(error = format!("{e:#}"), "settling pending changes failed");
+                }
+            }
+            if Instant::now() >= next_sweep {
+                next_sweep = Instant::now() + watcher.sweep_every;
+                if let Err(e) = watcher.sweep().await {
+                    tracing::error!(error = format!("{e:#}"), "sweeping the edge failed");
+                }
+            }
+            tokio::time::sleep(tick).await;
         }
     }
 
