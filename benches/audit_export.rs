@@ -73,6 +73,10 @@ async fn main() -> anyhow::Result<()> {
             outcome: "success".into(),
             detail: Some("CloudFront d1234567890abc.cloudfront.net, \"quoted\"".into()),
             aws_request_id: Some(uuid::Uuid::new_v4().to_string()),
+            // Written by the INSERT below without the account columns.
+            account: None,
+            account_id: None,
+            assumed_role: None,
         };
         let e = AuditEntry::seal(
             id,

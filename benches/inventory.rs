@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cognitoidentityprovider::config::Credentials;
 use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
-use certdeck::aws::{AwsClients, Category};
+use certdeck::aws::{AwsAccounts, AwsClients, Category};
 use certdeck::configuration::Settings;
 use certdeck::inventory::Inventory;
 use certdeck::startup::Application;
@@ -84,8 +84,9 @@ async fn main() -> anyhow::Result<()> {
     // certdeck's cold inventory.
     let before = state(&http, &url).await?;
     let store = Store::connect(&settings.database_url).await?;
-    let aws = AwsClients::new(&settings).await?;
-    let inventory = Inventory::load(aws.clone(), store, "team".into()).await?;
+    let accounts = AwsAccounts::new(&settings).await?;
+    let aws = accounts.all()[0].clone();
+    let inventory = Inventory::load(accounts, store, "team".into()).await?;
     let started = Instant::now();
     inventory.refresh().await?;
     let concurrent = started.elapsed().as_secs_f64();

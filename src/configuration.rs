@@ -49,6 +49,61 @@ pub struct Settings {
     pub audit_anchor_file: Option<PathBuf>,
     /// How often the audit head is written out when entries were added.
     pub audit_anchor_interval: Duration,
+    /// The AWS accounts to read (`[[accounts]]`, PRODUCT.md §9); empty: the credential
+    /// chain's own account, in `regions`.
+    pub accounts: Vec<AccountSettings>,
+}
+
+/// One `[[accounts]]` table: an AWS account certdeck reads through a role it assumes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// certdeck's name for the account (`prod`, `staging`): shown, filtered on, audited.
+    pub name: String,
+    /// The role assumed with STS, `arn:aws:iam::<12 digits>:role/<name>`.
+    pub role_arn: String,
+    /// The external id the role's trust policy asks for.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Cognito regions to list in this account; empty: the top-level `regions`.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// The team owning every pool of the account, unless a pool's team tag names another.
+    #[serde(default)]
+    pub team: Option<String>,
+}
+
+impl AccountSettings {
+    /// The 12-digit account id, from the role's ARN.
+    pub fn account_id(&self) -> Option<&str> {
+        role_account_id(&self.role_arn)
+    }
+}
+
+/// The account id of a role ARN (`arn:<partition>:iam::<12 digits>:role/<path/name>`).
+pub fn role_account_id(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let name = resource.strip_prefix("role/")?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b));
+    (partition.starts_with("aws")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && name_ok)
+        .then_some(account)
 }
 
 /// An account `certdeck demo` made, with its password.
@@ -83,6 +138,8 @@ struct FileSettings {
     audit_key_file: Option<PathBuf>,
     audit_anchor_file: Option<PathBuf>,
     audit_anchor_interval_secs: Option<u64>,
+    #[serde(default)]
+    accounts: Vec<AccountSettings>,
 }
 
 impl Default for Settings {
@@ -109,6 +166,7 @@ impl Default for Settings {
             audit_key: None,
             audit_anchor_file: None,
             audit_anchor_interval: Duration::from_secs(60),
+            accounts: Vec::new(),
         }
     }
 }
@@ -236,16 +294,72 @@ impl Settings {
             s.audit_anchor_interval = Duration::from_secs(v);
         }
         for region in &s.regions {
-            anyhow::ensure!(
-                !region.is_empty()
-                    && region
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
-                "{region:?} is not an AWS region name"
-            );
+            check_region(region)?;
         }
+        s.accounts = check_accounts(file.accounts)?;
         Ok(s)
     }
+}
+
+fn check_region(region: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !region.is_empty()
+            && region.len() <= 32
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "{region:?} is not an AWS region name"
+    );
+    Ok(())
+}
+
+/// The `[[accounts]]` tables, each checked, with names unique.
+fn check_accounts(accounts: Vec<AccountSettings>) -> anyhow::Result<Vec<AccountSettings>> {
+    let mut names = std::collections::HashSet::new();
+    for account in &accounts {
+        let name = &account.name;
+        anyhow::ensure!(
+            (1..=32).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'_'),
+            "[[accounts]] name {name:?}: use 1 to 32 lowercase letters, digits, '-' or '_'"
+        );
+        anyhow::ensure!(
+            names.insert(name.as_str()),
+            "[[accounts]] name {name:?} is given twice"
+        );
+        anyhow::ensure!(
+            account.account_id().is_some(),
+            "[[accounts]] {name}: role_arn {:?} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)",
+            account.role_arn
+        );
+        if let Some(external_id) = &account.external_id {
+            anyhow::ensure!(
+                (2..=1224).contains(&external_id.len())
+                    && external_id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/_-".contains(&b)),
+                "[[accounts]] {name}: external_id must be 2 to 1224 of letters, digits and +=,.@:/_-"
+            );
+        }
+        for region in &account.regions {
+            check_region(region).with_context(|| format!("[[accounts]] {name}"))?;
+        }
+        if let Some(team) = &account.team {
+            // The rule of `auth::parse_team`, the team names users are given.
+            anyhow::ensure!(
+                (1..=64).contains(&team.len())
+                    && team.bytes().all(|b| b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'-'
+                        || b == b'_'),
+                "[[accounts]] {name}: team {team:?} is not a team name (a-z, 0-9, - and _)"
+            );
+        }
+    }
+    Ok(accounts)
 }
 
 /// The audit key from `CERTDECK_AUDIT_KEY`, or read from `CERTDECK_AUDIT_KEY_FILE` (or
@@ -323,6 +437,54 @@ mod tests {
             Settings::from_sources(
                 FileSettings::default(),
                 env(&[("CERTDECK_REGIONS", "US East")])
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn accounts_are_read_and_checked() {
+        let file: FileSettings = toml::from_str(
+            r#"
+regions = ["us-east-1"]
+[[accounts]]
+name = "prod"
+role_arn = "arn:aws:iam::111111111111:role/certdeck"
+regions = ["us-east-1", "eu-west-1"]
+team = "platform"
+[[accounts]]
+name = "staging"
+role_arn = "arn:aws:iam::222222222222:role/path/certdeck"
+external_id = "certdeck-staging"
+"#,
+        )
+        .unwrap();
+        let s = Settings::from_sources(file, env(&[])).unwrap();
+        assert_eq!(s.accounts.len(), 2);
+        assert_eq!(s.accounts[0].account_id(), Some("111111111111"));
+        assert_eq!(s.accounts[0].team.as_deref(), Some("platform"));
+        assert_eq!(s.accounts[1].account_id(), Some("222222222222"));
+        assert!(s.accounts[1].regions.is_empty());
+
+        let refused = |toml_text: &str| {
+            let file: FileSettings = toml::from_str(toml_text).unwrap();
+            Settings::from_sources(file, env(&[]))
+                .unwrap_err()
+                .to_string()
+        };
+        let twice = "[[accounts]]\nname = \"a\"\nrole_arn = \"arn:aws:iam::111111111111:role/x\"\n\
+                     [[accounts]]\nname = \"a\"\nrole_arn = \"arn:aws:iam::222222222222:role/x\"\n";
+        assert!(refused(twice).contains("given twice"));
+        let bad_arn = "[[accounts]]\nname = \"a\"\nrole_arn = \"arn:aws:iam::1234:role/x\"\n";
+        assert!(refused(bad_arn).contains("not an IAM role ARN"));
+        let user_arn =
+            "[[accounts]]\nname = \"a\"\nrole_arn = \"arn:aws:iam::111111111111:user/x\"\n";
+        assert!(refused(user_arn).contains("not an IAM role ARN"));
+        let bad_name = "[[accounts]]\nname = \"Prod Account\"\nrole_arn = \"arn:aws:iam::111111111111:role/x\"\n";
+        assert!(refused(bad_name).contains("lowercase"));
+        assert!(
+            toml::from_str::<FileSettings>(
+                "[[accounts]]\nname = \"a\"\nrole_arn = \"r\"\nrole = \"typo\"\n"
             )
             .is_err()
         );

@@ -17,7 +17,7 @@ use crate::auth::password::{self, PasswordChecker};
 use crate::auth::refusals::RefusalLog;
 use crate::auth::sign_in::SignInPolicy;
 use crate::auth::{self, Role};
-use crate::aws::AwsClients;
+use crate::aws::AwsAccounts;
 use crate::configuration::Settings;
 use crate::inventory::Inventory;
 use crate::propagation::probe::Probe;
@@ -53,7 +53,7 @@ impl Application {
                 .await?
                 .as_bytes(),
         );
-        let aws = AwsClients::new(&settings)
+        let aws = AwsAccounts::new(&settings)
             .await
             .context("configuring the AWS SDK")?;
         match crate::propagation::reconcile_pending(&store, &aws, settings.propagation_timeout)

@@ -1,6 +1,7 @@
 //! AWS SDK wrappers: Cognito per configured region and ACM in us-east-1, built once from
 //! one configuration, paced under AWS's quotas, with AWS errors mapped to `AwsError`.
 
+mod accounts;
 mod acm;
 mod cognito;
 mod limiter;
@@ -15,6 +16,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::operation::RequestId;
 
+pub use accounts::{Account, DEFAULT_ACCOUNT, source_identity};
 pub use acm::CertificateDetail;
 pub use cognito::{DomainSettings, UpdateReceipt};
 pub use limiter::{Category, QuotaBusy, RateLimiter};
@@ -22,8 +24,9 @@ pub use model::{
     ApiEnum, AwsValue, CertificateSummary, DomainDescription, PoolDetail, PoolSummary,
 };
 
-use crate::configuration::Settings;
+use crate::configuration::{AccountSettings, Settings};
 use crate::domain::CLOUDFRONT_CERTIFICATE_REGION;
+use accounts::RoleCredentials;
 
 /// An AWS call that failed, in the operator's terms.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -145,50 +148,179 @@ impl From<QuotaBusy> for AwsError {
 /// the quota; past it, the call fails at once with `AwsError::QuotaBusy`.
 pub const INTERACTIVE_MAX_WAIT: Duration = Duration::from_secs(5);
 
-/// The SDK clients certdeck uses, built once.
+/// The SDK clients of one AWS account, built once.
 #[derive(Clone)]
 pub struct AwsClients {
+    account: Arc<Account>,
     cognito: Arc<BTreeMap<String, aws_sdk_cognitoidentityprovider::Client>>,
     acm: aws_sdk_acm::Client,
+    /// Shared by every account: its lanes are per account, region and category.
     limiter: Arc<RateLimiter>,
     /// The longest wait for a pacing slot; `None`: as long as it takes (background work).
     max_wait: Option<Duration>,
+    /// The role certdeck assumes in the account; `None`: the credential chain's identity.
+    role: Option<Arc<RoleCredentials>>,
+    /// What the clients were built from, for the session of one person.
+    sdk_config: aws_config::SdkConfig,
+}
+
+/// Every configured account's clients (PRODUCT.md §9), in the configured order.
+#[derive(Clone)]
+pub struct AwsAccounts {
+    accounts: Arc<Vec<AwsClients>>,
+}
+
+impl AwsAccounts {
+    /// The clients of every `[[accounts]]` table, or of the credential chain's own
+    /// account when there is none.
+    pub async fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let limiter = Arc::new(RateLimiter::new(settings.aws_quota_scale));
+        let mut accounts = Vec::new();
+        if settings.accounts.is_empty() {
+            let account = Account {
+                name: DEFAULT_ACCOUNT.to_owned(),
+                id: None,
+                role_arn: None,
+                external_id: None,
+                team: None,
+            };
+            accounts.push(
+                AwsClients::build(settings, account, &settings.regions, None, limiter).await?,
+            );
+        } else {
+            let sts_config = base_loader(settings)
+                .region(Region::new(CLOUDFRONT_CERTIFICATE_REGION))
+                .load()
+                .await;
+            let sts = aws_sdk_sts::Client::new(&sts_config);
+            for configured in &settings.accounts {
+                let AccountSettings {
+                    name,
+                    role_arn,
+                    external_id,
+                    regions,
+                    team,
+                } = configured;
+                let role = Arc::new(RoleCredentials::new(
+                    sts.clone(),
+                    role_arn.clone(),
+                    external_id.clone(),
+                ));
+                let account = Account {
+                    name: name.clone(),
+                    id: configured.account_id().map(str::to_owned),
+                    role_arn: Some(role_arn.clone()),
+                    external_id: external_id.clone(),
+                    team: team.clone(),
+                };
+                let regions = if regions.is_empty() {
+                    &settings.regions
+                } else {
+                    regions
+                };
+                accounts.push(
+                    AwsClients::build(settings, account, regions, Some(role), limiter.clone())
+                        .await?,
+                );
+            }
+        }
+        Ok(Self {
+            accounts: Arc::new(accounts),
+        })
+    }
+
+    pub fn all(&self) -> &[AwsClients] {
+        &self.accounts
+    }
+
+    /// The clients of the account named `name`.
+    pub fn get(&self, name: &str) -> Option<&AwsClients> {
+        self.accounts.iter().find(|a| a.account.name == name)
+    }
+
+    /// The clients of `name`, or of the first account for records written before
+    /// accounts were recorded (`None`).
+    pub fn of(&self, name: Option<&str>) -> Option<&AwsClients> {
+        match name {
+            Some(name) => self.get(name),
+            None => self.accounts.first(),
+        }
+    }
+
+    /// Every region any account reads, each once.
+    pub fn regions(&self) -> Vec<String> {
+        let regions: std::collections::BTreeSet<&str> =
+            self.accounts.iter().flat_map(|a| a.regions()).collect();
+        regions.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Whether more than one account is configured.
+    pub fn several(&self) -> bool {
+        self.accounts.len() > 1
+    }
 }
 
 impl AwsClients {
-    /// Clients for every configured region (the SDK's own region when none is set).
+    /// The credential chain's own account, in every configured region (the SDK's own
+    /// region when none is set).
     pub async fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let accounts = AwsAccounts::new(&Settings {
+            accounts: Vec::new(),
+            ..settings.clone()
+        })
+        .await?;
+        accounts
+            .accounts
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no account"))
+    }
+
+    async fn build(
+        settings: &Settings,
+        account: Account,
+        regions: &[String],
+        role: Option<Arc<RoleCredentials>>,
+        limiter: Arc<RateLimiter>,
+    ) -> anyhow::Result<Self> {
+        let mut loader = base_loader(settings);
+        if let Some(role) = &role {
+            loader = loader
+                .credentials_provider(RoleProvider(role.clone()))
+                // `RoleCredentials` caches and renews them itself.
+                .identity_cache(aws_config::identity::IdentityCache::no_cache());
+        }
+        let sdk_config = loader.load().await;
         let regions: Vec<String> =
-            if settings.regions.is_empty() {
+            if regions.is_empty() {
                 // Only then ask the SDK's region chain (which may probe instance metadata).
-                let base = base_loader(settings).load().await;
-                vec![base.region().map(|r| r.to_string()).ok_or_else(|| {
+                vec![sdk_config.region().map(|r| r.to_string()).ok_or_else(|| {
                     anyhow::anyhow!("no region: set CERTDECK_REGIONS or AWS_REGION")
                 })?]
             } else {
-                settings.regions.clone()
+                regions.to_vec()
             };
-        let mut cognito = BTreeMap::new();
-        for region in &regions {
-            let config = base_loader(settings)
-                .region(Region::new(region.clone()))
-                .load()
-                .await;
-            cognito.insert(
-                region.clone(),
-                aws_sdk_cognitoidentityprovider::Client::new(&config),
-            );
-        }
-        let acm_config = base_loader(settings)
+        let cognito = regions
+            .iter()
+            .map(|region| (region.clone(), cognito_client(&sdk_config, region, None)))
+            .collect();
+        let acm_config = aws_sdk_acm::config::Builder::from(&sdk_config)
             .region(Region::new(CLOUDFRONT_CERTIFICATE_REGION))
-            .load()
-            .await;
+            .build();
         Ok(Self {
+            account: Arc::new(account),
             cognito: Arc::new(cognito),
-            acm: aws_sdk_acm::Client::new(&acm_config),
-            limiter: Arc::new(RateLimiter::new(settings.aws_quota_scale)),
+            acm: aws_sdk_acm::Client::from_conf(acm_config),
+            limiter,
             max_wait: None,
+            role,
+            sdk_config,
         })
+    }
+
+    /// The account these clients read.
+    pub fn account(&self) -> &Account {
+        &self.account
     }
 
     /// The same clients and pacing for calls a person waits on: a call whose slot is
@@ -200,15 +332,49 @@ impl AwsClients {
         }
     }
 
-    /// Waits for a pacing slot of `category` in `region`.
+    /// Clients for calls one person asked for in `region`: through a new session of the
+    /// account's role with `SourceIdentity` = `username` (CloudTrail names them), and
+    /// the ARN of that assumed role. Without a role (the credential chain's own
+    /// account) these clients, and no assumed role.
+    pub async fn for_person(
+        &self,
+        region: &str,
+        username: &str,
+    ) -> Result<(Self, Option<String>), AwsError> {
+        let Some(role) = &self.role else {
+            return Ok((self.clone(), None));
+        };
+        self.cognito(region)?;
+        let assumed = role.for_person(username).await?;
+        let client = cognito_client(&self.sdk_config, region, Some(assumed.credentials));
+        let person = Self {
+            cognito: Arc::new(BTreeMap::from([(region.to_owned(), client)])),
+            role: None,
+            ..self.clone()
+        };
+        Ok((person, assumed.assumed_role_arn))
+    }
+
+    /// Resolves the account's credentials now (assuming its role when they are not
+    /// cached), so a broken role shows as one clear problem.
+    pub async fn check_credentials(&self) -> Result<(), AwsError> {
+        match &self.role {
+            Some(role) => role.get().await.map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for a pacing slot of `category` in `region` (quotas are per account and
+    /// region).
     async fn pace(&self, region: &str, category: Category) -> Result<(), AwsError> {
+        let lane = format!("{}/{region}", self.account.name);
         match self.max_wait {
             Some(max_wait) => Ok(self
                 .limiter
-                .acquire_within(region, category, max_wait)
+                .acquire_within(&lane, category, max_wait)
                 .await?),
             None => {
-                self.limiter.acquire(region, category).await;
+                self.limiter.acquire(&lane, category).await;
                 Ok(())
             }
         }
@@ -220,10 +386,41 @@ impl AwsClients {
     }
 
     fn cognito(&self, region: &str) -> Result<&aws_sdk_cognitoidentityprovider::Client, AwsError> {
-        self.cognito
-            .get(region)
-            .ok_or_else(|| AwsError::Transport(format!("region {region} is not configured")))
+        self.cognito.get(region).ok_or_else(|| {
+            AwsError::Transport(format!(
+                "region {region} is not configured for account {}",
+                self.account.name
+            ))
+        })
     }
+}
+
+/// The role's credentials as the SDK asks for them.
+#[derive(Debug)]
+struct RoleProvider(Arc<RoleCredentials>);
+
+impl aws_credential_types::provider::ProvideCredentials for RoleProvider {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.0.provide_credentials()
+    }
+}
+
+fn cognito_client(
+    sdk_config: &aws_config::SdkConfig,
+    region: &str,
+    credentials: Option<aws_credential_types::Credentials>,
+) -> aws_sdk_cognitoidentityprovider::Client {
+    let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk_config)
+        .region(Region::new(region.to_owned()));
+    if let Some(credentials) = credentials {
+        config = config.credentials_provider(credentials);
+    }
+    aws_sdk_cognitoidentityprovider::Client::from_conf(config.build())
 }
 
 fn base_loader(settings: &Settings) -> aws_config::ConfigLoader {

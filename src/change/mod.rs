@@ -1,7 +1,8 @@
 //! The certificate change protocol (PRODUCT.md §4), in order: the one-time submission
 //! token, the certificate checked against AWS as it is now, the pool's owner read from
 //! AWS at the confirmed submit, the claim on the domain, the re-check of the domain,
-//! the `requested` entry, the one `UpdateUserPoolDomain` call, then the outcome, the
+//! the person's session in the pool's account (`SourceIdentity` = the user), the
+//! `requested` entry, the one `UpdateUserPoolDomain` call, then the outcome, the
 //! propagation and the release written together.
 //!
 //! Every way it can end that the form shows is a variant of [`ChangeError`]; the route
@@ -13,7 +14,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::auth::{CurrentUser, Role};
-use crate::aws::{AwsError, CertificateDetail, DomainSettings};
+use crate::aws::{AwsClients, AwsError, CertificateDetail, DomainSettings};
 use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::{
     CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName, DomainStatus, UserPoolId,
@@ -26,8 +27,6 @@ use crate::store::{PendingChange, Store};
 pub struct Services<'a> {
     pub store: &'a Store,
     pub inventory: &'a Arc<Inventory>,
-    /// The tag naming a pool's owning team (CERTDECK_TEAM_TAG).
-    pub team_tag: &'a str,
     /// How long a propagation is followed before it times out.
     pub propagation_timeout: Duration,
 }
@@ -180,10 +179,12 @@ async fn check(
     if arn.region() != CLOUDFRONT_CERTIFICATE_REGION {
         return Err(NotOffered::WrongRegion(arn.region().to_owned()).into());
     }
+    // Only the pool's own account's certificates are offered (a custom domain takes a
+    // certificate of the account that owns the pool).
+    let record = request.record()?;
     if !request
         .view
-        .snapshot
-        .certificates
+        .certificates_of(&record.account)
         .iter()
         .any(|c| c.arn == arn.as_str())
     {
@@ -194,7 +195,8 @@ async fn check(
     }
     let new = services
         .inventory
-        .aws()
+        .aws_for(record)
+        .map_err(ChangeError::aws)?
         .describe_certificate(arn.as_str())
         .await
         .map_err(ChangeError::aws)?;
@@ -214,13 +216,12 @@ pub async fn preview(
     request: &ChangeRequest<'_>,
 ) -> Result<Preview, ChangeError> {
     let new = check(services, request).await?;
+    let aws = services
+        .inventory
+        .aws_for(request.record()?)
+        .map_err(ChangeError::aws)?;
     let old = match request.current_arn()? {
-        Some(old) => services
-            .inventory
-            .aws()
-            .describe_certificate(&old)
-            .await
-            .ok(),
+        Some(old) => aws.describe_certificate(&old).await.ok(),
         None => None,
     };
     Ok(Preview { old, new })
@@ -253,17 +254,18 @@ pub async fn submit_change(
         new_certificate_arn: new.summary.arn.clone(),
         actor: request.user.username.clone(),
         role: Some(request.user.role.as_str().to_owned()),
+        account: Some(record.account.clone()),
+        account_id: record.account_id.clone(),
     };
+    let aws = services
+        .inventory
+        .aws_for(record)
+        .map_err(ChangeError::aws)?;
     if !services.store.begin_change(&change).await? {
         return Err(ChangeError::DomainBusy);
     }
     // Read after the claim, so that nothing changes the domain in between.
-    let current = match services
-        .inventory
-        .aws()
-        .domain_settings(&record.region, domain.as_str())
-        .await
-    {
+    let current = match aws.domain_settings(&record.region, domain.as_str()).await {
         Ok(Some(current)) if current.user_pool_id == pool_id => current,
         Ok(_) => {
             services.store.end_change(domain.as_str()).await?;
@@ -286,7 +288,26 @@ pub async fn submit_change(
         return Err(ChangeError::DomainChanging(status.clone()));
     }
     change.old_certificate_arn = current.certificate_arn.clone();
-    let propagation_id = submit_to_aws(services, request, &change, &current, &new).await?;
+    // The change is made as the person: a session of the account's role that names
+    // them (`SourceIdentity`), so that CloudTrail shows who asked.
+    let (person, assumed_role) = match aws.for_person(&record.region, &request.user.username).await
+    {
+        Ok(session) => session,
+        Err(e) => {
+            services.store.end_change(domain.as_str()).await?;
+            return Err(ChangeError::aws(e));
+        }
+    };
+    let propagation_id = submit_to_aws(
+        services,
+        request,
+        &change,
+        &current,
+        &new,
+        &person,
+        assumed_role,
+    )
+    .await?;
     let inventory = services.inventory.clone();
     let pool = pool_id.to_owned();
     tokio::spawn(async move {
@@ -307,7 +328,11 @@ async fn owner_now(
     if user.role == Role::Admin {
         return Ok(());
     }
-    let aws = services.inventory.aws().interactive();
+    let aws = services
+        .inventory
+        .aws_for(record)
+        .map_err(ChangeError::aws)?
+        .interactive();
     let tags = match &record.pool.arn {
         Some(arn) => aws
             .pool_tags(&record.region, arn)
@@ -320,7 +345,7 @@ async fn owner_now(
                 .tags
         }
     };
-    let team = tags.get(services.team_tag).map(String::as_str);
+    let team = services.inventory.owners().team_of(&record.account, &tags);
     if user.may_change(team) {
         Ok(())
     } else {
@@ -338,10 +363,13 @@ async fn submit_to_aws(
     change: &PendingChange,
     current: &DomainSettings,
     new: &CertificateDetail,
+    aws: &AwsClients,
+    assumed_role: Option<String>,
 ) -> Result<String, ChangeError> {
     let entry = |action: AuditAction, outcome: &str| AuditRecord {
         source_ip: request.source_ip.clone(),
         user_agent: request.user_agent.clone(),
+        assumed_role: assumed_role.clone(),
         ..propagation::change_record(change, action, outcome)
     };
     // Written before AWS is called: if it cannot be written, nothing is sent.
@@ -353,7 +381,6 @@ async fn submit_to_aws(
         services.store.end_change(&change.domain).await?;
         return Err(e.into());
     }
-    let aws = services.inventory.aws();
     let accepted = |request_id: Option<String>, detail: Option<String>| {
         let mut outcome = entry(AuditAction::CertificateUpdateSucceeded, "success");
         outcome.aws_request_id = request_id;

@@ -259,6 +259,14 @@ pub struct AuditRecord {
     pub outcome: String,
     pub detail: Option<String>,
     pub aws_request_id: Option<String>,
+    /// certdeck's name of the AWS account acted in, and its 12-digit id.
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// The role session a change was made through (`arn:aws:sts::…:assumed-role/…`).
+    #[serde(default)]
+    pub assumed_role: Option<String>,
 }
 
 /// A stored entry.
@@ -274,8 +282,32 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// The canonical form the hash covers.
+    /// The canonical form the hash covers. The account fields came later: an entry
+    /// without them has the form entries had before, so older chains still verify, and
+    /// an entry with any of them covers all three.
     pub fn canonical(id: i64, at: &str, r: &AuditRecord) -> String {
+        if r.account.is_some() || r.account_id.is_some() || r.assumed_role.is_some() {
+            return serde_json::json!([
+                id,
+                at,
+                r.actor,
+                r.role,
+                r.source_ip,
+                r.user_agent,
+                r.action,
+                r.pool_id,
+                r.domain,
+                r.old_certificate_arn,
+                r.new_certificate_arn,
+                r.outcome,
+                r.detail,
+                r.aws_request_id,
+                r.account,
+                r.account_id,
+                r.assumed_role,
+            ])
+            .to_string();
+        }
         serde_json::json!([
             id,
             at,

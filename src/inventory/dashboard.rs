@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::Snapshot;
+use super::{Owners, Snapshot};
 use crate::aws::{AwsValue, CertificateSummary};
 use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibility};
 
@@ -30,6 +30,11 @@ impl Flags {
 /// One pool as the dashboard shows it.
 #[derive(Debug, Clone)]
 pub struct DashboardRow {
+    /// certdeck's name of the pool's account, and its 12-digit id when known.
+    pub account: String,
+    pub account_id: Option<String>,
+    /// Why the pool's account could not be read in the last refresh (the row is older).
+    pub account_problem: Option<String>,
     pub pool_id: String,
     pub pool_name: String,
     pub region: String,
@@ -69,8 +74,13 @@ impl DashboardRow {
     }
 }
 
-/// The rows of `snapshot`, sorted by pool name.
-pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
+/// The rows of `snapshot`, sorted by pool name; `certificates_of` gives the certificates
+/// of an account (a pool's newer eligible certificate must be of its own account).
+pub fn rows<'s>(
+    snapshot: &'s Snapshot,
+    owners: &Owners,
+    certificates_of: impl Fn(&str) -> &'s [CertificateSummary],
+) -> Vec<DashboardRow> {
     let now = snapshot.taken_at.max(OffsetDateTime::now_utc());
     let mut rows: Vec<DashboardRow> = snapshot
         .pools
@@ -97,13 +107,15 @@ pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
                     .and_then(|d| DomainName::parse(d).ok())
                     .zip(certificate.as_ref())
                     .is_some_and(|(d, current)| {
-                        newer_eligible_exists(&d, current, &snapshot.certificates, now)
+                        newer_eligible_exists(&d, current, certificates_of(&record.account), now)
                     }),
                 domain_not_active: domain
                     .and_then(|d| d.status.as_ref())
                     .is_some_and(|s| *s != DomainStatus::Active),
             };
             let search_text = [
+                Some(record.account.as_str()),
+                record.account_id.as_deref(),
                 Some(record.pool.name.as_str()),
                 Some(record.pool.id.as_str()),
                 record.pool.prefix_domain.as_deref(),
@@ -117,10 +129,15 @@ pub fn rows(snapshot: &Snapshot, team_tag: &str) -> Vec<DashboardRow> {
             .join(" ")
             .to_lowercase();
             DashboardRow {
+                account: record.account.clone(),
+                account_id: record.account_id.clone(),
+                account_problem: snapshot.account_problems.get(&record.account).cloned(),
                 pool_id: record.pool.id.clone(),
                 pool_name: record.pool.name.clone(),
                 region: record.region.clone(),
-                team: record.pool.tags.get(team_tag).cloned(),
+                team: owners
+                    .team_of(&record.account, &record.pool.tags)
+                    .map(str::to_owned),
                 prefix_domain: record.pool.prefix_domain.clone(),
                 custom_domain,
                 domain_status,
@@ -177,6 +194,7 @@ pub fn facts(c: &CertificateSummary) -> Option<CertificateFacts<'_>> {
 pub enum SortKey {
     #[default]
     Name,
+    Account,
     Region,
     Domain,
     Expiry,
@@ -187,6 +205,8 @@ pub enum SortKey {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DashboardQuery {
     pub q: Option<String>,
+    /// An account name.
+    pub account: Option<String>,
     pub region: Option<String>,
     /// A domain status (`ACTIVE`, `UPDATING`…), or `attention`, `expiring`, `newer`,
     /// `inactive`, `custom`, `none`.
@@ -212,16 +232,19 @@ impl DashboardQuery {
             .filter(|q| !q.is_empty())
             .map(str::to_lowercase);
         let region = self.region.as_deref().filter(|r| !r.is_empty());
+        let account = self.account.as_deref().filter(|a| !a.is_empty());
         let status = self.status.as_deref().filter(|s| !s.is_empty());
         let mut matching: Vec<&DashboardRow> = rows
             .iter()
             .filter(|r| needle.as_deref().is_none_or(|n| r.search_text.contains(n)))
+            .filter(|r| account.is_none_or(|wanted| r.account == wanted))
             .filter(|r| region.is_none_or(|wanted| r.region == wanted))
             .filter(|r| status.is_none_or(|s| status_matches(r, s)))
             .collect();
         match self.sort.unwrap_or_default() {
             // Rows come sorted by name.
             SortKey::Name => {}
+            SortKey::Account => matching.sort_by(|a, b| a.account.cmp(&b.account)),
             SortKey::Region => matching.sort_by(|a, b| a.region.cmp(&b.region)),
             SortKey::Domain => {
                 matching.sort_by(|a, b| match (&a.custom_domain, &b.custom_domain) {

@@ -1,11 +1,12 @@
-//! The inventory: a snapshot of pools × custom domains × certificates across regions.
+//! The inventory: a snapshot of pools × custom domains × certificates across accounts
+//! and regions.
 //! Pages are served from it and never wait on AWS; a quota-paced refresher keeps it
 //! current and stores it, so that a restart serves pages at once.
 
 mod choices;
 mod dashboard;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -19,7 +20,8 @@ pub use choices::{CertificateChoice, certificate_choices, reasons as ineligibili
 pub use dashboard::{DashboardQuery, DashboardRow, Flags, SortKey};
 
 use crate::aws::{
-    AwsClients, AwsError, CertificateSummary, DomainDescription, PoolDetail, PoolSummary,
+    AwsAccounts, AwsClients, AwsError, CertificateSummary, DEFAULT_ACCOUNT, DomainDescription,
+    PoolDetail, PoolSummary,
 };
 use crate::store::Store;
 
@@ -40,14 +42,40 @@ pub struct Snapshot {
     pub certificates: Vec<CertificateSummary>,
     /// What could not be read in this refresh (the previous data was kept for it).
     pub problems: Vec<String>,
+    /// Per account, why it could not be read at all in this refresh (its rows are the
+    /// previous ones).
+    #[serde(default)]
+    pub account_problems: BTreeMap<String, String>,
+    /// Per account, the ARNs of its certificates (a pool may use only its own
+    /// account's). Empty in snapshots stored before accounts: then every certificate
+    /// is the one account's.
+    #[serde(default)]
+    pub account_certificates: BTreeMap<String, Vec<String>>,
 }
 
 /// One pool and, when it has one, its custom domain's description.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PoolRecord {
+    /// certdeck's name of the pool's account.
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// The account's 12-digit id, when known.
+    #[serde(default)]
+    pub account_id: Option<String>,
     pub region: String,
     pub pool: PoolDetail,
     pub custom_domain: Option<DomainDescription>,
+}
+
+fn default_account() -> String {
+    DEFAULT_ACCOUNT.to_owned()
+}
+
+/// The account id in an ARN (`arn:aws:service:region:ACCOUNT:resource`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':')
+        .nth(4)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A snapshot with the dashboard rows computed from it once.
@@ -57,11 +85,58 @@ pub struct View {
     /// When the view came from the store rather than from AWS in this process.
     pub from_store: bool,
     by_pool: HashMap<String, usize>,
+    /// Per account, its certificates (`None`: the snapshot does not say; every
+    /// certificate is the one account's).
+    by_account: Option<HashMap<String, Vec<CertificateSummary>>>,
+}
+
+/// What the inventory needs to know of the configured accounts to build rows.
+#[derive(Debug, Clone, Default)]
+pub struct Owners {
+    /// The tag naming a pool's owning team (CERTDECK_TEAM_TAG).
+    pub team_tag: String,
+    /// Per account name, the team owning its pools unless a pool's tag names another.
+    pub account_teams: HashMap<String, String>,
+}
+
+impl Owners {
+    /// The team owning a pool with `tags` in `account`.
+    pub fn team_of<'a>(
+        &'a self,
+        account: &str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> Option<&'a str> {
+        tags.get(&self.team_tag)
+            .or_else(|| self.account_teams.get(account))
+            .map(String::as_str)
+    }
 }
 
 impl View {
-    fn new(snapshot: Snapshot, team_tag: &str, from_store: bool) -> Self {
-        let rows = dashboard::rows(&snapshot, team_tag);
+    fn new(snapshot: Snapshot, owners: &Owners, from_store: bool) -> Self {
+        let by_account: Option<HashMap<String, Vec<CertificateSummary>>> =
+            (!snapshot.account_certificates.is_empty()).then(|| {
+                let by_arn: HashMap<&str, &CertificateSummary> = snapshot
+                    .certificates
+                    .iter()
+                    .map(|c| (c.arn.as_str(), c))
+                    .collect();
+                snapshot
+                    .account_certificates
+                    .iter()
+                    .map(|(account, arns)| {
+                        let certificates = arns
+                            .iter()
+                            .filter_map(|arn| by_arn.get(arn.as_str()).map(|c| (*c).clone()))
+                            .collect();
+                        (account.clone(), certificates)
+                    })
+                    .collect()
+            });
+        let rows = dashboard::rows(&snapshot, owners, |account| match &by_account {
+            Some(by_account) => by_account.get(account).map_or(&[][..], Vec::as_slice),
+            None => &snapshot.certificates,
+        });
         let by_pool = snapshot
             .pools
             .iter()
@@ -73,7 +148,24 @@ impl View {
             rows,
             from_store,
             by_pool,
+            by_account,
         }
+    }
+
+    /// The certificates a pool of `account` may use: its own account's.
+    pub fn certificates_of(&self, account: &str) -> &[CertificateSummary] {
+        match &self.by_account {
+            Some(by_account) => by_account.get(account).map_or(&[], Vec::as_slice),
+            None => &self.snapshot.certificates,
+        }
+    }
+
+    /// The names of the accounts in the view, in order.
+    pub fn accounts(&self) -> Vec<&str> {
+        let mut accounts: Vec<&str> = self.rows.iter().map(|r| r.account.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
     }
 
     pub fn pool(&self, pool_id: &str) -> Option<&PoolRecord> {
@@ -95,9 +187,9 @@ impl View {
 }
 
 pub struct Inventory {
-    aws: AwsClients,
+    aws: AwsAccounts,
     store: Store,
-    team_tag: String,
+    owners: Owners,
     current: RwLock<Arc<View>>,
     /// One full refresh at a time.
     refresh_lock: tokio::sync::Mutex<()>,
@@ -120,7 +212,15 @@ pub enum PoolRefresh {
 
 impl Inventory {
     /// The inventory, starting from the stored snapshot when there is one.
-    pub async fn load(aws: AwsClients, store: Store, team_tag: String) -> anyhow::Result<Self> {
+    pub async fn load(aws: AwsAccounts, store: Store, team_tag: String) -> anyhow::Result<Self> {
+        let owners = Owners {
+            team_tag,
+            account_teams: aws
+                .all()
+                .iter()
+                .filter_map(|a| Some((a.account().name.clone(), a.account().team.clone()?)))
+                .collect(),
+        };
         let stored = match store.load_snapshot().await? {
             Some(body) => match serde_json::from_str::<Snapshot>(&body) {
                 Ok(snapshot) => Some(snapshot),
@@ -132,22 +232,24 @@ impl Inventory {
             None => None,
         };
         let view = match stored {
-            Some(snapshot) => View::new(snapshot, &team_tag, true),
+            Some(snapshot) => View::new(snapshot, &owners, true),
             None => View::new(
                 Snapshot {
                     taken_at: OffsetDateTime::UNIX_EPOCH,
                     pools: Vec::new(),
                     certificates: Vec::new(),
                     problems: Vec::new(),
+                    account_problems: BTreeMap::new(),
+                    account_certificates: BTreeMap::new(),
                 },
-                &team_tag,
+                &owners,
                 false,
             ),
         };
         Ok(Self {
             aws,
             store,
-            team_tag,
+            owners,
             current: RwLock::new(Arc::new(view)),
             refresh_lock: tokio::sync::Mutex::new(()),
             publish_lock: tokio::sync::Mutex::new(()),
@@ -168,8 +270,24 @@ impl Inventory {
         self.refreshing.load(Ordering::Relaxed)
     }
 
-    pub fn aws(&self) -> &AwsClients {
+    /// Every account's clients.
+    pub fn accounts(&self) -> &AwsAccounts {
         &self.aws
+    }
+
+    /// The clients of the account a pool lives in.
+    pub fn aws_for(&self, record: &PoolRecord) -> Result<&AwsClients, AwsError> {
+        self.aws.get(&record.account).ok_or_else(|| {
+            AwsError::Transport(format!(
+                "account {} is no longer configured",
+                record.account
+            ))
+        })
+    }
+
+    /// Who owns what: the team tag and the accounts' teams.
+    pub fn owners(&self) -> &Owners {
+        &self.owners
     }
 
     /// Reads everything from AWS, then swaps the view and stores the snapshot.
@@ -189,8 +307,13 @@ impl Inventory {
     /// Re-reads one pool (after a change). It does not wait for a full refresh in
     /// progress: the pool is read, then merged into the newest view.
     pub async fn refresh_pool(&self, pool_id: &str) -> Result<(), RefreshPoolError> {
-        let region = self.region_of(pool_id)?;
-        self.read_and_merge(&self.aws, &region, pool_id).await
+        let (account, region) = self.place_of(pool_id)?;
+        let aws = self.account_clients(&account)?;
+        self.read_and_merge(aws, &region, pool_id).await
+    }
+
+    fn account_clients(&self, account: &str) -> Result<&AwsClients, RefreshPoolError> {
+        self.aws.get(account).ok_or(RefreshPoolError::UnknownPool)
     }
 
     /// Re-reads one pool for a person who asked: a read of the same pool in the last
@@ -201,7 +324,8 @@ impl Inventory {
         &self,
         pool_id: &str,
     ) -> Result<PoolRefresh, RefreshPoolError> {
-        let region = self.region_of(pool_id)?;
+        let (account, region) = self.place_of(pool_id)?;
+        let aws = self.account_clients(&account)?;
         let gate = {
             let mut reads = match self.pool_reads.lock() {
                 Ok(reads) => reads,
@@ -217,16 +341,17 @@ impl Inventory {
             }
         }
         let started = Instant::now();
-        self.read_and_merge(&self.aws.interactive(), &region, pool_id)
+        self.read_and_merge(&aws.interactive(), &region, pool_id)
             .await?;
         *last_read = Some(started);
         Ok(PoolRefresh::Read)
     }
 
-    fn region_of(&self, pool_id: &str) -> Result<String, RefreshPoolError> {
+    /// The account and region of a pool of the view.
+    fn place_of(&self, pool_id: &str) -> Result<(String, String), RefreshPoolError> {
         self.view()
             .pool(pool_id)
-            .map(|p| p.region.clone())
+            .map(|p| (p.account.clone(), p.region.clone()))
             .ok_or(RefreshPoolError::UnknownPool)
     }
 
@@ -255,7 +380,7 @@ impl Inventory {
     async fn publish(&self, snapshot: Snapshot) -> anyhow::Result<()> {
         let body = serde_json::to_string(&snapshot)?;
         let taken_at = snapshot.taken_at.unix_timestamp();
-        let view = Arc::new(View::new(snapshot, &self.team_tag, false));
+        let view = Arc::new(View::new(snapshot, &self.owners, false));
         match self.current.write() {
             Ok(mut current) => *current = view,
             Err(poisoned) => *poisoned.into_inner() = view,
@@ -285,9 +410,90 @@ pub enum RefreshPoolError {
     Store(String),
 }
 
-/// Reads every region and the certificates concurrently, each paced by the limiter.
-pub async fn build_snapshot(aws: &AwsClients, previous: &Snapshot) -> Snapshot {
+/// Reads every account concurrently, each paced by the limiter in its own lanes (quotas
+/// are per account and region). An account whose role cannot be assumed keeps its
+/// previous rows, marked with the problem; the others stay current.
+pub async fn build_snapshot(accounts: &AwsAccounts, previous: &Snapshot) -> Snapshot {
     let taken_at = OffsetDateTime::now_utc();
+    let reads = futures_util::future::join_all(
+        accounts.all().iter().map(|aws| read_account(aws, previous)),
+    )
+    .await;
+    let mut snapshot = Snapshot {
+        taken_at,
+        pools: Vec::new(),
+        certificates: Vec::new(),
+        problems: Vec::new(),
+        account_problems: BTreeMap::new(),
+        account_certificates: BTreeMap::new(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for read in reads {
+        snapshot.pools.extend(read.pools);
+        snapshot.problems.extend(read.problems);
+        if let Some(problem) = read.unreadable {
+            snapshot
+                .account_problems
+                .insert(read.account.clone(), problem);
+        }
+        snapshot.account_certificates.insert(
+            read.account,
+            read.certificates.iter().map(|c| c.arn.clone()).collect(),
+        );
+        // Two accounts may be one AWS account through two roles: each certificate once.
+        snapshot.certificates.extend(
+            read.certificates
+                .into_iter()
+                .filter(|c| seen.insert(c.arn.clone())),
+        );
+    }
+    snapshot
+}
+
+/// What one account's read gave.
+struct AccountRead {
+    account: String,
+    pools: Vec<PoolRecord>,
+    certificates: Vec<CertificateSummary>,
+    problems: Vec<String>,
+    /// Why nothing of the account could be read.
+    unreadable: Option<String>,
+}
+
+async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
+    let account = aws.account();
+    let name = account.name.clone();
+    let label = account_label(account);
+    let previous_certificates = || -> Vec<CertificateSummary> {
+        match previous.account_certificates.get(&name) {
+            Some(arns) => previous
+                .certificates
+                .iter()
+                .filter(|c| arns.contains(&c.arn))
+                .cloned()
+                .collect(),
+            None if previous.account_certificates.is_empty() => previous.certificates.clone(),
+            None => Vec::new(),
+        }
+    };
+    if let Err(e) = aws.check_credentials().await {
+        let problem = format!(
+            "account {label}: certdeck could not assume its role ({}); showing the previous data",
+            e
+        );
+        return AccountRead {
+            account: name.clone(),
+            pools: previous
+                .pools
+                .iter()
+                .filter(|p| p.account == name)
+                .cloned()
+                .collect(),
+            certificates: previous_certificates(),
+            problems: vec![problem.clone()],
+            unreadable: Some(problem),
+        };
+    }
     let regions: Vec<String> = aws.regions().map(str::to_owned).collect();
     let pools =
         futures_util::future::join_all(regions.iter().map(|r| read_region(aws, r, previous)));
@@ -296,22 +502,35 @@ pub async fn build_snapshot(aws: &AwsClients, previous: &Snapshot) -> Snapshot {
     let mut all_pools = Vec::new();
     for (pools, region_problems) in regions_read {
         all_pools.extend(pools);
-        problems.extend(region_problems);
+        problems.extend(
+            region_problems
+                .into_iter()
+                .map(|p| format!("account {label}, {p}")),
+        );
     }
     let certificates = match certificates {
         Ok(certificates) => certificates,
         Err(e) => {
             problems.push(format!(
-                "ACM certificates could not be listed ({e}); showing the previous list"
+                "account {label}: ACM certificates could not be listed ({e}); showing the previous list"
             ));
-            previous.certificates.clone()
+            previous_certificates()
         }
     };
-    Snapshot {
-        taken_at,
+    AccountRead {
+        account: name,
         pools: all_pools,
         certificates,
         problems,
+        unreadable: None,
+    }
+}
+
+/// An account as pages name it: `prod (111111111111)`.
+pub fn account_label(account: &crate::aws::Account) -> String {
+    match &account.id {
+        Some(id) => format!("{} ({id})", account.name),
+        None => account.name.clone(),
     }
 }
 
@@ -380,6 +599,7 @@ async fn read_region(
         .collect::<Vec<_>>();
     let (listed, described) = tokio::join!(list, describe);
 
+    let account = aws.account().name.as_str();
     let previous_of = |id: &str| previous.pools.iter().find(|p| p.pool.id == id).cloned();
     let mut problems = Vec::new();
     if let Err(e) = listed {
@@ -389,7 +609,7 @@ async fn read_region(
         let pools = previous
             .pools
             .iter()
-            .filter(|p| p.region == region)
+            .filter(|p| p.account == account && p.region == region)
             .cloned()
             .collect();
         return (pools, problems);
@@ -429,7 +649,13 @@ async fn read_pool(
         Some(domain) => aws.describe_user_pool_domain(region, domain).await?,
         None => None,
     };
+    let account = aws.account();
     Ok(Some(PoolRecord {
+        account: account.name.clone(),
+        account_id: account
+            .id
+            .clone()
+            .or_else(|| pool.arn.as_deref().and_then(arn_account).map(str::to_owned)),
         region: region.to_owned(),
         pool,
         custom_domain,

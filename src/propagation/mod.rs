@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::aws::AwsClients;
+use crate::aws::AwsAccounts;
 use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::propagation::Phase;
 use crate::store::{Observation, PendingChange, Propagation, Store};
@@ -46,6 +46,8 @@ pub fn new_propagation(
         served_not_after: None,
         probe_error: None,
         cloudfront_distribution: None,
+        account: change.account.clone(),
+        account_id: change.account_id.clone(),
     }
 }
 
@@ -60,6 +62,8 @@ pub fn change_record(change: &PendingChange, action: AuditAction, outcome: &str)
         domain: Some(change.domain.clone()),
         old_certificate_arn: change.old_certificate_arn.clone(),
         new_certificate_arn: Some(change.new_certificate_arn.clone()),
+        account: change.account.clone(),
+        account_id: change.account_id.clone(),
         ..AuditRecord::default()
     }
 }
@@ -80,6 +84,8 @@ pub fn outcome_record(p: &Propagation, phase: Phase, detail: Option<String>) -> 
         new_certificate_arn: Some(p.new_certificate_arn.clone()),
         outcome: outcome.into(),
         detail,
+        account: p.account.clone(),
+        account_id: p.account_id.clone(),
         ..AuditRecord::default()
     }
 }
@@ -131,12 +137,20 @@ async fn supersede_earlier(store: &Store, domain: &str) -> anyhow::Result<()> {
 /// `succeeded` or `failed`. A change AWS cannot be asked about now stays pending.
 pub async fn reconcile_pending(
     store: &Store,
-    aws: &AwsClients,
+    accounts: &AwsAccounts,
     timeout: Duration,
 ) -> anyhow::Result<usize> {
     let cutoff = OffsetDateTime::now_utc().unix_timestamp() - ABANDONED_AFTER.as_secs() as i64;
     let mut settled = 0;
     for change in store.pending_changes(cutoff).await? {
+        let Some(aws) = accounts.of(change.account.as_deref()) else {
+            tracing::warn!(
+                domain = change.domain,
+                account = change.account,
+                "a pending change's account is no longer configured"
+            );
+            continue;
+        };
         let settings = match aws.domain_settings(&change.region, &change.domain).await {
             Ok(settings) => settings,
             Err(e) => {

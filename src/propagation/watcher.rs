@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::probe::Probe;
-use crate::aws::AwsClients;
+use crate::aws::{AwsAccounts, AwsClients, AwsError};
 use crate::domain::propagation::{CognitoSeen, Phase, Transition};
 use crate::store::{Observation, Propagation, Store};
 
@@ -33,7 +33,7 @@ pub struct PhaseEvent {
 
 pub struct Watcher {
     store: Store,
-    aws: AwsClients,
+    accounts: AwsAccounts,
     probe: Probe,
     poll: Duration,
     probe_every: Duration,
@@ -87,11 +87,11 @@ impl Watcher {
         probe: Probe,
         settings: &crate::configuration::Settings,
     ) -> Self {
-        let aws = inventory.aws().clone();
+        let accounts = inventory.accounts().clone();
         let (events, _) = broadcast::channel(256);
         Self {
             store,
-            aws,
+            accounts,
             probe,
             poll: settings.propagation_poll,
             probe_every: settings.probe_interval,
@@ -161,7 +161,8 @@ impl Watcher {
             if Instant::now() >= next_reconcile {
                 next_reconcile = Instant::now() + RECONCILE_EVERY;
                 if let Err(e) =
-                    super::reconcile_pending(&watcher.store, &watcher.aws, watcher.timeout).await
+                    super::reconcile_pending(&watcher.store, &watcher.accounts, watcher.timeout)
+                        .await
                 {
                     tracing::error!(error = format!("{e:#}"), "settling pending changes failed");
                 }
@@ -230,7 +231,11 @@ impl Watcher {
         );
         let mut distribution = p.cloudfront_distribution.clone();
         if next == phase && ask_cognito {
-            match self.aws.domain_settings(&p.region, &p.domain).await {
+            let settings = match self.aws_of(p.account.as_deref()) {
+                Ok(aws) => aws.domain_settings(&p.region, &p.domain).await,
+                Err(e) => Err(e),
+            };
+            match settings {
                 Ok(None) => take(
                     phase.after_cognito(CognitoSeen::Gone, &p.new_certificate_arn),
                     &mut next,
@@ -269,12 +274,14 @@ impl Watcher {
         if !next.is_terminal() && probe {
             let expected = match &p.expected_serial {
                 Some(serial) => Some(serial.clone()),
-                None => self
-                    .aws
-                    .describe_certificate(&p.new_certificate_arn)
-                    .await
-                    .ok()
-                    .and_then(|d| d.serial),
+                None => match self.aws_of(p.account.as_deref()) {
+                    Ok(aws) => aws
+                        .describe_certificate(&p.new_certificate_arn)
+                        .await
+                        .ok()
+                        .and_then(|d| d.serial),
+                    Err(_) => None,
+                },
             };
             match self.probe.probe(&p.domain, distribution.as_deref()).await {
                 Ok(served) => {
@@ -360,7 +367,7 @@ impl Watcher {
             .map(|p| p.domain)
             .collect();
         let view = self.inventory.view();
-        let targets: Vec<(String, String, Option<String>)> = view
+        let targets: Vec<(String, String, Option<String>, String)> = view
             .snapshot
             .pools
             .iter()
@@ -370,23 +377,30 @@ impl Watcher {
                     d.domain.clone(),
                     d.certificate_arn.clone()?,
                     d.cloudfront_distribution.clone(),
+                    r.account.clone(),
                 ))
             })
             .filter(|(domain, ..)| !active.contains(domain))
             .collect();
         let mut serials: HashMap<String, Option<String>> = HashMap::new();
-        for arn in targets.iter().map(|t| t.1.clone()).collect::<HashSet<_>>() {
-            let serial = self
-                .aws
-                .describe_certificate(&arn)
-                .await
-                .ok()
-                .and_then(|d| d.serial);
-            serials.insert(arn, serial);
+        let certificates: HashSet<(&str, &str)> = targets
+            .iter()
+            .map(|t| (t.1.as_str(), t.3.as_str()))
+            .collect();
+        for (arn, account) in certificates {
+            let serial = match self.accounts.get(account) {
+                Some(aws) => aws
+                    .describe_certificate(arn)
+                    .await
+                    .ok()
+                    .and_then(|d| d.serial),
+                None => None,
+            };
+            serials.insert(arn.to_owned(), serial);
         }
         let results: Vec<(String, Option<String>, Result<String, String>)> =
             futures_util::stream::iter(targets)
-                .map(|(domain, arn, distribution)| {
+                .map(|(domain, arn, distribution, _)| {
                     let expected = serials.get(&arn).cloned().flatten();
                     async move {
                         let served = self.probe.probe(&domain, distribution.as_deref()).await;
@@ -406,6 +420,17 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// The clients of a propagation's account (the first account for propagations
+    /// recorded before accounts).
+    fn aws_of(&self, account: Option<&str>) -> Result<&AwsClients, AwsError> {
+        self.accounts.of(account).ok_or_else(|| {
+            AwsError::Transport(format!(
+                "account {} is no longer configured",
+                account.unwrap_or("(none)")
+            ))
+        })
     }
 
     fn set_served_differs(&self, domain: &str, differs: bool) {

@@ -105,6 +105,40 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         view.rows.len(),
         view.snapshot.problems.len(),
     );
+    // Per account (names are [a-z0-9_-] and ids digits: nothing to escape in labels).
+    let mut body = body;
+    body.push_str(
+        "# HELP certdeck_account_pools User pools in the inventory, per AWS account.\n# TYPE certdeck_account_pools gauge\n",
+    );
+    // Name → (id, pools); the id of the credential chain's own account comes from
+    // what was read.
+    let mut per_account: std::collections::BTreeMap<&str, (Option<&str>, usize)> =
+        Default::default();
+    for aws in state.inventory.accounts().all() {
+        let account = aws.account();
+        per_account.insert(account.name.as_str(), (account.id.as_deref(), 0));
+    }
+    for row in &view.rows {
+        let entry = per_account.entry(row.account.as_str()).or_default();
+        entry.0 = entry.0.or(row.account_id.as_deref());
+        entry.1 += 1;
+    }
+    for (name, (id, pools)) in &per_account {
+        let id = id.unwrap_or_default();
+        body.push_str(&format!(
+            "certdeck_account_pools{{account=\"{name}\",account_id=\"{id}\"}} {pools}\n"
+        ));
+    }
+    body.push_str(
+        "# HELP certdeck_account_readable Whether the last refresh could read the account (assume its role).\n# TYPE certdeck_account_readable gauge\n",
+    );
+    for (name, (id, _)) in &per_account {
+        let id = id.unwrap_or_default();
+        let readable = u8::from(!view.snapshot.account_problems.contains_key(*name));
+        body.push_str(&format!(
+            "certdeck_account_readable{{account=\"{name}\",account_id=\"{id}\"}} {readable}\n"
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

@@ -104,7 +104,8 @@ async fn key_for_append(
 }
 
 const COLUMNS: &str = "id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
-    old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash";
+    old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash, \
+    account, account_id, assumed_role";
 
 /// Filters of `/audit` and its exports.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -113,6 +114,8 @@ pub struct AuditFilter {
     pub pool_id: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
+    /// certdeck's name of an AWS account.
+    pub account: Option<String>,
     /// Inclusive lower bound: a date (`2026-11-29`) or an RFC 3339 time.
     pub from: Option<String>,
     /// Inclusive upper bound, same forms (a date means its whole day).
@@ -148,6 +151,9 @@ impl AuditFilter {
         }
         if let Some(v) = set(&self.outcome) {
             push("outcome = ?", v);
+        }
+        if let Some(v) = set(&self.account) {
+            push("account = ?", v);
         }
         if let Some(v) = set(&self.from) {
             push("at >= ?", bound(&v, false).unwrap_or(v));
@@ -453,8 +459,9 @@ pub(super) async fn append_audit_in(
     let r = &entry.record;
     sqlx::query(
             "INSERT INTO audit_log (id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
-             old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash, \
+             account, account_id, assumed_role) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(entry.id)
         .bind(&entry.at)
@@ -472,6 +479,9 @@ pub(super) async fn append_audit_in(
         .bind(&r.aws_request_id)
         .bind(&entry.prev_hash)
         .bind(&entry.hash)
+        .bind(&r.account)
+        .bind(&r.account_id)
+        .bind(&r.assumed_role)
         .execute(&mut *conn)
         .await
         .context("writing an audit entry")?;
@@ -504,6 +514,9 @@ impl<'r> FromRow<'r, AnyRow> for AuditEntry {
                 outcome: row.try_get("outcome")?,
                 detail: row.try_get("detail")?,
                 aws_request_id: row.try_get("aws_request_id")?,
+                account: row.try_get("account")?,
+                account_id: row.try_get("account_id")?,
+                assumed_role: row.try_get("assumed_role")?,
             },
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,

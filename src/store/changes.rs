@@ -19,6 +19,10 @@ pub struct PendingChange {
     pub new_certificate_arn: String,
     pub actor: String,
     pub role: Option<String>,
+    /// certdeck's name of the pool's account (`None`: recorded before accounts), and
+    /// its 12-digit id.
+    pub account: Option<String>,
+    pub account_id: Option<String>,
 }
 
 /// A followed change (PRODUCT.md §4, `GET /api/propagations/{id}`).
@@ -49,6 +53,10 @@ pub struct Propagation {
     pub probe_error: Option<String>,
     #[serde(skip)]
     pub cloudfront_distribution: Option<String>,
+    /// certdeck's name of the pool's account (`None`: recorded before accounts), and
+    /// its 12-digit id.
+    pub account: Option<String>,
+    pub account_id: Option<String>,
 }
 
 /// One step of a propagation's timeline.
@@ -75,7 +83,7 @@ pub struct Observation {
 
 const PROPAGATION_COLUMNS: &str = "id, pool_id, region, domain, old_certificate_arn, new_certificate_arn, \
     expected_serial, actor, submitted_at, deadline, phase, cognito_status, served_serial, verified_at, detail, \
-    served_subject, served_not_after, probe_error, cloudfront_distribution";
+    served_subject, served_not_after, probe_error, cloudfront_distribution, account, account_id";
 
 impl Store {
     /// A fresh one-time token for the change form of `pool_id`.
@@ -146,8 +154,8 @@ impl Store {
     /// Claims the domain for a change; false when another change holds it.
     pub async fn begin_change(&self, change: &PendingChange) -> anyhow::Result<bool> {
         let result = sqlx::query(
-            "INSERT INTO pending_changes (domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role, started_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (domain) DO NOTHING",
+            "INSERT INTO pending_changes (domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role, started_at, account, account_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (domain) DO NOTHING",
         )
         .bind(&change.domain)
         .bind(&change.pool_id)
@@ -157,6 +165,8 @@ impl Store {
         .bind(&change.actor)
         .bind(&change.role)
         .bind(now())
+        .bind(&change.account)
+        .bind(&change.account_id)
         .execute(&self.pool)
         .await
         .context("claiming the domain for a change")?;
@@ -177,7 +187,7 @@ impl Store {
     /// than any change still being submitted, so left by a crash.
     pub async fn pending_changes(&self, claimed_before: i64) -> anyhow::Result<Vec<PendingChange>> {
         sqlx::query_as(
-            "SELECT domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role \
+            "SELECT domain, pool_id, region, old_certificate_arn, new_certificate_arn, actor, role, account, account_id \
              FROM pending_changes WHERE started_at < $1",
         )
         .bind(claimed_before)
@@ -322,7 +332,7 @@ async fn insert_propagation_in(
 ) -> anyhow::Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO propagations ({PROPAGATION_COLUMNS}, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         )))
         .bind(&p.id)
         .bind(&p.pool_id)
@@ -343,6 +353,8 @@ async fn insert_propagation_in(
         .bind(&p.served_not_after)
         .bind(&p.probe_error)
         .bind(&p.cloudfront_distribution)
+        .bind(&p.account)
+        .bind(&p.account_id)
         .bind(now())
         .execute(&mut *conn)
         .await

@@ -306,7 +306,8 @@ async fn exports_parse_and_follow_the_filters() {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers = reader.headers().expect("header row").clone();
     assert_eq!(&headers[0], "id");
-    assert_eq!(headers.len(), 16);
+    assert_eq!(headers.len(), 19);
+    assert_eq!(&headers[16], "account");
     let rows: Vec<csv::StringRecord> = reader
         .records()
         .collect::<Result<_, _>>()
@@ -449,6 +450,9 @@ async fn forge(database: &str, forger: Forger, edit: impl FnOnce(&mut Vec<AuditE
                 outcome: row.get("outcome"),
                 detail: row.get("detail"),
                 aws_request_id: row.get("aws_request_id"),
+                account: row.get("account"),
+                account_id: row.get("account_id"),
+                assumed_role: row.get("assumed_role"),
             },
             prev_hash: row.get("prev_hash"),
             hash: row.get("hash"),

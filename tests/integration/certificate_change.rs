@@ -520,6 +520,8 @@ async fn a_change_cut_off_by_a_crash_is_settled_at_the_next_start() {
             new_certificate_arn: wildcard.clone(),
             actor: "paula".into(),
             role: Some("operator".into()),
+            account: None,
+            account_id: None,
         };
         assert!(store.begin_change(&change).await.expect("claim"));
         store

@@ -85,7 +85,7 @@ pub async fn csv(
     _user: CurrentUser,
     filter: web::Query<AuditFilter>,
 ) -> HttpResponse {
-    let header = "id,at,actor,role,source_ip,user_agent,action,pool_id,domain,old_certificate_arn,new_certificate_arn,outcome,detail,aws_request_id,prev_hash,hash\r\n";
+    let header = "id,at,actor,role,source_ip,user_agent,action,pool_id,domain,old_certificate_arn,new_certificate_arn,outcome,detail,aws_request_id,prev_hash,hash,account,account_id,assumed_role\r\n";
     let rows = state.store.audit_export(filter.into_inner()).map(|entry| {
         entry
             .map(|e| web::Bytes::from(csv_line(&e)))
@@ -131,7 +131,7 @@ pub async fn jsonl(
 fn csv_line(e: &AuditEntry) -> String {
     let r = &e.record;
     let id = e.id.to_string();
-    let fields: [&str; 16] = [
+    let fields: [&str; 19] = [
         &id,
         &e.at,
         &r.actor,
@@ -148,6 +148,9 @@ fn csv_line(e: &AuditEntry) -> String {
         r.aws_request_id.as_deref().unwrap_or_default(),
         &e.prev_hash,
         &e.hash,
+        r.account.as_deref().unwrap_or_default(),
+        r.account_id.as_deref().unwrap_or_default(),
+        r.assumed_role.as_deref().unwrap_or_default(),
     ];
     let mut line = fields
         .iter()
@@ -176,6 +179,7 @@ fn csv_field(value: &str) -> String {
 fn filter_pairs(filter: &AuditFilter) -> Vec<(String, String)> {
     [
         ("actor", &filter.actor),
+        ("account", &filter.account),
         ("pool_id", &filter.pool_id),
         ("action", &filter.action),
         ("outcome", &filter.outcome),

@@ -195,7 +195,7 @@ async fn render_form(
         .as_ref()
         .and_then(|d| d.certificate_arn.as_deref());
     let choices = certificate_choices(
-        &view.snapshot.certificates,
+        view.certificates_of(&record.account),
         domain,
         current,
         OffsetDateTime::now_utc(),
@@ -237,7 +237,6 @@ pub async fn submit(
     let services = change::Services {
         store: &state.store,
         inventory: &state.inventory,
-        team_tag: &state.settings.team_tag,
         propagation_timeout: state.settings.propagation_timeout,
     };
     let request = change::ChangeRequest {

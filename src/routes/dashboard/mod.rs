@@ -20,10 +20,13 @@ pub struct DashboardView<'a> {
     pub page: usize,
     pub pages: usize,
     pub q: String,
+    pub account: String,
     pub region: String,
     pub status: String,
     pub sort: &'static str,
     pub regions: Vec<String>,
+    /// The accounts to filter on; the account column shows only with several.
+    pub accounts: Vec<String>,
     pub refreshed: Option<(String, String)>,
     pub refreshing: bool,
     pub from_store: bool,
@@ -50,8 +53,9 @@ pub const STATUS_CHOICES: [(&str, &str); 9] = [
     ("UPDATING", "UPDATING"),
 ];
 
-pub const SORT_CHOICES: [(&str, &str); 5] = [
+pub const SORT_CHOICES: [(&str, &str); 6] = [
     ("name", "name"),
+    ("account", "account"),
     ("region", "region"),
     ("domain", "custom domain"),
     ("expiry", "days left"),
@@ -67,10 +71,20 @@ pub async fn show(
     let query = query.into_inner();
     let page = query.apply(&view.rows);
     let now = OffsetDateTime::now_utc();
-    let mut regions: Vec<String> = state.inventory.aws().regions().map(str::to_owned).collect();
+    let mut regions: Vec<String> = state.inventory.accounts().regions();
+    let mut accounts: Vec<String> = state
+        .inventory
+        .accounts()
+        .all()
+        .iter()
+        .map(|a| a.account().name.clone())
+        .collect();
     for row in &view.rows {
         if !regions.contains(&row.region) {
             regions.push(row.region.clone());
+        }
+        if !accounts.contains(&row.account) {
+            accounts.push(row.account.clone());
         }
     }
     let href = |page_number: usize| {
@@ -80,6 +94,7 @@ pub async fn show(
     };
     let sort = match query.sort.unwrap_or_default() {
         SortKey::Name => "name",
+        SortKey::Account => "account",
         SortKey::Region => "region",
         SortKey::Domain => "domain",
         SortKey::Expiry => "expiry",
@@ -97,10 +112,12 @@ pub async fn show(
         next_href: (page.page < page.pages).then(|| href(page.page + 1)),
         rows: page.rows,
         q: query.q.clone().unwrap_or_default(),
+        account: query.account.clone().unwrap_or_default(),
         region: query.region.clone().unwrap_or_default(),
         status: query.status.clone().unwrap_or_default(),
         sort,
         regions,
+        accounts,
         refreshed: (!view.is_empty_start()).then(|| (timestamp(taken_at), age(taken_at, now))),
         refreshing: state.inventory.is_refreshing(),
         from_store: view.from_store,
@@ -117,6 +134,7 @@ fn url_pairs(query: &DashboardQuery) -> Vec<(&'static str, String)> {
     let mut pairs = Vec::new();
     for (key, value) in [
         ("q", &query.q),
+        ("account", &query.account),
         ("region", &query.region),
         ("status", &query.status),
     ] {
