@@ -160,14 +160,6 @@ impl View {
         }
     }
 
-    /// The names of the accounts in the view, in order.
-    pub fn accounts(&self) -> Vec<&str> {
-        let mut accounts: Vec<&str> = self.rows.iter().map(|r| r.account.as_str()).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        accounts
-    }
-
     pub fn pool(&self, pool_id: &str) -> Option<&PoolRecord> {
         self.by_pool.get(pool_id).map(|&i| &self.snapshot.pools[i])
     }
