@@ -12,9 +12,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libs
 # manifests, with placeholder sources for every target they name.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/certdeck-sandbox/Cargo.toml crates/certdeck-sandbox/Cargo.toml
+# Every `[[bench]]` of Cargo.toml gets a placeholder: cargo refuses a manifest whose
+# targets have no source.
 RUN mkdir -p src benches crates/certdeck-sandbox/src \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs crates/certdeck-sandbox/src/lib.rs \
-    && echo 'fn main() {}' > benches/inventory.rs && cp benches/inventory.rs benches/audit_export.rs \
+    && for bench in $(sed -n '/^\[\[bench\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do \
+         echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked --bin certdeck \
     && rm -rf src benches crates/certdeck-sandbox/src
 COPY src src

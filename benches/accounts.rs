@@ -71,7 +71,12 @@ async fn main() -> anyhow::Result<()> {
             .send()
             .await?;
         anyhow::ensure!(response.status().is_success(), "registering a role");
-        populate(&url, &settings.role_arn, if n == 0 { pools } else { per_account }).await?;
+        populate(
+            &url,
+            &settings.role_arn,
+            if n == 0 { pools } else { per_account },
+        )
+        .await?;
     }
     http.post(format!("{url}/_sandbox/latency"))
         .json(&json!({"ms": LATENCY.as_millis() as u64}))
@@ -111,7 +116,10 @@ async fn main() -> anyhow::Result<()> {
         "\n{ACCOUNTS} accounts were read {:.1} × as fast as one (bound: at least 5 ×)",
         one / ten
     );
-    anyhow::ensure!(one <= 1.1 * one_bound, "one account exceeded 1.1 × its bound");
+    anyhow::ensure!(
+        one <= 1.1 * one_bound,
+        "one account exceeded 1.1 × its bound"
+    );
     anyhow::ensure!(
         one / ten >= 5.0,
         "ten accounts were not read at least 5 × as fast as one"
@@ -137,7 +145,8 @@ async fn read(
         ..Settings::default()
     };
     let store = Store::connect(&settings.database_url).await?;
-    let inventory = Inventory::load(AwsAccounts::new(&settings).await?, store, "team".into()).await?;
+    let inventory =
+        Inventory::load(AwsAccounts::new(&settings).await?, store, "team".into()).await?;
     let started = Instant::now();
     inventory.refresh().await?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -183,7 +192,8 @@ async fn populate(url: &str, role_arn: &str, pools: usize) -> anyhow::Result<()>
             let cognito = cognito.clone();
             let pace = pace.clone();
             async move {
-                pace.acquire("setup", Category::UserPoolResourceUpdate).await;
+                pace.acquire("setup", Category::UserPoolResourceUpdate)
+                    .await;
                 cognito
                     .create_user_pool()
                     .pool_name(format!("bench {i:04}"))

@@ -32,6 +32,9 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// On SQLite: the lock that keeps a second console off the database file, held
+    /// until the server has stopped.
+    sqlite_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -42,6 +45,7 @@ impl Application {
             "the audit log needs a key: set CERTDECK_AUDIT_KEY (at least 32 characters, e.g. \
              `openssl rand -hex 32`) or CERTDECK_AUDIT_KEY_FILE, and keep it out of the database",
         )?;
+        let sqlite_lock = Store::lock_sqlite_file(&settings.database_url)?;
         let store = Store::connect(&settings.database_url)
             .await?
             .with_audit_key(audit_key);
@@ -145,6 +149,7 @@ impl Application {
             port,
             server,
             state,
+            sqlite_lock,
         })
     }
 
@@ -158,6 +163,8 @@ impl Application {
 
     /// Serves until the server is stopped (`handle().stop()`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Held until everything below has used the database.
+        let _sqlite_lock = self.sqlite_lock;
         let result = self.server.await;
         self.state.supervisor.abort_all();
         // Refusals counted but not yet written.

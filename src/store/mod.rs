@@ -80,6 +80,39 @@ impl Store {
         self.backend
     }
 
+    /// For `certdeck serve` on SQLite: an exclusive lock on `<database>.lock`, held as
+    /// long as the returned file lives, so that a second console on the same file is
+    /// refused at start (SQLite serves one process; replicas share PostgreSQL). The
+    /// CLI's commands do not take it: they may run beside the console. `None` on
+    /// PostgreSQL.
+    pub fn lock_sqlite_file(url: &SecretString) -> anyhow::Result<Option<std::fs::File>> {
+        let Some(path) = url.expose_secret().strip_prefix("sqlite://") else {
+            return Ok(None);
+        };
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Ok(None);
+        }
+        let lock_path = format!("{path}.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening the lock file {lock_path}"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another certdeck serve is already running on the SQLite database {path} \
+                 (it holds {lock_path}). One process serves a SQLite file; to run several \
+                 replicas, give them one PostgreSQL database (CERTDECK_DATABASE_URL=postgres://…)"
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {lock_path}"))
+            }
+        }
+    }
+
     async fn migrate(&self) -> anyhow::Result<()> {
         self.bridge_legacy_migrations().await?;
         MIGRATOR

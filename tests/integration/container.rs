@@ -183,3 +183,49 @@ fn the_dockerfile_checks_health_without_a_shell_as_a_non_root_user() {
         );
     }
 }
+
+/// The image's dependency step builds from the manifests alone, with placeholder
+/// sources; cargo refuses a manifest whose `[[bench]]` has no file, so the step must
+/// make one for every bench of Cargo.toml. Its shell commands (up to the build) are run
+/// here on a copy of the manifests, and every target must then have its file.
+#[test]
+fn the_dependency_step_of_the_image_makes_a_placeholder_for_every_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let step = dockerfile_instructions(&dockerfile)
+        .into_iter()
+        .find(|(k, rest)| k == "RUN" && rest.contains("fn main() {}"))
+        .map(|(_, rest)| rest)
+        .expect("a RUN making placeholder sources");
+    let (placeholders, _) = step
+        .split_once("&& cargo build")
+        .expect("placeholders, then the dependency build");
+    let dir = crate::helpers::tempdir();
+    std::fs::copy(root.join("Cargo.toml"), dir.path().join("Cargo.toml")).expect("copy");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(placeholders)
+        .current_dir(dir.path())
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "{placeholders}");
+
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).expect("manifest"))
+            .expect("Cargo.toml parses");
+    let benches: Vec<&str> = manifest["bench"]
+        .as_array()
+        .expect("[[bench]] tables")
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    assert!(benches.len() >= 4, "{benches:?}");
+    for target in benches
+        .iter()
+        .map(|b| format!("benches/{b}.rs"))
+        .chain(["src/main.rs".into(), "src/lib.rs".into()])
+        .chain(["crates/certdeck-sandbox/src/lib.rs".into()])
+    {
+        assert!(dir.path().join(&target).exists(), "no placeholder {target}");
+    }
+}

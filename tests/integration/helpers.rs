@@ -203,6 +203,8 @@ pub struct TestApp {
     /// A signed-in admin, for tests about something else than access.
     pub admin: Browser,
     handle: actix_web::dev::ServerHandle,
+    /// The console's task: it ends (and releases the SQLite lock) after the server.
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// A client with its own cookie jar, like one browser.
@@ -606,7 +608,7 @@ impl TestApp {
         let port = application.port();
         let state = application.state().clone();
         let handle = application.handle();
-        tokio::spawn(application.run_until_stopped());
+        let task = tokio::spawn(application.run_until_stopped());
         let base = format!("http://127.0.0.1:{port}");
         let mut app = TestApp {
             sandbox: sandbox.clone(),
@@ -614,6 +616,7 @@ impl TestApp {
             state,
             admin: Browser::new(&base),
             handle,
+            task,
         };
         app.admin = app.browser_as("test-admin", "admin", &[]).await;
         app
@@ -723,8 +726,11 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no pool named {name}"))
     }
 
+    /// Stops the console and waits until it has let go of everything (its SQLite
+    /// lock included), so that another may start on the same database.
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        let _ = self.task.await;
     }
 }
 
