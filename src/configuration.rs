@@ -52,6 +52,9 @@ pub struct Settings {
     /// The AWS accounts to read (`[[accounts]]`, PRODUCT.md §9); empty: the credential
     /// chain's own account, in `regions`.
     pub accounts: Vec<AccountSettings>,
+    /// How long a replica's leases last without renewal (the inventory reader's, each
+    /// watched change's): a dead replica's work is taken over within twice this.
+    pub replica_lease: Duration,
 }
 
 /// One `[[accounts]]` table: an AWS account certdeck reads through a role it assumes.
@@ -140,6 +143,7 @@ struct FileSettings {
     audit_anchor_interval_secs: Option<u64>,
     #[serde(default)]
     accounts: Vec<AccountSettings>,
+    replica_lease_secs: Option<u64>,
 }
 
 impl Default for Settings {
@@ -167,6 +171,7 @@ impl Default for Settings {
             audit_anchor_file: None,
             audit_anchor_interval: Duration::from_secs(60),
             accounts: Vec::new(),
+            replica_lease: Duration::from_secs(30),
         }
     }
 }
@@ -297,6 +302,13 @@ impl Settings {
             check_region(region)?;
         }
         s.accounts = check_accounts(file.accounts)?;
+        if let Some(v) = number("REPLICA_LEASE_SECS")?.or(file.replica_lease_secs) {
+            anyhow::ensure!(
+                (2..=600).contains(&v),
+                "the replica lease must be 2 to 600 seconds"
+            );
+            s.replica_lease = Duration::from_secs(v);
+        }
         Ok(s)
     }
 }

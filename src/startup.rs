@@ -70,8 +70,13 @@ impl Application {
                 "pending changes could not be settled"
             ),
         }
-        let inventory =
-            Arc::new(Inventory::load(aws, store.clone(), settings.team_tag.clone()).await?);
+        // This process among the replicas sharing the database (PRODUCT.md §11).
+        let replica = uuid::Uuid::new_v4().to_string();
+        let inventory = Arc::new(
+            Inventory::load(aws, store.clone(), settings.team_tag.clone())
+                .await?
+                .with_replica(&replica, settings.replica_lease),
+        );
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding the console to {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -82,14 +87,21 @@ impl Application {
         );
         let probe = Probe::new(settings.edge_addr.clone(), settings.edge_ca_file.as_deref())
             .context("configuring the TLS probe")?;
-        let watcher = Arc::new(Watcher::new(
-            store.clone(),
-            inventory.clone(),
-            probe,
-            &settings,
-        ));
+        let watcher = Arc::new(
+            Watcher::new(store.clone(), inventory.clone(), probe, &settings).with_replica(&replica),
+        );
         watcher.load().await?;
         supervisor.spawn("propagation watcher", watcher.clone().run());
+        if store.backend() == crate::store::Backend::Postgres {
+            supervisor.spawn(
+                "phase listener",
+                watcher.clone().listen(settings.database_url.clone()),
+            );
+        }
+        supervisor.spawn(
+            "replica heartbeat",
+            heartbeat(store.clone(), inventory.clone(), replica.clone()),
+        );
         let secure_cookies = settings.secure_cookies;
         let refusals = Arc::new(RefusalLog::new(store.clone()));
         let sign_in_policy = SignInPolicy::default();
@@ -167,6 +179,8 @@ impl Application {
         let _sqlite_lock = self.sqlite_lock;
         let result = self.server.await;
         self.state.supervisor.abort_all();
+        // The other replicas take over at once: the reader's lease and the quota share.
+        self.state.inventory.resign().await;
         // Refusals counted but not yet written.
         if let Err(e) = self.state.refusals.flush(true).await {
             tracing::error!(
@@ -197,6 +211,40 @@ impl Application {
     /// A handle that stops the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// Tells the other replicas this one is alive, every few seconds, and sets this
+/// replica's share of the AWS quotas from their number: the inventory's reader takes
+/// most of the read quotas (it makes nearly all the calls), the others split the rest
+/// for the calls people wait on. Alone, a replica has all of it.
+async fn heartbeat(store: Store, inventory: Arc<Inventory>, replica: String) {
+    /// The reader's share when other replicas are live.
+    const READER_SHARE: f64 = 0.8;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    let mut last = 0;
+    loop {
+        tick.tick().await;
+        let live = match store.replica_heartbeat(&replica).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the replica heartbeat was not written"
+                );
+                continue;
+            }
+        };
+        let share = match (live, inventory.is_reader()) {
+            (1, _) => 1.0,
+            (_, true) => READER_SHARE,
+            (n, false) => (1.0 - READER_SHARE) / (n - 1) as f64,
+        };
+        inventory.accounts().set_quota_share(share);
+        if live != last {
+            tracing::info!(replicas = live, share, "live replicas");
+            last = live;
+        }
     }
 }
 

@@ -127,6 +127,9 @@ type Lanes = HashMap<(String, Category), Arc<Mutex<Lane>>>;
 
 pub struct RateLimiter {
     scale: f64,
+    /// This process's share of the quota (1: all of it), as `f64` bits: replicas on one
+    /// database split each account's quota between them (PRODUCT.md §11).
+    share: std::sync::atomic::AtomicU64,
     lanes: Mutex<Lanes>,
 }
 
@@ -134,13 +137,30 @@ impl RateLimiter {
     pub fn new(scale: f64) -> Self {
         Self {
             scale,
+            share: std::sync::atomic::AtomicU64::new(1.0f64.to_bits()),
             lanes: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Sets this process's share of every quota (0 < share ≤ 1); later slots are spaced
+    /// by it.
+    pub fn set_share(&self, share: f64) {
+        let share = if share.is_finite() {
+            share.clamp(0.01, 1.0)
+        } else {
+            1.0
+        };
+        self.share
+            .store(share.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn share(&self) -> f64 {
+        f64::from_bits(self.share.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// The rate certdeck allows itself for `category`.
     pub fn rate(&self, category: Category) -> f64 {
-        category.default_rate() * self.scale
+        category.default_rate() * self.scale * self.share()
     }
 
     fn interval(&self, category: Category) -> Duration {
@@ -222,6 +242,21 @@ mod tests {
         limiter.acquire("eu-west-1", Category::UserPoolRead).await;
         limiter.acquire("us-east-1", Category::AcmList).await;
         assert_eq!(other.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_share_of_the_quota_spaces_the_slots_wider() {
+        let limiter = RateLimiter::new(1.0);
+        limiter.set_share(0.5);
+        let start = Instant::now();
+        for _ in 0..9 {
+            limiter.acquire("us-east-1", Category::UserPoolRead).await;
+        }
+        // 9 calls at 7.5 a second: the 9th waits 8 slots of 1/7.5 s.
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((1.06..1.08).contains(&elapsed), "{elapsed}");
+        limiter.set_share(f64::NAN);
+        assert_eq!(limiter.share(), 1.0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -258,6 +258,14 @@ impl AwsAccounts {
     pub fn several(&self) -> bool {
         self.accounts.len() > 1
     }
+
+    /// This replica's share of every account's quotas (see `RateLimiter::set_share`).
+    pub fn set_quota_share(&self, share: f64) {
+        if let Some(first) = self.accounts.first() {
+            // One limiter serves every account.
+            first.limiter.set_share(share);
+        }
+    }
 }
 
 impl AwsClients {

@@ -7,10 +7,11 @@ mod choices;
 mod dashboard;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use anyhow::Context;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -191,7 +192,20 @@ pub struct Inventory {
     /// Per pool, when it was last read on demand, behind a lock that makes simultaneous
     /// requests for the same pool share one read. Only pools of the view get an entry.
     pool_reads: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    /// This replica, and how long its lease as the inventory's reader lasts.
+    replica: String,
+    lease: Duration,
+    /// Whether this replica holds the reader's lease now.
+    reader: AtomicBool,
+    /// The version of the stored snapshot the view was built from (or wrote).
+    loaded_version: AtomicI64,
 }
+
+/// The lease of the one replica that reads AWS for the inventory.
+const READER_LEASE: &str = "inventory-reader";
+
+/// How often a replica checks the reader's lease and the stored snapshot's version.
+const FOLLOW_EVERY: Duration = Duration::from_secs(5);
 
 /// How an on-demand refresh of one pool was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +219,8 @@ pub enum PoolRefresh {
 impl Inventory {
     /// The inventory, starting from the stored snapshot when there is one.
     pub async fn load(aws: AwsAccounts, store: Store, team_tag: String) -> anyhow::Result<Self> {
+        let stored = store.load_snapshot_versioned().await?;
+        let loaded_version = stored.as_ref().map_or(0, |(version, _)| *version);
         let owners = Owners {
             team_tag,
             account_teams: aws
@@ -213,8 +229,8 @@ impl Inventory {
                 .filter_map(|a| Some((a.account().name.clone(), a.account().team.clone()?)))
                 .collect(),
         };
-        let stored = match store.load_snapshot().await? {
-            Some(body) => match serde_json::from_str::<Snapshot>(&body) {
+        let stored = match stored {
+            Some((_, body)) => match serde_json::from_str::<Snapshot>(&body) {
                 Ok(snapshot) => Some(snapshot),
                 Err(e) => {
                     tracing::warn!(error = %e, "the stored inventory snapshot is unreadable; starting empty");
@@ -247,7 +263,23 @@ impl Inventory {
             publish_lock: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
             pool_reads: std::sync::Mutex::new(HashMap::new()),
+            replica: uuid::Uuid::new_v4().to_string(),
+            lease: Duration::from_secs(30),
+            reader: AtomicBool::new(false),
+            loaded_version: AtomicI64::new(loaded_version),
         })
+    }
+
+    /// Names this replica and the length of its reader's lease.
+    pub fn with_replica(mut self, replica: &str, lease: Duration) -> Self {
+        self.replica = replica.to_owned();
+        self.lease = lease;
+        self
+    }
+
+    /// Whether this replica is the one reading AWS for the inventory now.
+    pub fn is_reader(&self) -> bool {
+        self.reader.load(Ordering::Relaxed)
     }
 
     /// The current view; cheap, never waits on AWS.
@@ -372,21 +404,118 @@ impl Inventory {
     async fn publish(&self, snapshot: Snapshot) -> anyhow::Result<()> {
         let body = serde_json::to_string(&snapshot)?;
         let taken_at = snapshot.taken_at.unix_timestamp();
-        let view = Arc::new(View::new(snapshot, &self.owners, false));
+        self.install(View::new(snapshot, &self.owners, false));
+        self.store.save_snapshot(taken_at, &body).await?;
+        self.loaded_version
+            .store(self.store.snapshot_version().await?, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn install(&self, view: View) {
+        let view = Arc::new(view);
         match self.current.write() {
             Ok(mut current) => *current = view,
             Err(poisoned) => *poisoned.into_inner() = view,
         }
-        self.store.save_snapshot(taken_at, &body).await
     }
 
-    /// Refreshes now, then every `every`, until the task is aborted.
+    /// Loads the stored snapshot when another replica stored a newer one.
+    pub async fn follow(&self) -> anyhow::Result<bool> {
+        let version = self.store.snapshot_version().await?;
+        if version <= self.loaded_version.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let _guard = self.publish_lock.lock().await;
+        let Some((version, body)) = self.store.load_snapshot_versioned().await? else {
+            return Ok(false);
+        };
+        let snapshot: Snapshot =
+            serde_json::from_str(&body).context("reading the stored inventory snapshot")?;
+        self.install(View::new(snapshot, &self.owners, true));
+        self.loaded_version.store(version, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Reads AWS every `every` while this replica holds the reader's lease (renewed
+    /// while it reads); otherwise loads what the reader stored. With one replica it
+    /// always holds it. Runs until the task is aborted.
     pub async fn run_refresher(self: Arc<Self>, every: Duration) {
+        let lease_secs = self.lease.as_secs().max(2) as i64;
+        let mut last_read: Option<Instant> = None;
         loop {
-            if let Err(e) = self.refresh().await {
-                tracing::error!(error = format!("{e:#}"), "inventory refresh failed");
+            match self
+                .store
+                .acquire_lease(READER_LEASE, &self.replica, lease_secs)
+                .await
+            {
+                Ok(true) => {
+                    if !self.reader.swap(true, Ordering::Relaxed) {
+                        tracing::info!(replica = self.replica, "this replica reads the inventory");
+                    }
+                    if last_read.is_none_or(|at| at.elapsed() >= every) {
+                        last_read = Some(Instant::now());
+                        if let Err(e) = self.refresh_holding_lease(lease_secs).await {
+                            tracing::error!(error = format!("{e:#}"), "inventory refresh failed");
+                        }
+                    } else if let Err(e) = self.follow().await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "the stored inventory could not be loaded"
+                        );
+                    }
+                }
+                Ok(false) => {
+                    self.reader.store(false, Ordering::Relaxed);
+                    last_read = None;
+                    if let Err(e) = self.follow().await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "the stored inventory could not be loaded"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "the reader's lease could not be checked"
+                ),
             }
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(FOLLOW_EVERY.min(every)).await;
+        }
+    }
+
+    /// A refresh, with the reader's lease renewed while it lasts (a large inventory
+    /// takes minutes under the quotas).
+    async fn refresh_holding_lease(&self, lease_secs: i64) -> anyhow::Result<()> {
+        let renew = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs((lease_secs / 3).max(1) as u64)).await;
+                if let Err(e) = self
+                    .store
+                    .acquire_lease(READER_LEASE, &self.replica, lease_secs)
+                    .await
+                {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the reader's lease was not renewed"
+                    );
+                }
+            }
+        };
+        tokio::select! {
+            result = self.refresh() => result,
+            () = renew => Ok(()),
+        }
+    }
+
+    /// Gives up the reader's lease (a graceful stop), so another replica reads at once.
+    pub async fn resign(&self) {
+        if self.reader.swap(false, Ordering::Relaxed)
+            && let Err(e) = self.store.release_lease(READER_LEASE, &self.replica).await
+        {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "the reader's lease was not released"
+            );
         }
     }
 }

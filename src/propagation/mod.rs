@@ -120,14 +120,10 @@ async fn supersede_earlier(store: &Store, domain: &str) -> anyhow::Result<()> {
             detail: Some("a later change of the same domain replaced it".into()),
             ..Default::default()
         };
-        if store
-            .observe_propagation(&earlier.id, earlier.phase, &seen)
-            .await?
-        {
-            store
-                .append_audit(outcome_record(&earlier, Phase::Superseded, seen.detail))
-                .await?;
-        }
+        let outcome = outcome_record(&earlier, Phase::Superseded, seen.detail.clone());
+        store
+            .finish_propagation(&earlier.id, earlier.phase, &seen, outcome)
+            .await?;
     }
     Ok(())
 }

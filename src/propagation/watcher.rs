@@ -9,6 +9,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::store::Backend;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -18,8 +20,8 @@ use crate::aws::{AwsAccounts, AwsClients, AwsError};
 use crate::domain::propagation::{CognitoSeen, Phase, Transition};
 use crate::store::{Observation, Propagation, Store};
 
-/// A phase change, as the live page receives it.
-#[derive(Debug, Clone, Serialize)]
+/// A phase change, as the live page receives it (and replicas send each other).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PhaseEvent {
     pub id: String,
     pub phase: Phase,
@@ -47,6 +49,9 @@ pub struct Watcher {
     inventory: std::sync::Arc<crate::inventory::Inventory>,
     /// How often every custom domain's edge is probed (the inventory's refresh interval).
     sweep_every: Duration,
+    /// This replica, and how long its watch of a change lasts without a renewal.
+    replica: String,
+    lease_secs: i64,
 }
 
 /// Probes in flight at once during a sweep.
@@ -98,6 +103,12 @@ impl Watcher {
             timeout: settings.propagation_timeout,
             inventory,
             sweep_every: settings.inventory_refresh,
+            replica: uuid::Uuid::new_v4().to_string(),
+            // Renewed at every look at the change, so longer than the longest interval.
+            lease_secs: settings
+                .replica_lease
+                .max(2 * settings.propagation_poll.max(settings.probe_interval))
+                .as_secs() as i64,
             events,
             served_differs: RwLock::new(HashSet::new()),
         }
@@ -121,7 +132,13 @@ impl Watcher {
         Ok(())
     }
 
-    /// Phase changes from now on.
+    /// Names this replica (its watches of changes are leased in its name).
+    pub fn with_replica(mut self, replica: &str) -> Self {
+        self.replica = replica.to_owned();
+        self
+    }
+
+    /// Phase changes from now on, from every replica.
     pub fn subscribe(&self) -> broadcast::Receiver<PhaseEvent> {
         self.events.subscribe()
     }
@@ -187,6 +204,23 @@ impl Watcher {
             let probe = probe_at <= now;
             if !ask_cognito && !probe {
                 continue;
+            }
+            // One replica watches each change: this one when it holds (or renews, its
+            // heartbeat) the change's lease, or when the holder's lease has expired.
+            match self
+                .store
+                .claim_propagation(&propagation.id, &self.replica, self.lease_secs)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "a change's watch could not be claimed"
+                    );
+                    continue;
+                }
             }
             if let Some(slot) = due.get_mut(&propagation.id) {
                 if ask_cognito {
@@ -324,33 +358,111 @@ impl Watcher {
         seen: &Observation,
         now: OffsetDateTime,
     ) -> anyhow::Result<()> {
-        let moved = self.store.observe_propagation(&p.id, phase, seen).await?;
+        let moved = if next.is_terminal() && next != phase {
+            // The outcome, its audit entry and its timeline step in one transaction,
+            // once per propagation whatever the number of replicas.
+            self.store
+                .finish_propagation(
+                    &p.id,
+                    phase,
+                    seen,
+                    super::outcome_record(p, next, seen.detail.clone()),
+                )
+                .await?
+        } else {
+            self.store.observe_propagation(&p.id, phase, seen).await?
+        };
         let at_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         if moved {
-            if next.is_terminal() {
-                self.audit_outcome(p, next, seen.detail.clone()).await?;
-            }
-            let _ = self.events.send(PhaseEvent::of(
+            self.publish(PhaseEvent::of(
                 &p.id,
                 next,
                 at_ms,
                 seen,
                 seen.detail.clone(),
-            ));
+            ))
+            .await;
         } else if seen.served_serial.is_some()
             || seen.cognito_status.is_some()
             || seen.probe_error.is_some()
         {
             // Not a phase change, but the live page shows the latest readings too.
-            let _ = self.events.send(PhaseEvent::of(
+            self.publish(PhaseEvent::of(
                 &p.id,
                 phase,
                 at_ms,
                 seen,
                 seen.probe_error.clone(),
-            ));
+            ))
+            .await;
         }
         Ok(())
+    }
+
+    /// Hands an event to the live pages of every replica: on PostgreSQL through
+    /// `NOTIFY` (each replica's `listen` task, this one's too, passes it on), else
+    /// directly.
+    pub async fn publish(&self, mut event: PhaseEvent) {
+        if self.store.backend() != Backend::Postgres {
+            let _ = self.events.send(event);
+            return;
+        }
+        if let Some(detail) = &mut event.detail {
+            let cut = crate::domain::text::truncate_bytes(detail, 2000).len();
+            detail.truncate(cut);
+        }
+        let sent = match serde_json::to_string(&event) {
+            Ok(json) => self.store.notify_phase(&json).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "a phase change was not sent to the other replicas"
+            );
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// On PostgreSQL: passes every replica's phase changes (`LISTEN`) to this replica's
+    /// live pages, reconnecting when the connection drops. Runs until aborted.
+    pub async fn listen(self: Arc<Self>, url: secrecy::SecretString) {
+        use secrecy::ExposeSecret;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let connected = async {
+                let mut listener = sqlx::postgres::PgListener::connect(url.expose_secret()).await?;
+                listener.listen(crate::store::PHASE_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(listener)
+            }
+            .await;
+            match connected {
+                Ok(mut listener) => {
+                    backoff = Duration::from_millis(500);
+                    loop {
+                        match listener.recv().await {
+                            Ok(notification) => {
+                                match serde_json::from_str::<PhaseEvent>(notification.payload()) {
+                                    Ok(event) => {
+                                        let _ = self.events.send(event);
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "an unreadable phase notification")
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the phase listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the phase listener could not connect"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
     }
 
     /// Probes the edge of every custom domain not being changed and compares what it
@@ -441,18 +553,6 @@ impl Watcher {
                 set.remove(domain);
             }
         }
-    }
-
-    async fn audit_outcome(
-        &self,
-        p: &Propagation,
-        phase: Phase,
-        detail: Option<String>,
-    ) -> anyhow::Result<()> {
-        self.store
-            .append_audit(super::outcome_record(p, phase, detail))
-            .await?;
-        Ok(())
     }
 }
 

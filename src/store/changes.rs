@@ -254,35 +254,66 @@ impl Store {
         seen: &Observation,
     ) -> anyhow::Result<bool> {
         let phase = seen.phase.unwrap_or(from_phase);
-        let result = sqlx::query(
-            "UPDATE propagations SET phase = $1, cognito_status = COALESCE($2, cognito_status), \
-             served_serial = COALESCE($3, served_serial), served_subject = COALESCE($4, served_subject), \
-             served_not_after = COALESCE($5, served_not_after), probe_error = $6, \
-             cloudfront_distribution = COALESCE($7, cloudfront_distribution), \
-             verified_at = COALESCE($8, verified_at), detail = COALESCE($9, detail), updated_at = $10 \
-             WHERE id = $11 AND phase = $12",
-        )
-        .bind(phase.as_str())
-        .bind(&seen.cognito_status)
-        .bind(&seen.served_serial)
-        .bind(&seen.served_subject)
-        .bind(&seen.served_not_after)
-        .bind(&seen.probe_error)
-        .bind(&seen.cloudfront_distribution)
-        .bind(seen.verified_at)
-        .bind(&seen.detail)
-        .bind(now())
-        .bind(id)
-        .bind(from_phase.as_str())
-        .execute(&self.pool)
-        .await
-        .context("updating a propagation")?;
-        let moved = result.rows_affected() == 1;
+        let mut conn = self.pool.acquire().await.context("a connection")?;
+        let moved = update_propagation_in(&mut conn, id, from_phase, seen).await?;
+        drop(conn);
         if moved && phase != from_phase {
             self.append_propagation_event(id, phase, seen.detail.as_deref())
                 .await?;
         }
         Ok(moved && phase != from_phase)
+    }
+
+    /// Moves a propagation from `from_phase` to its outcome, with its audit entry, in
+    /// one transaction; false (and nothing written) when it is no longer in
+    /// `from_phase`. The database allows one outcome per propagation
+    /// (`propagation_outcomes`), so two replicas cannot both record one.
+    pub async fn finish_propagation(
+        &self,
+        id: &str,
+        from_phase: Phase,
+        seen: &Observation,
+        outcome: crate::domain::audit::AuditRecord,
+    ) -> anyhow::Result<bool> {
+        let phase = seen
+            .phase
+            .filter(|p| p.is_terminal())
+            .context("an outcome is a terminal phase")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a propagation outcome")?;
+        let moved = update_propagation_in(&mut tx, id, from_phase, seen).await?;
+        if !moved {
+            return Ok(false);
+        }
+        // Before the audit entry: a second outcome fails here, and nothing is written.
+        let claimed = sqlx::query(
+            "INSERT INTO propagation_outcomes (propagation_id, phase, audit_id) VALUES ($1, $2, 0) \
+             ON CONFLICT (propagation_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(phase.as_str())
+        .execute(&mut *tx)
+        .await
+        .context("recording a propagation outcome")?;
+        if claimed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let entry =
+            super::audit::append_audit_in(&mut tx, self.audit_key.as_ref(), outcome).await?;
+        sqlx::query("UPDATE propagation_outcomes SET audit_id = $1 WHERE propagation_id = $2")
+            .bind(entry.id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("linking the outcome to its audit entry")?;
+        append_propagation_event_in(&mut tx, id, phase, seen.detail.as_deref()).await?;
+        tx.commit()
+            .await
+            .context("committing a propagation outcome")?;
+        Ok(true)
     }
 
     async fn append_propagation_event(
@@ -324,6 +355,40 @@ impl Store {
         .await
         .context("listing propagations")
     }
+}
+
+/// The compare-and-set of a propagation: only one still in `from_phase` changes.
+async fn update_propagation_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    from_phase: Phase,
+    seen: &Observation,
+) -> anyhow::Result<bool> {
+    let phase = seen.phase.unwrap_or(from_phase);
+    let result = sqlx::query(
+            "UPDATE propagations SET phase = $1, cognito_status = COALESCE($2, cognito_status), \
+             served_serial = COALESCE($3, served_serial), served_subject = COALESCE($4, served_subject), \
+             served_not_after = COALESCE($5, served_not_after), probe_error = $6, \
+             cloudfront_distribution = COALESCE($7, cloudfront_distribution), \
+             verified_at = COALESCE($8, verified_at), detail = COALESCE($9, detail), updated_at = $10 \
+             WHERE id = $11 AND phase = $12",
+        )
+        .bind(phase.as_str())
+        .bind(&seen.cognito_status)
+        .bind(&seen.served_serial)
+        .bind(&seen.served_subject)
+        .bind(&seen.served_not_after)
+        .bind(&seen.probe_error)
+        .bind(&seen.cloudfront_distribution)
+        .bind(seen.verified_at)
+        .bind(&seen.detail)
+        .bind(now())
+        .bind(id)
+        .bind(from_phase.as_str())
+        .execute(&mut *conn)
+        .await
+        .context("updating a propagation")?;
+    Ok(result.rows_affected() == 1)
 }
 
 async fn insert_propagation_in(

@@ -3,12 +3,14 @@
 
 mod audit;
 mod changes;
+mod replicas;
 mod sessions;
 mod types;
 mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
+pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS};
 pub use sessions::{SESSION_ID, SESSION_USER};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
@@ -177,8 +179,9 @@ impl Store {
     /// Replaces the stored inventory snapshot.
     pub async fn save_snapshot(&self, taken_at: i64, body: &str) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO inventory_snapshot (id, taken_at, body) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET taken_at = excluded.taken_at, body = excluded.body",
+            "INSERT INTO inventory_snapshot (id, taken_at, body, version) VALUES (1, $1, $2, 1) \
+             ON CONFLICT (id) DO UPDATE SET taken_at = excluded.taken_at, body = excluded.body, \
+             version = inventory_snapshot.version + 1",
         )
         .bind(taken_at)
         .bind(body)
@@ -190,13 +193,21 @@ impl Store {
 
     /// The stored inventory snapshot, if any.
     pub async fn load_snapshot(&self) -> anyhow::Result<Option<String>> {
-        let row = sqlx::query("SELECT body FROM inventory_snapshot WHERE id = 1")
+        Ok(self.load_snapshot_versioned().await?.map(|(_, body)| body))
+    }
+
+    /// The stored inventory snapshot and its version, if any.
+    pub async fn load_snapshot_versioned(&self) -> anyhow::Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT version, body FROM inventory_snapshot WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
             .context("loading the inventory snapshot")?;
-        row.map(|r| {
-            r.try_get::<String, _>("body")
-                .context("reading the snapshot body")
+        row.map(|r| -> anyhow::Result<(i64, String)> {
+            Ok((
+                r.try_get("version")
+                    .context("reading the snapshot version")?,
+                r.try_get("body").context("reading the snapshot body")?,
+            ))
         })
         .transpose()
     }

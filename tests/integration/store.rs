@@ -203,10 +203,16 @@ async fn sqlx_migrations(url: &str) -> Vec<(i64, Vec<u8>)> {
 
 /// SHA-384 of each schema file: what sqlx records as its checksum.
 /// Migrations added since `sqlx::migrate!` took over.
-const LATER_MIGRATIONS: &[(i64, &str)] = &[(
-    9,
-    include_str!("../../src/store/migrations/0009_accounts.sql"),
-)];
+const LATER_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        9,
+        include_str!("../../src/store/migrations/0009_accounts.sql"),
+    ),
+    (
+        10,
+        include_str!("../../src/store/migrations/0010_replicas.sql"),
+    ),
+];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.
 fn checksums() -> Vec<(i64, Vec<u8>)> {

@@ -1,0 +1,140 @@
+//! What several replicas on one database share (PRODUCT.md §11): leases with expiry,
+//! the replicas' heartbeats, the version of the stored snapshot, and phase changes sent
+//! to every replica (`NOTIFY` on PostgreSQL).
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::{Backend, Store, unix_now as now};
+
+/// The PostgreSQL channel phase changes are sent on.
+pub const PHASE_CHANNEL: &str = "certdeck_phases";
+
+/// A replica counts as live while its last heartbeat is this recent.
+pub const REPLICA_LIVE_SECS: i64 = 15;
+
+impl Store {
+    /// Takes or renews the lease `name` for `holder` until `seconds` from now; false
+    /// when another holder's lease has not expired.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        seconds: i64,
+    ) -> anyhow::Result<bool> {
+        let now = now();
+        let result = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + seconds)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("taking a lease")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Gives the lease `name` up, if `holder` has it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .context("releasing a lease")?;
+        Ok(())
+    }
+
+    /// Takes or renews the watch of a propagation for `holder` (its heartbeat); false
+    /// when another replica watches it and its lease has not expired.
+    pub async fn claim_propagation(
+        &self,
+        id: &str,
+        holder: &str,
+        seconds: i64,
+    ) -> anyhow::Result<bool> {
+        let now = now();
+        let result = sqlx::query(
+            "UPDATE propagations SET lease_holder = $1, lease_expires = $2 \
+             WHERE id = $3 AND (lease_holder IS NULL OR lease_holder = $1 OR lease_expires < $4)",
+        )
+        .bind(holder)
+        .bind(now + seconds)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("claiming a propagation")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records that replica `id` is alive, forgets replicas long gone, and returns how
+    /// many are live (this one included).
+    pub async fn replica_heartbeat(&self, id: &str) -> anyhow::Result<usize> {
+        let now = now();
+        sqlx::query(
+            "INSERT INTO replicas (id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("recording a heartbeat")?;
+        sqlx::query("DELETE FROM replicas WHERE seen_at < $1")
+            .bind(now - 10 * REPLICA_LIVE_SECS)
+            .execute(&self.pool)
+            .await
+            .context("forgetting old replicas")?;
+        let live: i64 = sqlx::query("SELECT COUNT(*) AS live FROM replicas WHERE seen_at >= $1")
+            .bind(now - REPLICA_LIVE_SECS)
+            .fetch_one(&self.pool)
+            .await
+            .context("counting live replicas")?
+            .try_get("live")?;
+        Ok(live.max(1) as usize)
+    }
+
+    /// Removes replica `id`'s heartbeat (a graceful stop), so the others' quota share
+    /// grows at once.
+    pub async fn replica_gone(&self, id: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM replicas WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("removing a heartbeat")?;
+        Ok(())
+    }
+
+    /// The version of the stored snapshot (0: none), moved by every save.
+    pub async fn snapshot_version(&self) -> anyhow::Result<i64> {
+        let row = sqlx::query("SELECT version FROM inventory_snapshot WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading the snapshot version")?;
+        Ok(match row {
+            Some(row) => row.try_get("version")?,
+            None => 0,
+        })
+    }
+
+    /// Sends a phase change to every replica's listener (PostgreSQL only). The payload
+    /// is JSON of at most 8,000 bytes (PostgreSQL's limit).
+    pub async fn notify_phase(&self, payload: &str) -> anyhow::Result<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        anyhow::ensure!(payload.len() < 8000, "a phase notification is too large");
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PHASE_CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+            .context("notifying a phase change")?;
+        Ok(())
+    }
+}
