@@ -121,6 +121,7 @@ impl Application {
             supervisor,
             streams: Default::default(),
             audit_watch: Default::default(),
+            replica: replica.as_str().into(),
         };
         state.supervisor.spawn(
             "audit anchor",

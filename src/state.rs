@@ -36,6 +36,9 @@ pub struct AppState {
     pub streams: Arc<StreamSlots>,
     /// The audit chain as last verified, carried forward entry by entry.
     pub(crate) audit_watch: Arc<tokio::sync::Mutex<AuditWatch>>,
+    /// This process among the replicas sharing the database (leases are held in its
+    /// name; `/readyz` shows it).
+    pub replica: Arc<str>,
 }
 
 /// What the console knows of its audit chain between verifications.

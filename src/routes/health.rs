@@ -17,7 +17,12 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.ping().await;
     let view = state.inventory.view();
     let aws = !view.is_empty_start() && view.snapshot.problems.is_empty();
-    let mut body = format!("database: {}\naws: {}\n", ok(database), ok(aws));
+    let mut body = format!(
+        "replica: {}\ndatabase: {}\naws: {}\n",
+        state.replica,
+        ok(database),
+        ok(aws)
+    );
     let mut tasks_alive = true;
     for task in state.supervisor.statuses() {
         match &task.stopped {

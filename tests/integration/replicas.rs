@@ -2,6 +2,7 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use certdeck_sandbox::Seed;
 
@@ -215,5 +216,341 @@ fn the_kubernetes_manifests_hold_the_replicas_probes_secrets_and_budget() {
     assert_eq!(
         deployment["spec"]["template"]["spec"]["serviceAccountName"],
         account["metadata"]["name"]
+    );
+}
+
+/// One `certdeck serve` process of the three-replica test.
+struct Replica {
+    base: String,
+    child: tokio::process::Child,
+}
+
+impl Replica {
+    async fn start(
+        sandbox: &crate::helpers::TestSandbox,
+        database: &str,
+        log: &std::path::Path,
+    ) -> Replica {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let ca = sandbox.dir.path().join("replicas-ca.pem");
+        std::fs::write(&ca, sandbox.sandbox.ca_pem()).expect("CA file");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_certdeck"))
+            .arg("serve")
+            .envs(cli_env())
+            .env("CERTDECK_DATABASE_URL", database)
+            .env("CERTDECK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CERTDECK_REGIONS", "us-east-1,eu-west-1")
+            .env("CERTDECK_AWS_ENDPOINT_URL", sandbox.sandbox.endpoint_url())
+            .env(
+                "CERTDECK_EDGE_ADDR",
+                sandbox.sandbox.edge_addr().to_string(),
+            )
+            .env("CERTDECK_EDGE_CA_FILE", &ca)
+            .env("CERTDECK_SECURE_COOKIES", "false")
+            .env("CERTDECK_BOOTSTRAP_ADMIN_PASSWORD", REPLICA_ADMIN_PASSWORD)
+            .env("CERTDECK_PROPAGATION_POLL_SECS", "1")
+            .env("CERTDECK_PROBE_INTERVAL_SECS", "1")
+            .env("CERTDECK_INVENTORY_REFRESH_SECS", "5")
+            .env("CERTDECK_REPLICA_LEASE_SECS", "3")
+            .env("CERTDECK_AWS_MAX_ATTEMPTS", "2")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("certdeck serve starts");
+        let replica = Replica {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let ready = crate::helpers::eventually(Duration::from_secs(60), || async {
+            replica.readyz().await.is_some()
+        })
+        .await;
+        assert!(
+            ready,
+            "replica on port {port} ready: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        replica
+    }
+
+    /// `/readyz`'s replica id when it answers 200.
+    async fn readyz(&self) -> Option<String> {
+        let response = reqwest::get(format!("{}/readyz", self.base)).await.ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        let body = response.text().await.ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("replica: "))
+            .map(str::to_owned)
+    }
+}
+
+const REPLICA_ADMIN_PASSWORD: &str = "replica-test-admin-password";
+
+/// Reads Server-Sent Events of one propagation until `verified`; the phases in order.
+async fn follow_phases(response: reqwest::Response) -> Vec<String> {
+    use futures_util::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("\"phase\":\"verified\"") {
+                break;
+            }
+        }
+    })
+    .await;
+    let mut phases: Vec<String> = text
+        .split("\n\n")
+        .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|data| serde_json::from_str::<serde_json::Value>(data).ok())
+        .filter_map(|v| v["phase"].as_str().map(str::to_owned))
+        .collect();
+    phases.dedup();
+    phases
+}
+
+/// Issue 13's "done when": three `certdeck serve` processes on one PostgreSQL and one
+/// sandbox. One replica reads AWS per interval; a double submit to two replicas makes
+/// one update; the replica that submitted and the one watching the change are killed
+/// with SIGKILL while it is `updating`, and a survivor takes it to `verified`; live
+/// pages on the survivors see every phase; one outcome entry, one valid chain.
+#[tokio::test]
+async fn three_replicas_share_the_work_and_survive_a_kill() {
+    use sqlx::Row;
+    let mut sandbox_options = options(Seed::Demo);
+    sandbox_options.timings.propagation = Duration::from_secs(15);
+    let sandbox = Arc::new(spawn_sandbox(sandbox_options).await);
+    let database = crate::helpers::fresh_postgres_url().await;
+    let logs = crate::helpers::tempdir();
+    let log = |n: usize| logs.path().join(format!("replica-{n}.log"));
+    let first = Replica::start(&sandbox, &database, &log(1)).await;
+    let mut replicas = vec![first];
+    for n in 2..=3 {
+        replicas.push(Replica::start(&sandbox, &database, &log(n)).await);
+    }
+
+    // One inventory reader: ListUserPools (one call per region and refresh) over three
+    // 5 s intervals is that of one replica, not three.
+    let listed = sandbox.calls("ListUserPools").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let listed = sandbox.calls("ListUserPools").await - listed;
+    assert!(
+        (2..=8).contains(&listed),
+        "one replica reads (2 regions × 3 or 4 refreshes), three would make ~18: {listed}"
+    );
+
+    // Sign in on replica 1; the session works on every replica (one cookie jar, as a
+    // browser behind a load balancer).
+    let mut admin = crate::helpers::Browser::new(&replicas[0].base);
+    assert_eq!(
+        admin
+            .sign_in("admin", REPLICA_ADMIN_PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    for replica in &replicas {
+        let dashboard = admin
+            .client
+            .get(format!("{}/", replica.base))
+            .send()
+            .await
+            .expect("dashboard");
+        assert_eq!(dashboard.status(), 200, "signed in on {}", replica.base);
+    }
+
+    // A double submit arriving at replicas 1 and 2: one update.
+    let pool = {
+        let dashboard = admin.dashboard("?q=EU+customer+portal").await;
+        crate::helpers::table_rows(&dashboard, "tr[data-pool-id]")[0]
+            .html
+            .split("data-pool-id=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("pool id")
+            .to_owned()
+    };
+    let form = admin.change_form(&pool).await;
+    let token = crate::helpers::field(&form, "submission_token");
+    let arn = crate::helpers::options_of(&form)
+        .into_iter()
+        .find(|o| !o.1)
+        .expect("an eligible certificate")
+        .0;
+    let csrf = admin.csrf().await;
+    let updates = sandbox.calls("UpdateUserPoolDomain").await;
+    let post = |base: &str| {
+        admin
+            .client
+            .post(format!("{base}{}", crate::helpers::paths::change(&pool)))
+            .form(&[
+                ("certificate_arn", arn.as_str()),
+                ("submission_token", token.as_str()),
+                ("confirm", "yes"),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+    };
+    let (one, two) = tokio::join!(post(&replicas[0].base), post(&replicas[1].base));
+    let (one, two) = (one.expect("replica 1"), two.expect("replica 2"));
+    let statuses = [one.status().as_u16(), two.status().as_u16()];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "one of the two is accepted: {statuses:?}"
+    );
+    assert_eq!(sandbox.calls("UpdateUserPoolDomain").await, updates + 1);
+    let accepted = if one.status() == 303 { one } else { two };
+    let id = crate::helpers::paths::propagation_id(
+        accepted
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("location"),
+    );
+
+    // Live pages on every replica.
+    let mut followers = Vec::new();
+    for replica in &replicas {
+        let response = admin
+            .client
+            .get(format!(
+                "{}{}",
+                replica.base,
+                crate::helpers::paths::propagation_events(&id)
+            ))
+            .send()
+            .await
+            .expect("events");
+        assert_eq!(response.status(), 200);
+        followers.push(tokio::spawn(follow_phases(response)));
+    }
+
+    // While `updating`: the replica that submitted and the one watching are killed.
+    let pg = sqlx::PgPool::connect(&database).await.expect("PostgreSQL");
+    let watching = crate::helpers::eventually(Duration::from_secs(20), || async {
+        let row = sqlx::query("SELECT phase, lease_holder FROM propagations WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pg)
+            .await
+            .expect("the propagation");
+        row.get::<String, _>("phase") == "updating"
+            && row.get::<Option<String>, _>("lease_holder").is_some()
+    })
+    .await;
+    assert!(watching, "the change reaches updating and is watched");
+    let holder: String = sqlx::query("SELECT lease_holder FROM propagations WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pg)
+        .await
+        .expect("holder")
+        .get("lease_holder");
+    let mut ids = Vec::new();
+    for replica in &replicas {
+        ids.push(replica.readyz().await.expect("ready"));
+    }
+    let watcher = ids
+        .iter()
+        .position(|r| *r == holder)
+        .expect("a replica holds the watch");
+    let submitter = if statuses[0] == 303 { 0 } else { 1 };
+    let killed: Vec<usize> = if watcher == submitter {
+        vec![submitter]
+    } else {
+        vec![submitter, watcher]
+    };
+    for &n in &killed {
+        replicas[n].child.start_kill().expect("SIGKILL");
+        let _ = replicas[n].child.wait().await;
+    }
+    let survivor = (0..3).find(|n| !killed.contains(n)).expect("a survivor");
+
+    // A survivor takes the change over and verifies it.
+    let verified = crate::helpers::eventually(Duration::from_secs(60), || async {
+        let api = admin
+            .client
+            .get(format!(
+                "{}{}",
+                replicas[survivor].base,
+                crate::helpers::paths::propagation_api(&id)
+            ))
+            .send()
+            .await
+            .expect("api");
+        let body: serde_json::Value = api.json().await.unwrap_or_default();
+        body["phase"] == "verified"
+    })
+    .await;
+    assert!(
+        verified,
+        "verified by a survivor: {}",
+        std::fs::read_to_string(log(survivor + 1)).unwrap_or_default()
+    );
+    let holder_after: String = sqlx::query("SELECT lease_holder FROM propagations WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pg)
+        .await
+        .expect("holder")
+        .get("lease_holder");
+    assert!(
+        killed.iter().all(|&n| ids[n] != holder_after),
+        "a survivor took the watch over"
+    );
+
+    // Every survivor's live page saw every phase, in order.
+    for (n, follower) in followers.into_iter().enumerate() {
+        let phases = follower.await.expect("follower");
+        if killed.contains(&n) {
+            continue;
+        }
+        let from = phases
+            .iter()
+            .position(|p| p == "submitted" || p == "updating")
+            .unwrap_or_else(|| panic!("replica {}: {phases:?}", n + 1));
+        assert_eq!(
+            phases[from..]
+                .iter()
+                .filter(|p| *p != "submitted")
+                .cloned()
+                .collect::<Vec<_>>(),
+            ["updating", "distributed", "verified"],
+            "replica {}: {phases:?}",
+            n + 1
+        );
+    }
+
+    // Exactly one outcome, and one valid audit chain.
+    let outcomes: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action LIKE 'propagation.%' AND domain = \
+         (SELECT domain FROM propagations WHERE id = $1)",
+    )
+    .bind(&id)
+    .fetch_one(&pg)
+    .await
+    .expect("count")
+    .get("n");
+    assert_eq!(outcomes, 1);
+    let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_certdeck"))
+        .args(["audit", "verify"])
+        .envs(cli_env())
+        .env("CERTDECK_DATABASE_URL", &database)
+        .output()
+        .await
+        .expect("certdeck runs");
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
     );
 }
