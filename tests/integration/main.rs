@@ -18,6 +18,7 @@ mod hostile;
 mod moto;
 mod propagation;
 mod replicas;
+mod sandbox_accounts;
 mod sandbox_cli;
 mod sandbox_edge;
 mod sandbox_limits;

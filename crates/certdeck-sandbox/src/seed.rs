@@ -1,16 +1,19 @@
-//! The demo data set: every eligibility case of PRODUCT.md §1 across two regions.
+//! The demo data set: two accounts. `prod` (the base account) holds every eligibility
+//! case of PRODUCT.md §1 across two regions; `staging` holds a few pools of its own.
+//! Both accounts' roles are registered for AssumeRole.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context;
 use time::{Duration, OffsetDateTime};
 
-use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm};
+use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm, KeyPairOrigin, ManagedBy};
 
 use super::acm::certificate_from_issued;
 use super::cognito::{new_domain, new_pool};
 use super::pki::{CertificateAuthority, LeafSpec};
-use super::world::{CustomDomain, World};
+use super::world::{ACCOUNT_ID, CustomDomain, World};
+use crate::demo::{PROD_ROLE_ARN, STAGING_ACCOUNT_ID, STAGING_EXTERNAL_ID, STAGING_ROLE_ARN};
 
 struct CertificateSeed {
     key: &'static str,
@@ -23,6 +26,9 @@ struct CertificateSeed {
     not_after: i64,
     status: CertificateStatus,
     label: &'static str,
+    /// ACME-issued instead of requested (AMAZON_ISSUED types only).
+    acme: bool,
+    managed_by: Option<ManagedBy>,
 }
 
 const fn cert(
@@ -44,6 +50,8 @@ const fn cert(
         not_after: window.1,
         status,
         label,
+        acme: false,
+        managed_by: None,
     }
 }
 
@@ -188,6 +196,35 @@ const CERTIFICATES: &[CertificateSeed] = &[
         not_after: 380,
         status: Issued,
         label: "auth in eu-west-1 (wrong region)",
+        acme: false,
+        managed_by: None,
+    },
+    // 2026: issued through ACM's ACME endpoint — eligible, but ListCertificates leaves it
+    // out unless CertificateKeyPairOrigins names ACME.
+    CertificateSeed {
+        acme: true,
+        ..cert(
+            "login-acme",
+            &["login.example.com"],
+            EcPrime256v1,
+            AmazonIssued,
+            (-5, 85),
+            Issued,
+            "login ACME-issued",
+        )
+    },
+    // 2025: a certificate CloudFront manages for its own distributions.
+    CertificateSeed {
+        managed_by: Some(ManagedBy::CloudFront),
+        ..cert(
+            "auth-cloudfront",
+            &["auth.example.com"],
+            Rsa2048,
+            AmazonIssued,
+            (-20, 180),
+            Issued,
+            "auth managed by CloudFront",
+        )
     },
 ];
 
@@ -198,6 +235,8 @@ struct PoolSeed {
     prefix: Option<&'static str>,
     /// Custom domain, certificate key, security policy, managed login version.
     custom: Option<(&'static str, &'static str, &'static str, i32)>,
+    /// Failover routing of the custom domain: secondary region, health check id.
+    failover: Option<(&'static str, &'static str)>,
 }
 
 const POOLS: &[PoolSeed] = &[
@@ -207,6 +246,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: Some("customer-portal-demo"),
         custom: Some(("auth.example.com", "auth-2025", "TLS_V1_2_2021", 2)),
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -214,6 +254,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: None,
         custom: Some(("login.example.com", "login-p256", "TLS_V1_3_2025", 1)),
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -221,13 +262,16 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: Some("checkout-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
         name: "Partner portal",
         team: Some("identity"),
         prefix: None,
-        custom: Some(("partners.example.net", "partners-3072", "TLS_V1_2_2021", 2)),
+        // TLS_V1: the policy AWS strongly discourages.
+        custom: Some(("partners.example.net", "partners-3072", "TLS_V1", 2)),
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -235,6 +279,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: Some("workforce-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -242,6 +287,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -249,6 +295,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: Some("internal-tools-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -256,6 +303,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -263,6 +311,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: Some("eu-customers-demo"),
         custom: Some(("sso.eu.example.com", "sso-eu-4096", "TLS_V1_2_2021", 2)),
+        failover: Some(("eu-central-1", "3f2a8c1e-5b7d-4e9a-8c21-6d0f4b9e7a15")),
     },
     PoolSeed {
         region: "eu-west-1",
@@ -270,6 +319,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: Some("eu-workforce-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -277,6 +327,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -284,6 +335,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -291,17 +343,115 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: Some("eu-sandbox-demo"),
         custom: None,
+        failover: None,
     },
 ];
 
-/// Fills `world` with the demo data set.
+/// The staging account's certificates (all us-east-1): one eligible per custom domain,
+/// and one that is not (expired).
+const STAGING_CERTIFICATES: &[CertificateSeed] = &[
+    cert(
+        "staging-auth",
+        &["auth.staging.example.com"],
+        Rsa2048,
+        AmazonIssued,
+        (-30, 365),
+        Issued,
+        "staging auth",
+    ),
+    cert(
+        "staging-login",
+        &["login.staging.example.com"],
+        EcPrime256v1,
+        AmazonIssued,
+        (-60, 300),
+        Issued,
+        "staging login ECDSA P-256",
+    ),
+    cert(
+        "staging-auth-expired",
+        &["auth.staging.example.com", "login.staging.example.com"],
+        Rsa2048,
+        AmazonIssued,
+        (-400, -3),
+        Expired,
+        "staging auth + login (expired)",
+    ),
+];
+
+const STAGING_POOLS: &[PoolSeed] = &[
+    PoolSeed {
+        region: "us-east-1",
+        name: "Staging customer portal",
+        team: Some("payments"),
+        prefix: Some("staging-portal-demo"),
+        custom: Some((
+            "auth.staging.example.com",
+            "staging-auth",
+            "TLS_V1_2_2021",
+            2,
+        )),
+        failover: None,
+    },
+    PoolSeed {
+        region: "eu-west-1",
+        name: "Staging login",
+        team: None,
+        prefix: None,
+        custom: Some((
+            "login.staging.example.com",
+            "staging-login",
+            "TLS_V1_2_2021",
+            1,
+        )),
+        failover: None,
+    },
+    PoolSeed {
+        region: "us-east-1",
+        name: "Staging internal tools",
+        team: None,
+        prefix: Some("staging-internal-demo"),
+        custom: None,
+        failover: None,
+    },
+];
+
+/// Fills `world` with the demo data set: both accounts and their roles.
 pub fn seed_demo(
     world: &mut World,
     ca: &CertificateAuthority,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
+    seed_account(world, ca, now, ACCOUNT_ID, CERTIFICATES, POOLS)?;
+    seed_account(
+        world,
+        ca,
+        now,
+        STAGING_ACCOUNT_ID,
+        STAGING_CERTIFICATES,
+        STAGING_POOLS,
+    )?;
+    world
+        .identities
+        .register(PROD_ROLE_ARN, None)
+        .map_err(anyhow::Error::msg)?;
+    world
+        .identities
+        .register(STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID))
+        .map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+fn seed_account(
+    world: &mut World,
+    ca: &CertificateAuthority,
+    now: OffsetDateTime,
+    account: &str,
+    certificates: &[CertificateSeed],
+    pools: &[PoolSeed],
+) -> anyhow::Result<()> {
     let mut arns = BTreeMap::new();
-    for seed in CERTIFICATES {
+    for seed in certificates {
         let names: Vec<String> = seed.names.iter().map(|s| (*s).to_owned()).collect();
         let spec = LeafSpec {
             names: &names,
@@ -312,7 +462,7 @@ pub fn seed_demo(
             .issue(&spec, seed.algorithm)
             .with_context(|| format!("issuing the demo certificate {}", seed.key))?;
         let mut certificate =
-            certificate_from_issued(seed.region, &issued, seed.certificate_type, now)
+            certificate_from_issued(account, seed.region, &issued, seed.certificate_type, now)
                 .map_err(anyhow::Error::msg)?;
         certificate.status = seed.status;
         certificate.created_at = spec.not_before.min(now);
@@ -321,31 +471,37 @@ pub fn seed_demo(
             .then_some(certificate.created_at);
         certificate.imported_at =
             (seed.certificate_type == Imported).then_some(certificate.created_at);
+        certificate.origin = match (seed.certificate_type, seed.acme) {
+            (Imported, _) => KeyPairOrigin::CustomerProvided,
+            (_, true) => KeyPairOrigin::Acme,
+            _ => KeyPairOrigin::AwsManaged,
+        };
+        certificate.managed_by = seed.managed_by;
         certificate
             .tags
             .insert("Name".to_owned(), seed.label.to_owned());
         arns.insert(seed.key, certificate.arn.clone());
         world
-            .region(seed.region)
+            .region(account, seed.region)
             .certificates
             .insert(certificate.arn.clone(), certificate);
     }
-    for seed in POOLS {
+    for seed in pools {
         let tags = seed
             .team
             .map(|team| BTreeMap::from([("team".to_owned(), team.to_owned())]))
             .unwrap_or_default();
         let created = now - Duration::days(400);
-        let pool = new_pool(world, seed.region, seed.name, tags, created);
+        let pool = new_pool(world, account, seed.region, seed.name, tags, created);
         let pool_id = pool.id.clone();
         world
-            .region(seed.region)
+            .region(account, seed.region)
             .pools
             .insert(pool_id.clone(), pool);
         if let Some(prefix) = seed.prefix {
             let domain = new_domain(prefix, &pool_id, None, 1, created);
             world
-                .region(seed.region)
+                .region(account, seed.region)
                 .domains
                 .insert(prefix.to_owned(), domain);
         }
@@ -360,9 +516,18 @@ pub fn seed_demo(
                 served_arn: Some(arn),
                 pending: None,
             };
-            let domain = new_domain(name, &pool_id, Some(custom), managed_login_version, created);
+            let mut domain =
+                new_domain(name, &pool_id, Some(custom), managed_login_version, created);
+            domain.routing = seed.failover.map(|(secondary, health_check)| {
+                serde_json::json!({
+                    "Failover": {
+                        "SecondaryRegion": secondary,
+                        "PrimaryRoute53HealthCheckId": health_check,
+                    }
+                })
+            });
             world
-                .region(seed.region)
+                .region(account, seed.region)
                 .domains
                 .insert(name.to_owned(), domain);
         }
