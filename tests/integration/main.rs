@@ -2,6 +2,7 @@
 //! sandbox (and, where it supports the operation, moto).
 
 mod access;
+mod api2026;
 mod architecture;
 mod audit_log;
 mod browser;
