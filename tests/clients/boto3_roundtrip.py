@@ -43,11 +43,13 @@ def openssl_certificate(name):
         ["openssl", "x509", "-in", crt, "-noout", "-serial"],
         check=True, capture_output=True, text=True,
     ).stdout.strip().split("=", 1)[1]
-    # ACM's spelling: lowercase hex bytes separated by colons.
-    serial = serial.lower().rjust(len(serial) + len(serial) % 2, "0")
-    serial = ":".join(serial[i:i + 2] for i in range(0, len(serial), 2))
     with open(crt, "rb") as c, open(key, "rb") as k:
         return c.read(), k.read(), serial
+
+
+def serial_number(text):
+    """A serial as a number: ACM's text form (colons, case, a leading 00 byte) varies."""
+    return int(text.replace(":", ""), 16)
 
 
 def check(what, actual, expected):
@@ -74,7 +76,7 @@ detail = acm.describe_certificate(CertificateArn=arns[1])["Certificate"]
 check("certificate arn", detail["CertificateArn"], arns[1])
 check("certificate domain", detail["DomainName"], DOMAIN)
 check("certificate names", detail["SubjectAlternativeNames"], [DOMAIN])
-check("certificate serial", detail["Serial"], serials[1])
+check("certificate serial", serial_number(detail["Serial"]), serial_number(serials[1]))
 check("certificate status", detail["Status"], "ISSUED")
 check("certificate type", detail["Type"], "IMPORTED")
 check("certificate key", detail["KeyAlgorithm"], "RSA-2048")

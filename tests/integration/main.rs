@@ -17,6 +17,7 @@ mod helpers;
 mod hostile;
 mod moto;
 mod propagation;
+mod sandbox_accounts;
 mod sandbox_cli;
 mod sandbox_edge;
 mod sandbox_limits;

@@ -105,7 +105,7 @@ fn boto3_drives_the_sandbox_binary_and_sigterm_stops_it() {
 }
 
 /// The virtualenv `.ci/test` prepares, unless told otherwise.
-fn python() -> String {
+pub fn python() -> String {
     std::env::var("CERTDECK_TEST_PYTHON").unwrap_or_else(|_| {
         let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-venv/bin/python");
         if std::path::Path::new(venv).exists() {

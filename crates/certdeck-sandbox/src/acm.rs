@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 use crate::model::{
-    CertificateStatus, CertificateType, KeyAlgorithm, certificate_region, check_domain_name,
+    CertificateStatus, CertificateType, KeyAlgorithm, KeyPairOrigin, ManagedBy, acm_serial_text,
+    certificate_region, check_domain_name,
 };
 
 use super::cognito::{decode_token, encode_token};
@@ -72,6 +73,7 @@ fn list_certificates(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> A
     })
     .transpose()?
     .unwrap_or_else(|| vec![KeyAlgorithm::Rsa1024, KeyAlgorithm::Rsa2048]);
+    let origins = key_pair_origins(input)?;
     let max = match input.optional_i64("MaxItems")? {
         None => 1000,
         Some(n) if (1..=1000).contains(&n) => n as usize,
@@ -102,6 +104,7 @@ fn list_certificates(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> A
         ))
         .map(|(_, c)| c)
         .filter(|c| key_types.contains(&c.key_algorithm))
+        .filter(|c| origins.contains(&c.origin))
         .filter(|c| statuses.as_ref().is_none_or(|s| s.contains(&c.status)));
     let page: Vec<&Certificate> = matching.by_ref().take(max).collect();
     let more = matching.next().is_some();
@@ -111,6 +114,34 @@ fn list_certificates(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> A
         out["NextToken"] = json!(encode_token(&last.arn));
     }
     Ok(out)
+}
+
+/// The `CertificateKeyPairOrigins` filter. As AWS does since 2026-06-30: without it,
+/// only AWS_MANAGED and CUSTOMER_PROVIDED certificates are listed — ACME-issued ones are
+/// left out unless asked for.
+fn key_pair_origins(input: &Input<'_>) -> Result<Vec<KeyPairOrigin>, AwsError> {
+    let Some(list) = input.optional_str_list("CertificateKeyPairOrigins")? else {
+        return Ok(vec![
+            KeyPairOrigin::AwsManaged,
+            KeyPairOrigin::CustomerProvided,
+        ]);
+    };
+    if !(1..=3).contains(&list.len()) {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '[{}]' at 'certificateKeyPairOrigins' failed to satisfy constraint: Member must have length less than or equal to 3 and greater than or equal to 1",
+            list.join(", ")
+        )));
+    }
+    list.iter()
+        .map(|o| {
+            o.parse::<KeyPairOrigin>().map_err(|_| {
+                AwsError::validation(format!(
+                    "1 validation error detected: Value '[{}]' at 'certificateKeyPairOrigins' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [AWS_MANAGED, ACME, CUSTOMER_PROVIDED]]",
+                    list.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
 
 fn summary(world: &World, certificate: &Certificate) -> Value {
@@ -127,11 +158,20 @@ fn summary(world: &World, certificate: &Certificate) -> Value {
         "ExtendedKeyUsages": ["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"],
         "InUse": in_use,
         "Exported": false,
+        "ExportOption": "DISABLED",
         "RenewalEligibility": renewal_eligibility(certificate, in_use),
+        "CertificateKeyPairOrigin": certificate.origin.as_str(),
         "CreatedAt": epoch(certificate.created_at),
     });
+    add_managed_by(&mut out, certificate);
     add_times(&mut out, certificate);
     out
+}
+
+fn add_managed_by(out: &mut Value, certificate: &Certificate) {
+    if let Some(managed_by) = certificate.managed_by {
+        out["ManagedBy"] = json!(managed_by.as_str());
+    }
 }
 
 fn add_times(out: &mut Value, certificate: &Certificate) {
@@ -148,12 +188,37 @@ fn add_times(out: &mut Value, certificate: &Certificate) {
     }
 }
 
+/// ACM renews (managed renewal) only certificates it issued — requested or through ACME
+/// — that are ISSUED and associated with a resource; never imported ones.
 fn renewal_eligibility(certificate: &Certificate, in_use: bool) -> &'static str {
-    if certificate.certificate_type == CertificateType::AmazonIssued && in_use {
+    if certificate.certificate_type == CertificateType::AmazonIssued
+        && certificate.status == CertificateStatus::Issued
+        && in_use
+    {
         "ELIGIBLE"
     } else {
         "INELIGIBLE"
     }
+}
+
+/// ACM starts a managed renewal 60 days before a certificate expires.
+const RENEWAL_WINDOW: Duration = Duration::days(60);
+
+/// `RenewalSummary` of an eligible certificate, by a simple deterministic rule: inside
+/// the last 60 days of its validity the renewal is `PENDING_AUTO_RENEWAL` (ACM is at
+/// it), before that `SUCCESS` (the last managed renewal — or the issue — succeeded),
+/// updated when the certificate was issued.
+fn renewal_summary(certificate: &Certificate, now: OffsetDateTime) -> Value {
+    let status = if certificate.not_after - now <= RENEWAL_WINDOW {
+        "PENDING_AUTO_RENEWAL"
+    } else {
+        "SUCCESS"
+    };
+    json!({
+        "RenewalStatus": status,
+        "DomainValidationOptions": [],
+        "UpdatedAt": epoch(certificate.issued_at.unwrap_or(certificate.created_at)),
+    })
 }
 
 fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
@@ -164,11 +229,12 @@ fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -
         .get(arn)
         .ok_or_else(|| not_found(arn))?;
     let in_use_by = world.distributions_using(arn);
+    let renewal_eligibility = renewal_eligibility(certificate, !in_use_by.is_empty());
     let mut detail = json!({
         "CertificateArn": certificate.arn,
         "DomainName": certificate.domain_name,
         "SubjectAlternativeNames": certificate.names,
-        "Serial": certificate.serial,
+        "Serial": acm_serial_text(&certificate.serial),
         "Subject": certificate.subject,
         "Issuer": certificate.issuer,
         "CreatedAt": epoch(certificate.created_at),
@@ -178,7 +244,8 @@ fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -
         "SignatureAlgorithm": certificate.signature_algorithm,
         "InUseBy": in_use_by,
         "Type": certificate.certificate_type.as_str(),
-        "RenewalEligibility": renewal_eligibility(certificate, !in_use_by.is_empty()),
+        "RenewalEligibility": renewal_eligibility,
+        "CertificateKeyPairOrigin": certificate.origin.as_str(),
         "KeyUsages": [{"Name": "DIGITAL_SIGNATURE"}, {"Name": "KEY_ENCIPHERMENT"}],
         "ExtendedKeyUsages": [
             {"Name": "TLS_WEB_SERVER_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.1"},
@@ -205,6 +272,10 @@ fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -
             })
             .collect();
     }
+    if renewal_eligibility == "ELIGIBLE" {
+        detail["RenewalSummary"] = renewal_summary(certificate, call.now);
+    }
+    add_managed_by(&mut detail, certificate);
     add_times(&mut detail, certificate);
     Ok(json!({ "Certificate": detail }))
 }
@@ -261,6 +332,8 @@ fn import_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> 
         names: info.names,
         status: CertificateStatus::Issued,
         certificate_type: CertificateType::Imported,
+        origin: KeyPairOrigin::CustomerProvided,
+        managed_by: None,
         key_algorithm: info.key_algorithm,
         signature_algorithm: info.signature_algorithm,
         subject: info.subject,
@@ -371,6 +444,8 @@ pub fn certificate_from_issued(
         names: info.names,
         status: CertificateStatus::Issued,
         certificate_type,
+        origin: KeyPairOrigin::AwsManaged,
+        managed_by: None,
         key_algorithm: info.key_algorithm,
         signature_algorithm: info.signature_algorithm,
         subject: info.subject,
@@ -451,4 +526,94 @@ fn tags(input: &Input<'_>) -> Result<BTreeMap<String, String>, AwsError> {
                 .ok_or_else(|| AwsError::validation("Tags: each tag needs a Key"))
         })
         .collect()
+}
+
+/// `POST /_sandbox/certificates`: an ISSUED certificate that AWS's JSON API cannot make
+/// — ACME-issued (through ACM's ACME endpoint) or managed by CloudFront.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    pub region: String,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    pub domain_name: String,
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+    #[serde(default)]
+    pub key_algorithm: Option<String>,
+    pub origin: String,
+    #[serde(default)]
+    pub managed_by: Option<String>,
+    /// Validity in days.
+    #[serde(default)]
+    pub days: Option<i64>,
+}
+
+/// An issued certificate for `request`, checked, ready to insert; the error says what
+/// is wrong with the request.
+pub fn issue_for_sandbox(
+    request: &IssueRequest,
+    ca: &CertificateAuthority,
+    now: OffsetDateTime,
+) -> Result<Certificate, String> {
+    let region = request.region.as_str();
+    if region.is_empty()
+        || region.len() > 32
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!("region {region:?} is not a region name"));
+    }
+    let origin = request
+        .origin
+        .parse::<KeyPairOrigin>()
+        .map_err(|_| "origin must be ACME or AWS_MANAGED".to_owned())?;
+    if origin == KeyPairOrigin::CustomerProvided {
+        return Err("origin CUSTOMER_PROVIDED: use ImportCertificate".to_owned());
+    }
+    let managed_by = request
+        .managed_by
+        .as_deref()
+        .map(str::parse::<ManagedBy>)
+        .transpose()
+        .map_err(|_| "managed_by must be CLOUDFRONT".to_owned())?;
+    let key_algorithm = match &request.key_algorithm {
+        None => KeyAlgorithm::Rsa2048,
+        Some(k) => k.parse::<KeyAlgorithm>()?,
+    };
+    let days = request.days.unwrap_or(if origin == KeyPairOrigin::Acme {
+        90
+    } else {
+        395
+    });
+    if !(1..=398).contains(&days) {
+        return Err("days must be between 1 and 398".to_owned());
+    }
+    let mut names = vec![request.domain_name.clone()];
+    for name in request.names.iter().flatten() {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    if names.len() > 100 {
+        return Err("a certificate can have at most 100 names".to_owned());
+    }
+    for name in &names {
+        let bare = name.strip_prefix("*.").unwrap_or(name);
+        check_domain_name(bare).map_err(|e| format!("name {name:?}: {e}"))?;
+    }
+    let spec = LeafSpec {
+        names: &names,
+        not_before: now,
+        not_after: now + Duration::days(days),
+    };
+    let issued = ca
+        .issue(&spec, key_algorithm)
+        .map_err(|e| format!("issuing failed: {e}"))?;
+    let mut certificate =
+        certificate_from_issued(region, &issued, CertificateType::AmazonIssued, now)?;
+    certificate.origin = origin;
+    certificate.managed_by = managed_by;
+    Ok(certificate)
 }

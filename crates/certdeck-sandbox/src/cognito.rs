@@ -185,6 +185,10 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     let id = pool_id(input)?;
     let custom_config = input.optional_object("CustomDomainConfig")?;
     let managed_login_version = managed_login_version(input)?.unwrap_or(1);
+    let routing = routing(input, call.region)?;
+    if routing.is_some() && custom_config.is_none() {
+        return Err(routing_needs_custom_domain());
+    }
     if !world.region(call.region).pools.contains_key(id) {
         return Err(pool_not_found(id));
     }
@@ -225,7 +229,8 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
             "User pool {id} already has a {kind} domain."
         )));
     }
-    let domain = new_domain(name, id, custom, managed_login_version, call.now);
+    let mut domain = new_domain(name, id, custom, managed_login_version, call.now);
+    domain.routing = routing;
     let out = json!({
         "CloudFrontDomain": domain.cloudfront_domain,
         "ManagedLoginVersion": managed_login_version,
@@ -293,10 +298,7 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     let id = pool_id(input)?;
     let custom_config = input.optional_object("CustomDomainConfig")?;
     let managed_login_version = managed_login_version(input)?;
-    let routing = input.raw("Routing").cloned();
-    if routing.as_ref().is_some_and(|r| !r.is_object()) {
-        return Err(AwsError::serialization("Routing: expected an object"));
-    }
+    let routing = routing(input, call.region)?;
     if !world.region(call.region).pools.contains_key(id) {
         return Err(pool_not_found(id));
     }
@@ -319,6 +321,7 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
                 "Cannot convert prefix domain to custom domain",
             ));
         }
+        (false, None) if routing.is_some() => return Err(routing_needs_custom_domain()),
         (true, Some(config)) => {
             let arn = config.required_str("CertificateArn")?;
             check_domain_name(name)
@@ -331,6 +334,9 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     let Some(domain) = world.region(call.region).domains.get_mut(name) else {
         return Err(AwsError::internal("domain vanished"));
     };
+    // As with ManagedLoginVersion, a setting left out of the update is kept: only the
+    // members sent change (AWS documents no reset; PRODUCT.md §1 has certdeck send them
+    // all anyway).
     if let (Some(custom), Some((arn, policy))) = (domain.custom.as_mut(), new_certificate) {
         custom.certificate_arn = arn.clone();
         if policy.is_some() {
@@ -494,6 +500,72 @@ fn security_policy<'a>(config: &Input<'a>) -> Result<Option<&'a str>, AwsError> 
         ))),
         other => Ok(other),
     }
+}
+
+/// The `Routing` member (2026-06-01): `{Failover: {SecondaryRegion,
+/// PrimaryRoute53HealthCheckId}}`, both required in a Failover, with the model's lengths
+/// (region 5–32, health check id at most 64); the secondary region must be another
+/// region than the pool's. Returned in the shape DescribeUserPoolDomain gives back.
+fn routing(input: &Input<'_>, pool_region: &str) -> Result<Option<Value>, AwsError> {
+    let Some(routing) = input.optional_object("Routing")? else {
+        return Ok(None);
+    };
+    if let Some(unknown) = routing.0.keys().find(|k| k.as_str() != "Failover") {
+        return Err(AwsError::serialization(format!(
+            "Routing: unknown member {unknown:?}"
+        )));
+    }
+    let Some(failover) = routing.optional_object("Failover")? else {
+        return Ok(Some(json!({})));
+    };
+    let required = |member: &str, path: &str| -> Result<String, AwsError> {
+        match failover.optional_str(member)? {
+            Some(value) => Ok(value.to_owned()),
+            None => Err(AwsError::invalid_parameter(format!(
+                "1 validation error detected: Value null at 'routing.failover.{path}' failed to satisfy constraint: Member must not be null"
+            ))),
+        }
+    };
+    let secondary = required("SecondaryRegion", "secondaryRegion")?;
+    let health_check = required("PrimaryRoute53HealthCheckId", "primaryRoute53HealthCheckId")?;
+    let region_like = (5..=32).contains(&secondary.len())
+        && secondary.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && secondary.contains('-');
+    if !region_like {
+        return Err(AwsError::invalid_parameter(format!(
+            "1 validation error detected: Value '{secondary}' at 'routing.failover.secondaryRegion' failed to satisfy constraint: Member must be a region name of length 5 to 32"
+        )));
+    }
+    if secondary == pool_region {
+        return Err(AwsError::invalid_parameter(format!(
+            "The secondary region {secondary} must differ from the user pool's region."
+        )));
+    }
+    if health_check.is_empty()
+        || health_check.len() > 64
+        || !health_check
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(AwsError::invalid_parameter(format!(
+            "1 validation error detected: Value '{health_check}' at 'routing.failover.primaryRoute53HealthCheckId' failed to satisfy constraint: Member must be a Route 53 health check id of at most 64 characters"
+        )));
+    }
+    Ok(Some(json!({
+        "Failover": {
+            "SecondaryRegion": secondary,
+            "PrimaryRoute53HealthCheckId": health_check,
+        }
+    })))
+}
+
+fn routing_needs_custom_domain() -> AwsError {
+    AwsError::invalid_parameter("Routing is supported for custom domains only.")
 }
 
 fn validate_prefix(name: &str) -> Result<(), AwsError> {

@@ -92,6 +92,66 @@ impl CertificateType {
     }
 }
 
+/// Where a certificate's key pair comes from (`CertificateKeyPairOrigin`, 2026-06-30):
+/// ACM made it (requested certificates), the customer brought it (imported), or an ACME
+/// client made it (certificates issued through ACM's ACME endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyPairOrigin {
+    AwsManaged,
+    CustomerProvided,
+    Acme,
+}
+
+impl KeyPairOrigin {
+    pub const ALL: [KeyPairOrigin; 3] = [
+        KeyPairOrigin::AwsManaged,
+        KeyPairOrigin::CustomerProvided,
+        KeyPairOrigin::Acme,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPairOrigin::AwsManaged => "AWS_MANAGED",
+            KeyPairOrigin::CustomerProvided => "CUSTOMER_PROVIDED",
+            KeyPairOrigin::Acme => "ACME",
+        }
+    }
+}
+
+impl FromStr for KeyPairOrigin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KeyPairOrigin::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown certificate key pair origin {s:?}"))
+    }
+}
+
+/// The AWS service that manages a certificate ACM issued for it (`ManagedBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManagedBy {
+    CloudFront,
+}
+
+impl ManagedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedBy::CloudFront => "CLOUDFRONT",
+        }
+    }
+}
+
+impl FromStr for ManagedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "CLOUDFRONT" => Ok(ManagedBy::CloudFront),
+            _ => Err(format!("unknown ManagedBy {s:?}")),
+        }
+    }
+}
+
 /// ACM's certificate status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertificateStatus {
@@ -193,6 +253,29 @@ pub fn format_serial(bytes: &[u8]) -> String {
         .join(":")
 }
 
+/// The text DescribeCertificate gives for a serial (`format_serial`'s canonical form in,
+/// without a leading zero byte). ACM's text form is not documented precisely, and
+/// clients must compare serials as numbers; to make sure they do, the sandbox varies it
+/// deterministically, as real answers vary: a serial whose high bit is set is shown with
+/// the leading `00:` byte of its DER encoding, and an odd serial (lowest bit set) is
+/// shown in upper case. The certificate itself, and so the edge, carries the real serial.
+pub fn acm_serial_text(canonical: &str) -> String {
+    let high_bit = canonical
+        .get(..2)
+        .and_then(|b| u8::from_str_radix(b, 16).ok())
+        .is_some_and(|b| b & 0x80 != 0);
+    let odd = canonical
+        .get(canonical.len().saturating_sub(2)..)
+        .and_then(|b| u8::from_str_radix(b, 16).ok())
+        .is_some_and(|b| b & 1 == 1);
+    let text = if high_bit {
+        format!("00:{canonical}")
+    } else {
+        canonical.to_owned()
+    };
+    if odd { text.to_uppercase() } else { text }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +320,21 @@ mod tests {
     #[test]
     fn serials_are_colon_separated_hex() {
         assert_eq!(format_serial(&[0x0a, 0xff, 0x10]), "0a:ff:10");
+    }
+
+    #[test]
+    fn acm_shows_a_leading_zero_byte_for_a_high_bit_and_odd_serials_in_upper_case() {
+        assert_eq!(acm_serial_text("0a:ff:10"), "0a:ff:10");
+        assert_eq!(acm_serial_text("0a:ff:11"), "0A:FF:11");
+        assert_eq!(acm_serial_text("8a:ff:10"), "00:8a:ff:10");
+        assert_eq!(acm_serial_text("ca:fe:0b"), "00:CA:FE:0B");
+    }
+
+    #[test]
+    fn key_pair_origins_parse() {
+        for o in KeyPairOrigin::ALL {
+            assert_eq!(o.as_str().parse::<KeyPairOrigin>(), Ok(o));
+        }
+        assert!("aws_managed".parse::<KeyPairOrigin>().is_err());
     }
 }

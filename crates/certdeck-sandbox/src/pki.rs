@@ -2,6 +2,7 @@
 //! that the edge serves what a browser or a TLS probe can check.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::Context;
@@ -26,6 +27,9 @@ pub struct CertificateAuthority {
     certificate: X509,
     key: PKey<Private>,
     certificate_pem: String,
+    /// Counts issued leaves; it picks each serial's high and low bit, so that any four
+    /// certificates issued in a row show every text form of `model::acm_serial_text`.
+    issued: AtomicU64,
 }
 
 /// What a new leaf certificate says.
@@ -68,7 +72,7 @@ impl CertificateAuthority {
         let now = OffsetDateTime::now_utc();
         let mut builder = X509Builder::new()?;
         builder.set_version(2)?;
-        let serial = random_serial()?;
+        let serial = random_serial(0)?;
         builder.set_serial_number(&serial)?;
         builder.set_subject_name(&name)?;
         builder.set_issuer_name(&name)?;
@@ -94,6 +98,7 @@ impl CertificateAuthority {
             certificate,
             key,
             certificate_pem,
+            issued: AtomicU64::new(0),
         })
     }
 
@@ -116,7 +121,7 @@ impl CertificateAuthority {
         let subject = subject.build();
         let mut builder = X509Builder::new()?;
         builder.set_version(2)?;
-        let serial = random_serial()?;
+        let serial = random_serial(self.issued.fetch_add(1, Ordering::Relaxed))?;
         builder.set_serial_number(&serial)?;
         builder.set_subject_name(&subject)?;
         builder.set_issuer_name(self.certificate.subject_name())?;
@@ -300,9 +305,26 @@ fn format_name(name: &openssl::x509::X509NameRef) -> String {
         .join(", ")
 }
 
-fn random_serial() -> anyhow::Result<Asn1Integer> {
+/// A random positive 16-byte serial. As with real CAs, about half of the serials have
+/// their high bit set (their DER encoding then carries a leading zero byte, which ACM's
+/// text form may show); here `sequence` decides it — bit 0 of the sequence sets the
+/// serial's high bit, bit 1 its lowest bit — so that every form occurs among any four
+/// certificates issued in a row.
+fn random_serial(sequence: u64) -> anyhow::Result<Asn1Integer> {
     let mut serial = BigNum::new()?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    if sequence & 1 == 1 {
+        // 128 bits with the top one set: the first byte is 0x80..=0xff.
+        serial.rand(128, MsbOption::ONE, false)?;
+    } else {
+        // 127 bits with the top one set: the first byte is 0x40..=0x7f, still 16 bytes.
+        serial.rand(127, MsbOption::ONE, false)?;
+    }
+    let odd = serial.is_bit_set(0);
+    if (sequence >> 1) & 1 == 1 && !odd {
+        serial.set_bit(0)?;
+    } else if (sequence >> 1) & 1 == 0 && odd {
+        serial.clear_bit(0)?;
+    }
     Ok(serial.to_asn1_integer()?)
 }
 
@@ -362,5 +384,32 @@ mod tests {
             )
             .unwrap()
         );
+    }
+
+    #[test]
+    fn four_certificates_in_a_row_show_every_serial_form() {
+        let ca = CertificateAuthority::generate().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let names = vec!["auth.example.com".to_owned()];
+        let spec = LeafSpec {
+            names: &names,
+            not_before: now,
+            not_after: now + time::Duration::days(1),
+        };
+        let forms: std::collections::HashSet<(bool, bool)> = (0..4)
+            .map(|_| {
+                let issued = ca.issue(&spec, KeyAlgorithm::EcPrime256v1).unwrap();
+                let serial = inspect_certificate(issued.certificate_pem.as_bytes())
+                    .unwrap()
+                    .serial;
+                let bytes: Vec<u8> = serial
+                    .split(':')
+                    .map(|b| u8::from_str_radix(b, 16).unwrap())
+                    .collect();
+                assert_eq!(bytes.len(), 16, "{serial}");
+                (bytes[0] & 0x80 != 0, bytes[15] & 1 == 1)
+            })
+            .collect();
+        assert_eq!(forms.len(), 4);
     }
 }

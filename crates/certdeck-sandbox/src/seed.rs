@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use time::{Duration, OffsetDateTime};
 
-use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm};
+use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm, KeyPairOrigin, ManagedBy};
 
 use super::acm::certificate_from_issued;
 use super::cognito::{new_domain, new_pool};
@@ -23,6 +23,9 @@ struct CertificateSeed {
     not_after: i64,
     status: CertificateStatus,
     label: &'static str,
+    /// ACME-issued instead of requested (AMAZON_ISSUED types only).
+    acme: bool,
+    managed_by: Option<ManagedBy>,
 }
 
 const fn cert(
@@ -44,6 +47,8 @@ const fn cert(
         not_after: window.1,
         status,
         label,
+        acme: false,
+        managed_by: None,
     }
 }
 
@@ -188,6 +193,35 @@ const CERTIFICATES: &[CertificateSeed] = &[
         not_after: 380,
         status: Issued,
         label: "auth in eu-west-1 (wrong region)",
+        acme: false,
+        managed_by: None,
+    },
+    // 2026: issued through ACM's ACME endpoint — eligible, but ListCertificates leaves it
+    // out unless CertificateKeyPairOrigins names ACME.
+    CertificateSeed {
+        acme: true,
+        ..cert(
+            "login-acme",
+            &["login.example.com"],
+            EcPrime256v1,
+            AmazonIssued,
+            (-5, 85),
+            Issued,
+            "login ACME-issued",
+        )
+    },
+    // 2025: a certificate CloudFront manages for its own distributions.
+    CertificateSeed {
+        managed_by: Some(ManagedBy::CloudFront),
+        ..cert(
+            "auth-cloudfront",
+            &["auth.example.com"],
+            Rsa2048,
+            AmazonIssued,
+            (-20, 180),
+            Issued,
+            "auth managed by CloudFront",
+        )
     },
 ];
 
@@ -198,6 +232,8 @@ struct PoolSeed {
     prefix: Option<&'static str>,
     /// Custom domain, certificate key, security policy, managed login version.
     custom: Option<(&'static str, &'static str, &'static str, i32)>,
+    /// Failover routing of the custom domain: secondary region, health check id.
+    failover: Option<(&'static str, &'static str)>,
 }
 
 const POOLS: &[PoolSeed] = &[
@@ -207,6 +243,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: Some("customer-portal-demo"),
         custom: Some(("auth.example.com", "auth-2025", "TLS_V1_2_2021", 2)),
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -214,6 +251,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: None,
         custom: Some(("login.example.com", "login-p256", "TLS_V1_3_2025", 1)),
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -221,13 +259,16 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: Some("checkout-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
         name: "Partner portal",
         team: Some("identity"),
         prefix: None,
-        custom: Some(("partners.example.net", "partners-3072", "TLS_V1_2_2021", 2)),
+        // TLS_V1: the policy AWS strongly discourages.
+        custom: Some(("partners.example.net", "partners-3072", "TLS_V1", 2)),
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -235,6 +276,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: Some("workforce-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -242,6 +284,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -249,6 +292,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: Some("internal-tools-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "us-east-1",
@@ -256,6 +300,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -263,6 +308,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("payments"),
         prefix: Some("eu-customers-demo"),
         custom: Some(("sso.eu.example.com", "sso-eu-4096", "TLS_V1_2_2021", 2)),
+        failover: Some(("eu-central-1", "3f2a8c1e-5b7d-4e9a-8c21-6d0f4b9e7a15")),
     },
     PoolSeed {
         region: "eu-west-1",
@@ -270,6 +316,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: Some("eu-workforce-demo"),
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -277,6 +324,7 @@ const POOLS: &[PoolSeed] = &[
         team: Some("identity"),
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -284,6 +332,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: None,
         custom: None,
+        failover: None,
     },
     PoolSeed {
         region: "eu-west-1",
@@ -291,6 +340,7 @@ const POOLS: &[PoolSeed] = &[
         team: None,
         prefix: Some("eu-sandbox-demo"),
         custom: None,
+        failover: None,
     },
 ];
 
@@ -321,6 +371,12 @@ pub fn seed_demo(
             .then_some(certificate.created_at);
         certificate.imported_at =
             (seed.certificate_type == Imported).then_some(certificate.created_at);
+        certificate.origin = match (seed.certificate_type, seed.acme) {
+            (Imported, _) => KeyPairOrigin::CustomerProvided,
+            (_, true) => KeyPairOrigin::Acme,
+            _ => KeyPairOrigin::AwsManaged,
+        };
+        certificate.managed_by = seed.managed_by;
         certificate
             .tags
             .insert("Name".to_owned(), seed.label.to_owned());
@@ -360,7 +416,16 @@ pub fn seed_demo(
                 served_arn: Some(arn),
                 pending: None,
             };
-            let domain = new_domain(name, &pool_id, Some(custom), managed_login_version, created);
+            let mut domain =
+                new_domain(name, &pool_id, Some(custom), managed_login_version, created);
+            domain.routing = seed.failover.map(|(secondary, health_check)| {
+                serde_json::json!({
+                    "Failover": {
+                        "SecondaryRegion": secondary,
+                        "PrimaryRoute53HealthCheckId": health_check,
+                    }
+                })
+            });
             world
                 .region(seed.region)
                 .domains

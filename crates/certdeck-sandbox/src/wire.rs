@@ -29,6 +29,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/_sandbox/state", web::get().to(state))
         .route("/_sandbox/latency", web::post().to(set_latency))
         .route("/_sandbox/ca", web::get().to(ca))
+        .route("/_sandbox/certificates", web::post().to(create_certificate))
         .default_service(web::to(|| async {
             error_response(
                 &request_id(),
@@ -331,4 +332,33 @@ async fn ca(shared: web::Data<Arc<Shared>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/x-pem-file")
         .body(shared.ca.certificate_pem().to_owned())
+}
+
+/// `POST /_sandbox/certificates`: makes an ISSUED ACME-issued or CloudFront-managed
+/// certificate, which AWS's JSON API cannot (see `acm::IssueRequest`).
+async fn create_certificate(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    let request: acm::IssueRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    };
+    if let Some(account) = &request.account_id
+        && account != super::world::ACCOUNT_ID
+    {
+        return HttpResponse::BadRequest()
+            .json(json!({ "error": format!("unknown account {account:?}") }));
+    }
+    let certificate = match acm::issue_for_sandbox(&request, &shared.ca, OffsetDateTime::now_utc())
+    {
+        Ok(c) => c,
+        Err(e) => return HttpResponse::BadRequest().json(json!({ "error": e })),
+    };
+    let Ok(mut world) = shared.lock_world() else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let arn = certificate.arn.clone();
+    world
+        .region(&request.region)
+        .certificates
+        .insert(arn.clone(), certificate);
+    HttpResponse::Ok().json(json!({ "CertificateArn": arn }))
 }

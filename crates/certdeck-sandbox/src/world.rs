@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm};
+use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm, KeyPairOrigin, ManagedBy};
 
 use super::faults::Faults;
 
@@ -80,10 +80,16 @@ pub struct Certificate {
     pub names: Vec<String>,
     pub status: CertificateStatus,
     pub certificate_type: CertificateType,
+    /// Who made the key pair: ACM, the customer (imported) or an ACME client.
+    pub origin: KeyPairOrigin,
+    /// `CLOUDFRONT` for a certificate CloudFront manages for its own distributions.
+    pub managed_by: Option<ManagedBy>,
     pub key_algorithm: KeyAlgorithm,
     pub signature_algorithm: String,
     pub subject: String,
     pub issuer: String,
+    /// The serial in `format_serial`'s canonical form (lowercase, no leading zero byte);
+    /// DescribeCertificate shows it as `model::acm_serial_text` does.
     pub serial: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
