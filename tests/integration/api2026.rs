@@ -236,6 +236,16 @@ async fn security_policy_and_routing_are_shown_flagged_and_carried_over() {
     let other = app.pool_id("Merchant dashboard").await;
     let domain = custom_domain(&app, &pool);
     let current = configured_certificate(&app, &pool);
+    // The demo's own: the partner portal on TLS_V1, the EU portal with a failover.
+    let partners = app.pool_id("Partner portal").await;
+    let row = dashboard_row(&app.admin, &partners).await;
+    assert!(row.contains("TLS_V1: discouraged by AWS"), "{row}");
+    let eu = app.pool_id("EU customer portal").await;
+    let routing = text_at(&app.pool_page(&eu).await, "#routing");
+    assert!(
+        routing.contains("failover to secondary region eu-central-1"),
+        "{routing}"
+    );
     // An outside client gives the domain a discouraged policy and a failover.
     let cognito = app.sandbox.cognito("us-east-1").await;
     let config = aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
