@@ -337,7 +337,7 @@ async fn in_use_by_holds_both_certificates_during_a_propagation_and_the_new_one_
         }
     };
     let old_detail = describe(old.clone()).await;
-    assert_eq!(old_detail.in_use_by(), [distribution.clone()]);
+    assert_eq!(old_detail.in_use_by(), std::slice::from_ref(&distribution));
     assert_eq!(
         old_detail.renewal_eligibility(),
         Some(&RenewalEligibility::Eligible)
@@ -374,11 +374,11 @@ async fn in_use_by_holds_both_certificates_during_a_propagation_and_the_new_one_
     // still served.
     assert_eq!(
         describe(old.clone()).await.in_use_by(),
-        [distribution.clone()]
+        std::slice::from_ref(&distribution)
     );
     assert_eq!(
         describe(new.clone()).await.in_use_by(),
-        [distribution.clone()]
+        std::slice::from_ref(&distribution)
     );
     assert!(in_use(old.clone()).await && in_use(new.clone()).await);
     let new_detail = describe(new.clone()).await;
@@ -798,4 +798,558 @@ async fn injected_concurrent_modification_and_operation_not_enabled_reach_the_sd
         .send()
         .await
         .expect("no fault left");
+}
+
+// ---------------------------------------------------------------------------------------
+// Several accounts, STS AssumeRole.
+
+use aws_config::BehaviorVersion;
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_cognitoidentityprovider::config::ProvideCredentials;
+use aws_sdk_cognitoidentityprovider::error::DisplayErrorContext;
+use certdeck_sandbox::demo::{
+    PROD_ROLE_ARN, STAGING_ACCOUNT_ID, STAGING_EXTERNAL_ID, STAGING_ROLE_ARN,
+};
+
+impl TestSandbox {
+    /// SDK configuration whose credentials come from assuming `role` through the
+    /// sandbox's STS, as certdeck's accounts do.
+    pub async fn assumed_config(
+        &self,
+        region: &str,
+        role: &str,
+        external_id: Option<&str>,
+    ) -> aws_config::SdkConfig {
+        let base = self.sdk_config(region, false).await;
+        let mut provider = AssumeRoleProvider::builder(role)
+            .configure(&base)
+            .session_name("certdeck-tests");
+        if let Some(id) = external_id {
+            provider = provider.external_id(id);
+        }
+        let provider = provider.build().await;
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .endpoint_url(self.sandbox.endpoint_url())
+            .credentials_provider(provider)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await
+    }
+
+    /// `/_sandbox/roles` with `method` and a JSON body: the status and the answer.
+    pub async fn roles(&self, method: reqwest::Method, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(
+            method,
+            format!("{}/_sandbox/roles", self.sandbox.endpoint_url()),
+        );
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("roles answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// The names of the pools `cognito` lists.
+async fn pool_names(cognito: &aws_sdk_cognitoidentityprovider::Client) -> Vec<String> {
+    let mut names: Vec<String> = cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPools")
+        .user_pools()
+        .iter()
+        .filter_map(|p| p.name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn boto3_assumes_a_role_and_sees_only_that_accounts_resources() {
+    let app = spawn_sandbox(options(Seed::Demo)).await;
+    // tokio's process: the sandbox answers on this test's runtime meanwhile.
+    let output = tokio::process::Command::new(crate::sandbox_cli::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/boto3_accounts.py"
+        ))
+        .arg(app.sandbox.endpoint_url())
+        .arg(STAGING_ROLE_ARN)
+        .arg(STAGING_EXTERNAL_ID)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "boto3 accounts failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("boto3 accounts passed"), "{stdout}");
+    assert!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 40,
+        "{stdout}"
+    );
+
+    // The sandbox saw it: AssumeRole calls counted, calls made with the temporary
+    // credentials counted in the staging account, and the change recorded with the
+    // SourceIdentity of the session and its role.
+    let state = app.state().await;
+    assert!(state["calls"]["AssumeRole"].as_u64() >= Some(7), "{state}");
+    let staging = &state["accounts"][STAGING_ACCOUNT_ID];
+    assert!(
+        staging["calls"]["ListUserPools"].as_u64() >= Some(2),
+        "{staging}"
+    );
+    assert_eq!(staging["regions"]["us-east-1"]["pools"], 2);
+    assert_eq!(staging["regions"]["eu-west-1"]["pools"], 1);
+    assert_eq!(staging["regions"]["us-east-1"]["certificates"], 3);
+    assert_eq!(
+        state["accounts"]["123456789012"]["regions"]["us-east-1"]["pools"],
+        8
+    );
+    // `regions` stays the total of every account.
+    assert_eq!(state["regions"]["us-east-1"]["pools"], 10);
+    let updates = state["updates"].as_array().expect("updates");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let update = &updates[0];
+    assert_eq!(update["account_id"], STAGING_ACCOUNT_ID);
+    assert_eq!(update["domain"], "auth.staging.example.com");
+    assert_eq!(update["source_identity"], "alice");
+    assert_eq!(update["role_arn"], STAGING_ROLE_ARN);
+    assert_eq!(update["security_policy"], "TLS_V1_2_2021");
+    assert_eq!(update["region"], "us-east-1");
+    assert!(update["at"].is_string() && update["user_pool_id"].is_string());
+    assert!(
+        update["certificate_arn"]
+            .as_str()
+            .is_some_and(|a| a.contains(STAGING_ACCOUNT_ID))
+    );
+}
+
+#[tokio::test]
+async fn the_rust_sdk_assumes_roles_and_refreshes_expiring_credentials() {
+    let app = spawn_sandbox(options(Seed::Demo)).await;
+    app.sandbox.set_max_session(Duration::from_secs(12));
+    let staging = app
+        .assumed_config("us-east-1", STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID))
+        .await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&staging);
+    assert_eq!(
+        pool_names(&cognito).await,
+        ["Staging customer portal", "Staging internal tools"]
+    );
+    let eu = app
+        .assumed_config("eu-west-1", STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID))
+        .await;
+    assert_eq!(
+        pool_names(&aws_sdk_cognitoidentityprovider::Client::new(&eu)).await,
+        ["Staging login"]
+    );
+    let prod = app.assumed_config("us-east-1", PROD_ROLE_ARN, None).await;
+    let prod_names = pool_names(&aws_sdk_cognitoidentityprovider::Client::new(&prod)).await;
+    assert_eq!(prod_names.len(), 8, "{prod_names:?}");
+    assert!(prod_names.iter().all(|n| !n.starts_with("Staging")));
+
+    // 12-second credentials: the SDK's cache refreshes them before they expire, so
+    // calls keep working past the first credentials' end.
+    let assumed_before = app.calls("AssumeRole").await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(16) {
+        assert_eq!(pool_names(&cognito).await.len(), 2);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    assert!(
+        app.calls("AssumeRole").await > assumed_before,
+        "the credentials were refreshed"
+    );
+
+    // A wrong external id, or an unknown role: AccessDenied, and no call gets through.
+    for (role, external_id) in [
+        (STAGING_ROLE_ARN, Some("wrong")),
+        (STAGING_ROLE_ARN, None),
+        ("arn:aws:iam::210987654321:role/unknown", None),
+    ] {
+        let config = app.assumed_config("us-east-1", role, external_id).await;
+        let error = aws_sdk_cognitoidentityprovider::Client::new(&config)
+            .list_user_pools()
+            .max_results(60)
+            .send()
+            .await
+            .expect_err("no credentials");
+        let text = format!("{:?}", DisplayErrorContext(&error));
+        assert!(
+            text.contains("AccessDenied"),
+            "{role} {external_id:?}: {text}"
+        );
+    }
+}
+
+/// Temporary credentials for `role`, and a Cognito client using exactly them.
+async fn assumed_static(
+    app: &TestSandbox,
+    role: &str,
+    external_id: Option<&str>,
+) -> (
+    aws_sdk_cognitoidentityprovider::config::Credentials,
+    aws_sdk_cognitoidentityprovider::Client,
+) {
+    let base = app.sdk_config("us-east-1", false).await;
+    let mut provider = AssumeRoleProvider::builder(role)
+        .configure(&base)
+        .session_name("static");
+    if let Some(id) = external_id {
+        provider = provider.external_id(id);
+    }
+    let credentials = provider
+        .build()
+        .await
+        .provide_credentials()
+        .await
+        .expect("assumed");
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(app.sandbox.endpoint_url())
+        .credentials_provider(credentials.clone())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    (
+        credentials,
+        aws_sdk_cognitoidentityprovider::Client::new(&config),
+    )
+}
+
+#[tokio::test]
+async fn expired_and_revoked_credentials_are_refused() {
+    let app = spawn_sandbox(options(Seed::Demo)).await;
+    app.sandbox.set_max_session(Duration::from_secs(2));
+    let (credentials, cognito) =
+        assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
+    assert!(credentials.access_key_id().starts_with("ASIA"));
+    let expiry = credentials.expiry().expect("an expiry");
+    let left = expiry
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(left <= Duration::from_secs(2), "{left:?}");
+    assert_eq!(pool_names(&cognito).await.len(), 2);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let expired = cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect_err("expired")
+        .into_service_error();
+    assert_eq!(expired.meta().code(), Some("ExpiredTokenException"));
+    assert_eq!(
+        expired.meta().message(),
+        Some("The security token included in the request is expired")
+    );
+
+    // Revoked: removing the role refuses its live credentials and new AssumeRole calls.
+    app.sandbox.set_max_session(Duration::from_secs(3600));
+    let (_, cognito) = assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
+    assert_eq!(pool_names(&cognito).await.len(), 2);
+    let (status, _) = app
+        .roles(
+            reqwest::Method::DELETE,
+            Some(json!({ "role_arn": STAGING_ROLE_ARN })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let revoked = cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect_err("revoked")
+        .into_service_error();
+    assert_eq!(revoked.meta().code(), Some("AccessDeniedException"));
+    let config = app
+        .assumed_config("us-east-1", STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID))
+        .await;
+    let error = aws_sdk_cognitoidentityprovider::Client::new(&config)
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect_err("the role is gone");
+    let text = format!("{:?}", DisplayErrorContext(&error));
+    assert!(text.contains("AccessDenied"), "{text}");
+    let (status, listed) = app.roles(reqwest::Method::GET, None).await;
+    assert_eq!(status, 200);
+    let arns: Vec<&str> = listed["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .filter_map(|r| r["role_arn"].as_str())
+        .collect();
+    assert_eq!(arns, [PROD_ROLE_ARN]);
+    // Removing it again: 404. The base account's keys are unaffected.
+    let (status, _) = app
+        .roles(
+            reqwest::Method::DELETE,
+            Some(json!({ "role_arn": STAGING_ROLE_ARN })),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(pool_names(&app.cognito("us-east-1").await).await.len(), 8);
+}
+
+#[tokio::test]
+async fn accounts_are_isolated_but_custom_domain_names_are_global() {
+    let mut opts = options(Seed::Demo);
+    opts.timings.propagation = Duration::from_secs(1);
+    let app = spawn_sandbox(opts).await;
+    let (_, staging) = assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
+    let prod_cognito = app.cognito("us-east-1").await;
+    let prod_acm = app.acm("us-east-1").await;
+    let staging_domain = staging
+        .describe_user_pool_domain()
+        .domain("auth.staging.example.com")
+        .send()
+        .await
+        .expect("describe")
+        .domain_description()
+        .cloned()
+        .expect("description");
+    assert_eq!(staging_domain.aws_account_id(), Some(STAGING_ACCOUNT_ID));
+    let staging_pool = staging_domain.user_pool_id().expect("pool").to_owned();
+    let staging_arn = staging_domain
+        .custom_domain_config()
+        .expect("config")
+        .certificate_arn()
+        .to_owned();
+    assert!(staging_arn.starts_with("arn:aws:acm:us-east-1:210987654321:certificate/"));
+
+    // The base account cannot see staging's pool, domain or certificate.
+    let error = prod_cognito
+        .describe_user_pool()
+        .user_pool_id(&staging_pool)
+        .send()
+        .await
+        .expect_err("another account's pool")
+        .into_service_error();
+    assert_eq!(error.meta().code(), Some("ResourceNotFoundException"));
+    let described = prod_cognito
+        .describe_user_pool_domain()
+        .domain("auth.staging.example.com")
+        .send()
+        .await
+        .expect("describe");
+    assert!(
+        described
+            .domain_description()
+            .is_some_and(|d| d.domain().is_none())
+    );
+    let error = prod_acm
+        .describe_certificate()
+        .certificate_arn(&staging_arn)
+        .send()
+        .await
+        .expect_err("another account's certificate")
+        .into_service_error();
+    assert_eq!(error.meta().code(), Some("ResourceNotFoundException"));
+
+    // A certificate of another account is refused as one Cognito cannot find, even
+    // one that covers the domain.
+    let prod_arn = app
+        .issued_certificate(&["auth.staging.example.com"], "AWS_MANAGED")
+        .await;
+    assert!(prod_arn.contains(":123456789012:"));
+    let error = staging
+        .update_user_pool_domain()
+        .domain("auth.staging.example.com")
+        .user_pool_id(&staging_pool)
+        .custom_domain_config(config(&prod_arn, None))
+        .send()
+        .await
+        .expect_err("another account's certificate")
+        .into_service_error();
+    assert_eq!(error.meta().code(), Some("InvalidParameterException"));
+    assert_eq!(
+        error.meta().message(),
+        Some(
+            "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, or doesn't include a valid certificate chain."
+        )
+    );
+
+    // A custom domain taken in another account is refused, though the certificate is
+    // staging's own and covers it.
+    let (status, made) = app
+        .make_certificate(json!({
+            "region": "us-east-1",
+            "account_id": STAGING_ACCOUNT_ID,
+            "domain_name": "auth.example.com",
+            "origin": "AWS_MANAGED",
+        }))
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let own_arn = made["CertificateArn"].as_str().expect("arn").to_owned();
+    assert!(own_arn.contains(":210987654321:"));
+    let internal = staging
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect("list")
+        .user_pools()
+        .iter()
+        .find(|p| p.name() == Some("Staging internal tools"))
+        .and_then(|p| p.id())
+        .expect("internal tools")
+        .to_owned();
+    let error = staging
+        .create_user_pool_domain()
+        .domain("auth.example.com")
+        .user_pool_id(&internal)
+        .custom_domain_config(config(&own_arn, None))
+        .send()
+        .await
+        .expect_err("taken in prod")
+        .into_service_error();
+    assert_eq!(error.meta().code(), Some("InvalidParameterException"));
+    assert_eq!(error.meta().message(), Some("Domain already exists."));
+
+    // Staging's own new domain: its distribution's ARN carries staging's account, and
+    // the edge serves it (the edge serves every account).
+    let (status, made) = app
+        .make_certificate(json!({
+            "region": "us-east-1",
+            "account_id": STAGING_ACCOUNT_ID,
+            "domain_name": "tools.staging.example.com",
+            "origin": "ACME",
+        }))
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let tools_arn = made["CertificateArn"].as_str().expect("arn").to_owned();
+    staging
+        .create_user_pool_domain()
+        .domain("tools.staging.example.com")
+        .user_pool_id(&internal)
+        .custom_domain_config(config(&tools_arn, Some(SecurityPolicyType::TlsV122021)))
+        .send()
+        .await
+        .expect("CreateUserPoolDomain in staging");
+    let served = eventually(Duration::from_secs(5), || async {
+        edge_leaf(
+            app.sandbox.edge_addr(),
+            app.sandbox.ca_pem(),
+            "tools.staging.example.com",
+        )
+        .await
+        .is_ok()
+    })
+    .await;
+    assert!(served, "the edge serves staging's domain");
+    assert!(
+        edge_leaf(
+            app.sandbox.edge_addr(),
+            app.sandbox.ca_pem(),
+            "auth.staging.example.com"
+        )
+        .await
+        .is_ok()
+    );
+    let staging_config = app
+        .assumed_config("us-east-1", STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID))
+        .await;
+    let staging_acm = aws_sdk_acm::Client::new(&staging_config);
+    let in_use_by = staging_acm
+        .describe_certificate()
+        .certificate_arn(&tools_arn)
+        .send()
+        .await
+        .expect("describe")
+        .certificate()
+        .map(|c| c.in_use_by().to_vec())
+        .unwrap_or_default();
+    assert_eq!(in_use_by.len(), 1);
+    assert!(
+        in_use_by[0].starts_with("arn:aws:cloudfront::210987654321:distribution/E"),
+        "{in_use_by:?}"
+    );
+    // An update with base credentials is recorded without a role or source identity.
+    let auth = prod_cognito
+        .describe_user_pool_domain()
+        .domain("auth.example.com")
+        .send()
+        .await
+        .expect("describe")
+        .domain_description()
+        .cloned()
+        .expect("description");
+    prod_cognito
+        .update_user_pool_domain()
+        .domain("auth.example.com")
+        .user_pool_id(auth.user_pool_id().expect("pool"))
+        .custom_domain_config(auth.custom_domain_config().cloned().expect("config"))
+        .send()
+        .await
+        .expect("update");
+    let updates = app.state().await["updates"].clone();
+    let last = updates
+        .as_array()
+        .and_then(|u| u.last())
+        .cloned()
+        .expect("an update");
+    assert_eq!(last["account_id"], "123456789012");
+    assert_eq!(last["role_arn"], Value::Null);
+    assert_eq!(last["source_identity"], Value::Null);
+}
+
+#[tokio::test]
+async fn roles_are_validated_and_reset_clears_every_account() {
+    let app = spawn_sandbox(options(Seed::Demo)).await;
+    for bad in [
+        json!({ "role_arn": "arn:aws:iam::21098765432:role/short" }),
+        json!({ "role_arn": "arn:aws:iam::210987654321:user/not-a-role" }),
+        json!({ "role_arn": "arn:aws:iam::210987654321:role/x", "external_id": "x" }),
+        json!({ "role": "missing member" }),
+    ] {
+        let (status, body) = app.roles(reqwest::Method::POST, Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{bad}: {body}");
+    }
+    let (status, body) = app
+        .roles(
+            reqwest::Method::POST,
+            Some(json!({ "role_arn": "arn:aws:iam::333333333333:role/team-c" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["account_id"], "333333333333");
+    // A fresh account starts empty.
+    let (_, fresh) = assumed_static(&app, "arn:aws:iam::333333333333:role/team-c", None).await;
+    assert!(pool_names(&fresh).await.is_empty());
+
+    let reset = app
+        .http
+        .post(format!("{}/_sandbox/reset", app.sandbox.endpoint_url()))
+        .json(&json!({ "seed": "empty" }))
+        .send()
+        .await
+        .expect("reset");
+    assert_eq!(reset.status(), 204);
+    let (_, listed) = app.roles(reqwest::Method::GET, None).await;
+    assert_eq!(listed["roles"], json!([]));
+    let state = app.state().await;
+    assert_eq!(state["accounts"], json!({}), "{state}");
+    assert_eq!(state["updates"], json!([]));
+    // Credentials issued before the reset are gone: refused as expired, never taken
+    // for the base account.
+    let error = fresh
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect_err("cleared")
+        .into_service_error();
+    assert_eq!(error.meta().code(), Some("ExpiredTokenException"));
 }

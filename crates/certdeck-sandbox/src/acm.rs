@@ -22,6 +22,8 @@ use super::world::{ACCOUNT_ID, Certificate, Timings, World};
 const AMAZON_VALIDITY: Duration = Duration::days(395);
 
 pub struct Call<'a> {
+    /// The caller's account: the only one whose certificates the call sees.
+    pub account: &'a str,
     pub region: &'a str,
     pub now: OffsetDateTime,
     pub timings: Timings,
@@ -95,7 +97,7 @@ fn list_certificates(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> A
             })
         })
         .transpose()?;
-    let region = world.region_ref(call.region);
+    let region = world.region_ref(call.account, call.region);
     let mut matching = region
         .certificates
         .range::<String, _>((
@@ -224,7 +226,7 @@ fn renewal_summary(certificate: &Certificate, now: OffsetDateTime) -> Value {
 fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
     let arn = certificate_arn(input)?;
     let certificate = world
-        .region_ref(call.region)
+        .region_ref(call.account, call.region)
         .certificates
         .get(arn)
         .ok_or_else(|| not_found(arn))?;
@@ -312,7 +314,7 @@ fn import_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> 
     let arn = match input.optional_str("CertificateArn")? {
         Some(arn) => {
             let existing = world
-                .region(call.region)
+                .region(call.account, call.region)
                 .certificates
                 .get(arn)
                 .ok_or_else(|| not_found(arn))?;
@@ -323,7 +325,7 @@ fn import_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> 
             }
             arn.to_owned()
         }
-        None => new_arn(call.region),
+        None => new_arn(call.account, call.region),
     };
     let tags = tags(input)?;
     let certificate = Certificate {
@@ -351,7 +353,7 @@ fn import_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> 
         tags,
     };
     world
-        .region(call.region)
+        .region(call.account, call.region)
         .certificates
         .insert(arn.clone(), certificate);
     Ok(json!({ "CertificateArn": arn }))
@@ -406,6 +408,7 @@ fn request_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) ->
         .issue(&spec, key_algorithm)
         .map_err(|e| AwsError::internal(format!("issuing failed: {e}")))?;
     let mut certificate = certificate_from_issued(
+        call.account,
         call.region,
         &issued,
         if private {
@@ -424,7 +427,7 @@ fn request_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) ->
     }
     let arn = certificate.arn.clone();
     world
-        .region(call.region)
+        .region(call.account, call.region)
         .certificates
         .insert(arn.clone(), certificate);
     Ok(json!({ "CertificateArn": arn }))
@@ -432,6 +435,7 @@ fn request_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) ->
 
 /// An ISSUED certificate record for a certificate the sandbox CA issued.
 pub fn certificate_from_issued(
+    account: &str,
     region: &str,
     issued: &pki::IssuedCertificate,
     certificate_type: CertificateType,
@@ -439,7 +443,7 @@ pub fn certificate_from_issued(
 ) -> Result<Certificate, String> {
     let info = pki::inspect_certificate(issued.certificate_pem.as_bytes())?;
     Ok(Certificate {
-        arn: new_arn(region),
+        arn: new_arn(account, region),
         domain_name: info.names.first().cloned().unwrap_or_default(),
         names: info.names,
         status: CertificateStatus::Issued,
@@ -466,7 +470,11 @@ pub fn certificate_from_issued(
 
 fn delete_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
     let arn = certificate_arn(input)?;
-    if !world.region(call.region).certificates.contains_key(arn) {
+    if !world
+        .region_ref(call.account, call.region)
+        .certificates
+        .contains_key(arn)
+    {
         return Err(not_found(arn));
     }
     if !world.distributions_using(arn).is_empty() {
@@ -476,7 +484,10 @@ fn delete_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> 
             format!("Certificate {arn} is in use."),
         ));
     }
-    world.region(call.region).certificates.remove(arn);
+    world
+        .region(call.account, call.region)
+        .certificates
+        .remove(arn);
     Ok(json!({}))
 }
 
@@ -496,9 +507,9 @@ fn not_found(arn: &str) -> AwsError {
     AwsError::not_found(format!("Could not find certificate with arn {arn}"))
 }
 
-fn new_arn(region: &str) -> String {
+fn new_arn(account: &str, region: &str) -> String {
     format!(
-        "arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{}",
+        "arn:aws:acm:{region}:{account}:certificate/{}",
         uuid::Uuid::new_v4()
     )
 }
@@ -565,6 +576,10 @@ pub fn issue_for_sandbox(
     {
         return Err(format!("region {region:?} is not a region name"));
     }
+    let account = request.account_id.as_deref().unwrap_or(ACCOUNT_ID);
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("account_id {account:?} is not 12 digits"));
+    }
     let origin = request
         .origin
         .parse::<KeyPairOrigin>()
@@ -612,7 +627,7 @@ pub fn issue_for_sandbox(
         .issue(&spec, key_algorithm)
         .map_err(|e| format!("issuing failed: {e}"))?;
     let mut certificate =
-        certificate_from_issued(region, &issued, CertificateType::AmazonIssued, now)?;
+        certificate_from_issued(account, region, &issued, CertificateType::AmazonIssued, now)?;
     certificate.origin = origin;
     certificate.managed_by = managed_by;
     Ok(certificate)

@@ -12,13 +12,17 @@ use crate::rules::{CLOUDFRONT_CERTIFICATE_REGION, cloudfront_refusal};
 
 use super::error::{AwsError, AwsResult};
 use super::input::{Input, epoch, random_chars};
-use super::world::{ACCOUNT_ID, CustomDomain, PoolDomain, Timings, UserPool, World};
+use super::sts::Caller;
+use super::world::{CustomDomain, PoolDomain, Timings, UserPool, World};
 
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const SECURITY_POLICIES: [&str; 3] = ["TLS_V1", "TLS_V1_2_2021", "TLS_V1_3_2025"];
 
 /// What every Cognito call knows besides its input.
 pub struct Call<'a> {
+    /// Who calls; its account holds the resources the call sees.
+    pub caller: &'a Caller,
+    pub account: &'a str,
     pub region: &'a str,
     pub now: OffsetDateTime,
     pub timings: Timings,
@@ -36,7 +40,7 @@ pub fn handle(
         "CreateUserPool" => create_user_pool(world, call, input),
         "DeleteUserPool" => delete_user_pool(world, call, input),
         "CreateUserPoolDomain" => create_user_pool_domain(world, call, input),
-        "DescribeUserPoolDomain" => describe_user_pool_domain(world, input),
+        "DescribeUserPoolDomain" => describe_user_pool_domain(world, call, input),
         "UpdateUserPoolDomain" => update_user_pool_domain(world, call, input),
         "DeleteUserPoolDomain" => delete_user_pool_domain(world, call, input),
         "TagResource" => tag_resource(world, call, input),
@@ -82,7 +86,7 @@ fn list_user_pools(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> Aws
                 .ok_or_else(|| AwsError::invalid_parameter("Invalid pagination token"))
         })
         .transpose()?;
-    let region = world.region(call.region);
+    let region = world.region_ref(call.account, call.region);
     let mut pools = region
         .pools
         .range::<String, _>((
@@ -110,7 +114,7 @@ fn list_user_pools(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> Aws
 
 fn describe_user_pool(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
     let id = pool_id(input)?;
-    let region = world.region(call.region);
+    let region = world.region_ref(call.account, call.region);
     let pool = region.pools.get(id).ok_or_else(|| pool_not_found(id))?;
     let mut description = pool_json(pool);
     for domain in region.domains.values().filter(|d| d.pool_id == pool.id) {
@@ -132,18 +136,19 @@ fn create_user_pool(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> Aw
         ));
     }
     let tags = string_map(input.raw("UserPoolTags"), "UserPoolTags")?;
-    let pool = new_pool(world, call.region, name, tags, call.now);
+    let pool = new_pool(world, call.account, call.region, name, tags, call.now);
     let out = json!({ "UserPool": pool_json(&pool) });
     world
-        .region(call.region)
+        .region(call.account, call.region)
         .pools
         .insert(pool.id.clone(), pool);
     Ok(out)
 }
 
-/// A new pool with a fresh id `<region>_<9 alphanumerics>`.
+/// A new pool of `account` with a fresh id `<region>_<9 alphanumerics>`.
 pub fn new_pool(
     world: &mut World,
+    account: &str,
     region: &str,
     name: &str,
     tags: BTreeMap<String, String>,
@@ -151,12 +156,12 @@ pub fn new_pool(
 ) -> UserPool {
     let id = loop {
         let candidate = format!("{region}_{}", random_chars(ALPHANUMERIC, 9));
-        if !world.region(region).pools.contains_key(&candidate) {
+        if !world.region(account, region).pools.contains_key(&candidate) {
             break candidate;
         }
     };
     UserPool {
-        arn: format!("arn:aws:cognito-idp:{region}:{ACCOUNT_ID}:userpool/{id}"),
+        arn: format!("arn:aws:cognito-idp:{region}:{account}:userpool/{id}"),
         id,
         name: name.to_owned(),
         created: now,
@@ -167,7 +172,7 @@ pub fn new_pool(
 
 fn delete_user_pool(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
     let id = pool_id(input)?;
-    let region = world.region(call.region);
+    let region = world.region(call.account, call.region);
     if !region.pools.contains_key(id) {
         return Err(pool_not_found(id));
     }
@@ -189,7 +194,11 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     if routing.is_some() && custom_config.is_none() {
         return Err(routing_needs_custom_domain());
     }
-    if !world.region(call.region).pools.contains_key(id) {
+    if !world
+        .region(call.account, call.region)
+        .pools
+        .contains_key(id)
+    {
         return Err(pool_not_found(id));
     }
     let custom = match custom_config {
@@ -197,11 +206,12 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
             check_domain_name(name).map_err(|e| {
                 AwsError::invalid_parameter(format!("Invalid custom domain {name:?}: {e}"))
             })?;
-            if world.find_domain(name).is_some() {
+            // Custom domain names are CloudFront aliases: unique across every account.
+            if world.domain_taken(name, call.region) {
                 return Err(AwsError::invalid_parameter("Domain already exists."));
             }
             let arn = config.required_str("CertificateArn")?;
-            check_certificate(world, arn, name, call.now)?;
+            check_certificate(world, call.account, arn, name, call.now)?;
             Some(CustomDomain {
                 certificate_arn: arn.to_owned(),
                 security_policy: security_policy(&config)?.map(str::to_owned),
@@ -211,7 +221,7 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
         }
         None => {
             validate_prefix(name)?;
-            if world.region(call.region).domains.contains_key(name) {
+            if world.domain_taken(name, call.region) {
                 return Err(AwsError::invalid_parameter("Domain already exists."));
             }
             None
@@ -219,7 +229,7 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     };
     let is_custom = custom.is_some();
     if world
-        .region(call.region)
+        .region(call.account, call.region)
         .domains
         .values()
         .any(|d| d.pool_id == id && d.custom.is_some() == is_custom)
@@ -236,7 +246,7 @@ fn create_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
         "ManagedLoginVersion": managed_login_version,
     });
     world
-        .region(call.region)
+        .region(call.account, call.region)
         .domains
         .insert(name.to_owned(), domain);
     Ok(out)
@@ -263,14 +273,16 @@ pub fn new_domain(
     }
 }
 
-fn describe_user_pool_domain(world: &mut World, input: &Input<'_>) -> AwsResult {
+fn describe_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
     let name = input.required_str("Domain")?;
-    let Some(domain) = world.find_domain(name) else {
+    // Another account's domain is not the caller's to see: an empty description, as for
+    // a domain that does not exist.
+    let Some(domain) = world.find_domain(call.account, name) else {
         return Ok(json!({ "DomainDescription": {} }));
     };
     let mut description = json!({
         "UserPoolId": domain.pool_id,
-        "AWSAccountId": ACCOUNT_ID,
+        "AWSAccountId": call.account,
         "Domain": domain.domain,
         "S3Bucket": domain.s3_bucket,
         "CloudFrontDistribution": domain.cloudfront_domain,
@@ -299,10 +311,14 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     let custom_config = input.optional_object("CustomDomainConfig")?;
     let managed_login_version = managed_login_version(input)?;
     let routing = routing(input, call.region)?;
-    if !world.region(call.region).pools.contains_key(id) {
+    if !world
+        .region(call.account, call.region)
+        .pools
+        .contains_key(id)
+    {
         return Err(pool_not_found(id));
     }
-    let is_custom = match world.region(call.region).domains.get(name) {
+    let is_custom = match world.region(call.account, call.region).domains.get(name) {
         Some(d) if d.pool_id == id => d.custom.is_some(),
         _ => {
             return Err(AwsError::invalid_parameter(format!(
@@ -326,12 +342,16 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
             let arn = config.required_str("CertificateArn")?;
             check_domain_name(name)
                 .map_err(|e| AwsError::invalid_parameter(format!("Invalid custom domain: {e}")))?;
-            check_certificate(world, arn, name, call.now)?;
+            check_certificate(world, call.account, arn, name, call.now)?;
             Some((arn.to_owned(), security_policy(config)?.map(str::to_owned)))
         }
         (false, None) => None,
     };
-    let Some(domain) = world.region(call.region).domains.get_mut(name) else {
+    let Some(domain) = world
+        .region(call.account, call.region)
+        .domains
+        .get_mut(name)
+    else {
         return Err(AwsError::internal("domain vanished"));
     };
     // As with ManagedLoginVersion, a setting left out of the update is kept: only the
@@ -355,13 +375,31 @@ fn update_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>
     if let Some(version) = domain.managed_login_version {
         out["ManagedLoginVersion"] = json!(version);
     }
+    let custom = domain.custom.as_ref();
+    let update = json!({
+        "account_id": call.account,
+        "region": call.region,
+        "user_pool_id": id,
+        "domain": name,
+        "certificate_arn": custom.map(|c| c.certificate_arn.clone()),
+        "security_policy": custom.and_then(|c| c.security_policy.clone()),
+        "routing": domain.routing.clone(),
+        "managed_login_version": domain.managed_login_version,
+        "source_identity": call.caller.source_identity,
+        "role_arn": call.caller.role_arn,
+        "at": call
+            .now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    });
+    world.record_update(update);
     Ok(out)
 }
 
 fn delete_user_pool_domain(world: &mut World, call: &Call<'_>, input: &Input<'_>) -> AwsResult {
     let name = input.required_str("Domain")?;
     let id = pool_id(input)?;
-    let region = world.region(call.region);
+    let region = world.region(call.account, call.region);
     match region.domains.get(name) {
         Some(d) if d.pool_id == id => {
             region.domains.remove(name);
@@ -405,11 +443,12 @@ fn pool_by_arn<'w>(
     input: &Input<'_>,
 ) -> Result<&'w mut UserPool, AwsError> {
     let arn = input.required_str("ResourceArn")?;
+    // Only the caller's account and region are searched: reading must not make regions.
     world
-        .region(call.region)
-        .pools
-        .values_mut()
-        .find(|p| p.arn == arn)
+        .accounts
+        .get_mut(call.account)
+        .and_then(|a| a.regions.get_mut(call.region))
+        .and_then(|r| r.pools.values_mut().find(|p| p.arn == arn))
         .ok_or_else(|| AwsError::not_found(format!("Resource {arn} does not exist.")))
 }
 
@@ -417,6 +456,7 @@ fn pool_by_arn<'w>(
 /// by the sandbox's own reading of AWS's rules (`rules`), not the console's.
 fn check_certificate(
     world: &World,
+    account: &str,
     arn: &str,
     domain: &str,
     now: OffsetDateTime,
@@ -435,8 +475,15 @@ fn check_certificate(
         }
         Some(_) => {}
     }
-    let Some(certificate) = world.certificate(arn) else {
-        return refuse("the certificate does not exist".into());
+    // A certificate of another account is one Cognito cannot find: a custom domain
+    // takes a certificate of the account that owns the pool.
+    let Some(certificate) = world
+        .certificate(arn)
+        .filter(|_| crate::model::certificate_scope(arn).is_some_and(|(_, a)| a == account))
+    else {
+        return Err(AwsError::invalid_parameter(
+            "The specified SSL certificate doesn't exist, isn't in us-east-1 region, isn't valid, or doesn't include a valid certificate chain.",
+        ));
     };
     match cloudfront_refusal(certificate, domain, now) {
         Some(reason) => refuse(reason),

@@ -75,8 +75,10 @@ impl ResolvesServerCert for EdgeResolver {
         let (cache_key, certificate_pem, chain_pem, key_pem) = {
             let mut world = self.shared.lock_world().ok()?;
             world.settle(OffsetDateTime::now_utc());
+            // Every account's custom domains: CloudFront aliases are global.
             let arn = world
-                .find_domain(&sni)?
+                .find_custom_domain(&sni)?
+                .1
                 .custom
                 .as_ref()?
                 .served_arn

@@ -15,9 +15,11 @@ mod faults;
 mod input;
 mod model;
 mod pki;
+mod query;
 mod quota;
 mod rules;
 mod seed;
+mod sts;
 mod wire;
 mod world;
 
@@ -33,6 +35,19 @@ pub use error::AwsError;
 pub use faults::Fault;
 pub use pki::format_serial;
 pub use world::{ACCOUNT_ID, Timings};
+
+/// The demo seed's two accounts and their roles, for the console's demo command.
+pub mod demo {
+    /// `prod`: the base account, which holds the demo pools of every eligibility case.
+    pub const PROD_ACCOUNT_ID: &str = crate::world::ACCOUNT_ID;
+    /// Assumable without an external id.
+    pub const PROD_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/certdeck-prod";
+    /// `staging`: three pools in us-east-1 and eu-west-1, two with custom domains.
+    pub const STAGING_ACCOUNT_ID: &str = "210987654321";
+    pub const STAGING_ROLE_ARN: &str = "arn:aws:iam::210987654321:role/certdeck-staging";
+    /// AssumeRole of the staging role must give this ExternalId.
+    pub const STAGING_EXTERNAL_ID: &str = "certdeck-demo";
+}
 
 /// The data the sandbox starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -69,11 +84,18 @@ impl Default for SandboxOptions {
     }
 }
 
+/// The longest session AssumeRole hands out unless changed (`Sandbox::set_max_session`).
+pub const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(3600);
+
 /// State shared by the HTTP side and the edge.
 pub struct Shared {
     world: Mutex<world::World>,
     /// Added to every AWS call; starts at `options.latency`, changed by `/_sandbox/latency`.
     latency_ms: std::sync::atomic::AtomicU64,
+    /// The longest AssumeRole session, in seconds.
+    max_session_secs: std::sync::atomic::AtomicU64,
+    /// Tags the access key ids this sandbox issues (see `sts`).
+    key_secret: Vec<u8>,
     quotas: quota::Quotas,
     ca: pki::CertificateAuthority,
     options: SandboxOptions,
@@ -84,13 +106,28 @@ impl Shared {
         Duration::from_millis(self.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    fn max_session(&self) -> Duration {
+        Duration::from_secs(
+            self.max_session_secs
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    fn set_max_session(&self, length: Duration) {
+        self.max_session_secs.store(
+            length.as_secs().max(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     fn lock_world(&self) -> Result<MutexGuard<'_, world::World>, AwsError> {
         self.world
             .lock()
             .map_err(|_| AwsError::internal("sandbox state poisoned"))
     }
 
-    /// Empties the world, the counters, the faults and the quotas, then seeds.
+    /// Empties the world — every account, the counters, the faults, the roles and their
+    /// credentials — and the quotas, then seeds.
     fn reset(&self, seed: Seed) -> anyhow::Result<()> {
         let mut fresh = world::World::default();
         if seed == Seed::Demo {
@@ -122,9 +159,13 @@ impl Sandbox {
         edge_listen: &str,
     ) -> anyhow::Result<Self> {
         let ca = pki::CertificateAuthority::generate().context("creating the sandbox CA")?;
+        let mut key_secret = vec![0u8; 32];
+        openssl::rand::rand_bytes(&mut key_secret).context("drawing the key secret")?;
         let shared = Arc::new(Shared {
             world: Mutex::new(world::World::default()),
             latency_ms: std::sync::atomic::AtomicU64::new(options.latency.as_millis() as u64),
+            max_session_secs: std::sync::atomic::AtomicU64::new(DEFAULT_MAX_SESSION.as_secs()),
+            key_secret,
             quotas: quota::Quotas::new(options.quota_scale),
             ca,
             options,
@@ -178,6 +219,13 @@ impl Sandbox {
     /// The CA certificate (PEM) every sandbox certificate chains to.
     pub fn ca_pem(&self) -> &str {
         self.shared.ca.certificate_pem()
+    }
+
+    /// The longest session STS AssumeRole hands out from now on (default one hour;
+    /// tests set it low to see credentials expire and be refreshed). Credentials last
+    /// `min(DurationSeconds or 3600 s, this)`. Also `POST /_sandbox/max-session`.
+    pub fn set_max_session(&self, length: Duration) {
+        self.shared.set_max_session(length);
     }
 
     /// Stops both listeners.

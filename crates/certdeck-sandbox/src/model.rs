@@ -209,6 +209,26 @@ pub fn certificate_region(arn: &str) -> Option<&str> {
     }
 }
 
+/// The region and account of an ACM certificate ARN
+/// (`arn:aws:acm:REGION:ACCOUNT:certificate/…`), if it is one.
+pub fn certificate_scope(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some(_partition), Some("acm"), Some(region), Some(account))
+            if !region.is_empty() && !account.is_empty() =>
+        {
+            Some((region, account))
+        }
+        _ => None,
+    }
+}
+
 /// Checks a custom domain name as Cognito does (PRODUCT.md §1): lowercase letters, digits
 /// and hyphens, no hyphen first or last in a label, at most 63 characters a label and
 /// 253 in all, at least two labels. The error says what is wrong.
@@ -295,6 +315,11 @@ mod tests {
             Some("eu-west-1")
         );
         assert_eq!(certificate_region("arn:aws:s3:::bucket"), None);
+        assert_eq!(
+            certificate_scope("arn:aws:acm:eu-west-1:210987654321:certificate/x"),
+            Some(("eu-west-1", "210987654321"))
+        );
+        assert_eq!(certificate_scope("arn:aws:acm:eu-west-1"), None);
         assert_eq!(certificate_region("not an arn"), None);
     }
 

@@ -1,4 +1,6 @@
-//! The demo data set: every eligibility case of PRODUCT.md §1 across two regions.
+//! The demo data set: two accounts. `prod` (the base account) holds every eligibility
+//! case of PRODUCT.md §1 across two regions; `staging` holds a few pools of its own.
+//! Both accounts' roles are registered for AssumeRole.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,8 @@ use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm, KeyPairOrig
 use super::acm::certificate_from_issued;
 use super::cognito::{new_domain, new_pool};
 use super::pki::{CertificateAuthority, LeafSpec};
-use super::world::{CustomDomain, World};
+use super::world::{ACCOUNT_ID, CustomDomain, World};
+use crate::demo::{PROD_ROLE_ARN, STAGING_ACCOUNT_ID, STAGING_EXTERNAL_ID, STAGING_ROLE_ARN};
 
 struct CertificateSeed {
     key: &'static str,
@@ -344,14 +347,111 @@ const POOLS: &[PoolSeed] = &[
     },
 ];
 
-/// Fills `world` with the demo data set.
+/// The staging account's certificates (all us-east-1): one eligible per custom domain,
+/// and one that is not (expired).
+const STAGING_CERTIFICATES: &[CertificateSeed] = &[
+    cert(
+        "staging-auth",
+        &["auth.staging.example.com"],
+        Rsa2048,
+        AmazonIssued,
+        (-30, 365),
+        Issued,
+        "staging auth",
+    ),
+    cert(
+        "staging-login",
+        &["login.staging.example.com"],
+        EcPrime256v1,
+        AmazonIssued,
+        (-60, 300),
+        Issued,
+        "staging login ECDSA P-256",
+    ),
+    cert(
+        "staging-auth-expired",
+        &["auth.staging.example.com", "login.staging.example.com"],
+        Rsa2048,
+        AmazonIssued,
+        (-400, -3),
+        Expired,
+        "staging auth + login (expired)",
+    ),
+];
+
+const STAGING_POOLS: &[PoolSeed] = &[
+    PoolSeed {
+        region: "us-east-1",
+        name: "Staging customer portal",
+        team: Some("payments"),
+        prefix: Some("staging-portal-demo"),
+        custom: Some((
+            "auth.staging.example.com",
+            "staging-auth",
+            "TLS_V1_2_2021",
+            2,
+        )),
+        failover: None,
+    },
+    PoolSeed {
+        region: "eu-west-1",
+        name: "Staging login",
+        team: None,
+        prefix: None,
+        custom: Some((
+            "login.staging.example.com",
+            "staging-login",
+            "TLS_V1_2_2021",
+            1,
+        )),
+        failover: None,
+    },
+    PoolSeed {
+        region: "us-east-1",
+        name: "Staging internal tools",
+        team: None,
+        prefix: Some("staging-internal-demo"),
+        custom: None,
+        failover: None,
+    },
+];
+
+/// Fills `world` with the demo data set: both accounts and their roles.
 pub fn seed_demo(
     world: &mut World,
     ca: &CertificateAuthority,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
+    seed_account(world, ca, now, ACCOUNT_ID, CERTIFICATES, POOLS)?;
+    seed_account(
+        world,
+        ca,
+        now,
+        STAGING_ACCOUNT_ID,
+        STAGING_CERTIFICATES,
+        STAGING_POOLS,
+    )?;
+    world
+        .identities
+        .register(PROD_ROLE_ARN, None)
+        .map_err(anyhow::Error::msg)?;
+    world
+        .identities
+        .register(STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID))
+        .map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+fn seed_account(
+    world: &mut World,
+    ca: &CertificateAuthority,
+    now: OffsetDateTime,
+    account: &str,
+    certificates: &[CertificateSeed],
+    pools: &[PoolSeed],
+) -> anyhow::Result<()> {
     let mut arns = BTreeMap::new();
-    for seed in CERTIFICATES {
+    for seed in certificates {
         let names: Vec<String> = seed.names.iter().map(|s| (*s).to_owned()).collect();
         let spec = LeafSpec {
             names: &names,
@@ -362,7 +462,7 @@ pub fn seed_demo(
             .issue(&spec, seed.algorithm)
             .with_context(|| format!("issuing the demo certificate {}", seed.key))?;
         let mut certificate =
-            certificate_from_issued(seed.region, &issued, seed.certificate_type, now)
+            certificate_from_issued(account, seed.region, &issued, seed.certificate_type, now)
                 .map_err(anyhow::Error::msg)?;
         certificate.status = seed.status;
         certificate.created_at = spec.not_before.min(now);
@@ -382,26 +482,26 @@ pub fn seed_demo(
             .insert("Name".to_owned(), seed.label.to_owned());
         arns.insert(seed.key, certificate.arn.clone());
         world
-            .region(seed.region)
+            .region(account, seed.region)
             .certificates
             .insert(certificate.arn.clone(), certificate);
     }
-    for seed in POOLS {
+    for seed in pools {
         let tags = seed
             .team
             .map(|team| BTreeMap::from([("team".to_owned(), team.to_owned())]))
             .unwrap_or_default();
         let created = now - Duration::days(400);
-        let pool = new_pool(world, seed.region, seed.name, tags, created);
+        let pool = new_pool(world, account, seed.region, seed.name, tags, created);
         let pool_id = pool.id.clone();
         world
-            .region(seed.region)
+            .region(account, seed.region)
             .pools
             .insert(pool_id.clone(), pool);
         if let Some(prefix) = seed.prefix {
             let domain = new_domain(prefix, &pool_id, None, 1, created);
             world
-                .region(seed.region)
+                .region(account, seed.region)
                 .domains
                 .insert(prefix.to_owned(), domain);
         }
@@ -427,7 +527,7 @@ pub fn seed_demo(
                 })
             });
             world
-                .region(seed.region)
+                .region(account, seed.region)
                 .domains
                 .insert(name.to_owned(), domain);
         }

@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use super::error::AwsError;
 use super::faults::Fault;
 use super::input::Input;
-use super::{Seed, Shared, acm, cognito};
+use super::sts::{Caller, Refusal};
+use super::{Seed, Shared, acm, cognito, query};
 
 /// Larger bodies are refused (ImportCertificate's chain is the largest legitimate input).
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -30,6 +31,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/_sandbox/latency", web::post().to(set_latency))
         .route("/_sandbox/ca", web::get().to(ca))
         .route("/_sandbox/certificates", web::post().to(create_certificate))
+        .route("/_sandbox/roles", web::post().to(register_role))
+        .route("/_sandbox/roles", web::get().to(list_roles))
+        .route("/_sandbox/roles", web::delete().to(remove_role))
+        .route("/_sandbox/max-session", web::post().to(set_max_session))
         .default_service(web::to(|| async {
             error_response(
                 &request_id(),
@@ -48,6 +53,25 @@ async fn aws_call(
     shared: web::Data<Arc<Shared>>,
 ) -> HttpResponse {
     let request_id = request_id();
+    if query::is_query(&request) {
+        // STS on the Query protocol: same endpoint, form body, XML answers.
+        let body = match read_body(payload).await {
+            Ok(body) => body,
+            Err(error) => return query::error_response(&request_id, &error),
+        };
+        let (access_key, _region) = match credential_scope(&request) {
+            Ok(scope) => scope,
+            Err(error) => return query::error_response(&request_id, &error),
+        };
+        return query::serve(
+            &shared,
+            &access_key,
+            session_token(&request),
+            &body,
+            &request_id,
+        )
+        .await;
+    }
     match serve_aws_call(&request, payload, &shared).await {
         Ok(body) => HttpResponse::Ok()
             .content_type("application/x-amz-json-1.1")
@@ -83,11 +107,8 @@ async fn serve_aws_call(
             format!("Unknown operation {target:?}"),
         ));
     };
-    let (caller, region) = credential_scope(request)?;
-    {
-        let mut world = shared.lock_world()?;
-        *world.calls.entry(operation.to_owned()).or_default() += 1;
-    }
+    let (access_key, region) = credential_scope(request)?;
+    let caller = identify(shared, operation, &access_key, session_token(request))?;
     let latency = shared.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -95,7 +116,10 @@ async fn serve_aws_call(
     if let Some(fault) = shared.lock_world()?.faults.take(operation) {
         return Err(fault.to_error());
     }
-    if !shared.quotas.try_acquire(&caller, &region, operation) {
+    if !shared
+        .quotas
+        .try_acquire(&quota_principal(&caller), &region, operation)
+    {
         *shared
             .lock_world()?
             .throttled
@@ -137,6 +161,8 @@ async fn serve_aws_call(
     world.settle(now);
     let result = if is_cognito {
         let call = cognito::Call {
+            caller: &caller,
+            account: &caller.account_id,
             region: &region,
             now,
             timings: shared.options.timings,
@@ -144,6 +170,7 @@ async fn serve_aws_call(
         cognito::handle(&mut world, &call, operation, &input)
     } else {
         let call = acm::Call {
+            account: &caller.account_id,
             region: &region,
             now,
             timings: shared.options.timings,
@@ -152,6 +179,58 @@ async fn serve_aws_call(
         acm::handle(&mut world, &call, operation, &input)
     };
     result.unwrap_or_else(|| Err(AwsError::internal("operation not routed")))
+}
+
+/// Who the request acts as, counting the call (in its account when known). Expired
+/// credentials get `ExpiredTokenException`, revoked ones `AccessDeniedException`.
+fn identify(
+    shared: &Shared,
+    operation: &str,
+    access_key: &str,
+    session_token: Option<&str>,
+) -> Result<Caller, AwsError> {
+    let mut world = shared.lock_world()?;
+    let caller = world.identities.caller(
+        &shared.key_secret,
+        access_key,
+        session_token,
+        OffsetDateTime::now_utc(),
+    );
+    world.count_call(
+        operation,
+        caller.as_ref().ok().map(|c| c.account_id.as_str()),
+    );
+    caller.map_err(|refusal| match refusal {
+        Refusal::Expired => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ),
+        Refusal::Revoked => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "The security token included in the request is invalid: its credentials were revoked.",
+        ),
+    })
+}
+
+/// Whose quota a call spends: an assumed role's account — quotas are per account and
+/// region — or, for keys the sandbox did not issue, the key itself, so that separate
+/// clients (and tests) sharing the base account do not throttle each other.
+fn quota_principal(caller: &Caller) -> String {
+    if caller.role_arn.is_some() {
+        format!("account:{}", caller.account_id)
+    } else {
+        format!("key:{}", caller.access_key_id)
+    }
+}
+
+/// The SigV4 session token header, for temporary credentials.
+fn session_token(request: &HttpRequest) -> Option<&str> {
+    request
+        .headers()
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Reads the body up to the limit; past it, drains the rest so the client still gets
@@ -289,20 +368,38 @@ async fn state(shared: web::Data<Arc<Shared>>) -> HttpResponse {
         return HttpResponse::InternalServerError().finish();
     };
     world.settle(OffsetDateTime::now_utc());
-    let regions: serde_json::Map<String, Value> = world
-        .regions
-        .iter()
-        .map(|(name, r)| {
-            (
+    let counts = |r: &super::world::Region| {
+        [
+            ("pools", r.pools.len()),
+            ("domains", r.domains.len()),
+            ("certificates", r.certificates.len()),
+        ]
+    };
+    // `regions`: every account together, as before several accounts existed.
+    let mut regions: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, usize>> =
+        std::collections::BTreeMap::new();
+    let mut accounts = serde_json::Map::new();
+    for (id, account) in &world.accounts {
+        let mut own = serde_json::Map::new();
+        for (name, region) in &account.regions {
+            let totals = regions.entry(name).or_default();
+            for (what, n) in counts(region) {
+                *totals.entry(what).or_default() += n;
+            }
+            own.insert(
                 name.clone(),
                 json!({
-                    "pools": r.pools.len(),
-                    "domains": r.domains.len(),
-                    "certificates": r.certificates.len(),
+                    "pools": region.pools.len(),
+                    "domains": region.domains.len(),
+                    "certificates": region.certificates.len(),
                 }),
-            )
-        })
-        .collect();
+            );
+        }
+        accounts.insert(
+            id.clone(),
+            json!({ "regions": own, "calls": account.calls }),
+        );
+    }
     HttpResponse::Ok().json(json!({
         "account_id": super::world::ACCOUNT_ID,
         "calls": world.calls,
@@ -310,6 +407,10 @@ async fn state(shared: web::Data<Arc<Shared>>) -> HttpResponse {
         "last_input": world.last_inputs,
         "faults": world.faults.armed(),
         "regions": regions,
+        "accounts": accounts,
+        "updates": world.updates,
+        "roles": world.identities.roles.len(),
+        "sessions": world.identities.session_count(),
     }))
 }
 
@@ -341,12 +442,6 @@ async fn create_certificate(body: web::Bytes, shared: web::Data<Arc<Shared>>) ->
         Ok(r) => r,
         Err(e) => return HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
     };
-    if let Some(account) = &request.account_id
-        && account != super::world::ACCOUNT_ID
-    {
-        return HttpResponse::BadRequest()
-            .json(json!({ "error": format!("unknown account {account:?}") }));
-    }
     let certificate = match acm::issue_for_sandbox(&request, &shared.ca, OffsetDateTime::now_utc())
     {
         Ok(c) => c,
@@ -356,9 +451,95 @@ async fn create_certificate(body: web::Bytes, shared: web::Data<Arc<Shared>>) ->
         return HttpResponse::InternalServerError().finish();
     };
     let arn = certificate.arn.clone();
+    let account = request
+        .account_id
+        .as_deref()
+        .unwrap_or(super::world::ACCOUNT_ID);
     world
-        .region(&request.region)
+        .region(account, &request.region)
         .certificates
         .insert(arn.clone(), certificate);
     HttpResponse::Ok().json(json!({ "CertificateArn": arn }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleRequest {
+    role_arn: String,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+/// `POST /_sandbox/roles`: registers (or replaces) a role AssumeRole accepts.
+async fn register_role(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    let request: RoleRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    };
+    let Ok(mut world) = shared.lock_world() else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    match world
+        .identities
+        .register(&request.role_arn, request.external_id.as_deref())
+    {
+        Ok(role) => HttpResponse::Created().json(role_json(&role)),
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": e })),
+    }
+}
+
+/// `DELETE /_sandbox/roles`: removes a role and revokes its credentials.
+async fn remove_role(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Removal {
+        role_arn: String,
+    }
+    let request: Removal = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    };
+    let Ok(mut world) = shared.lock_world() else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    if world.identities.remove(&request.role_arn) {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::NotFound().json(json!({ "error": format!("no role {:?}", request.role_arn) }))
+    }
+}
+
+/// `GET /_sandbox/roles`.
+async fn list_roles(shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    let Ok(world) = shared.lock_world() else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let roles: Vec<Value> = world.identities.roles.values().map(role_json).collect();
+    HttpResponse::Ok().json(json!({ "roles": roles }))
+}
+
+fn role_json(role: &super::sts::Role) -> Value {
+    json!({
+        "role_arn": role.arn,
+        "account_id": role.account_id,
+        "external_id": role.external_id,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaxSessionRequest {
+    secs: u64,
+}
+
+/// `POST /_sandbox/max-session` `{"secs": N}`: the longest session AssumeRole hands out.
+async fn set_max_session(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    match serde_json::from_slice::<MaxSessionRequest>(&body) {
+        Ok(r) if (1..=43_200).contains(&r.secs) => {
+            shared.set_max_session(std::time::Duration::from_secs(r.secs));
+            HttpResponse::NoContent().finish()
+        }
+        Ok(_) => HttpResponse::BadRequest().json(json!({ "error": "secs must be 1 to 43200" })),
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    }
 }

@@ -1,8 +1,9 @@
-//! The sandbox's state: user pools, their domains and the ACM certificates, per region.
-//! Time-driven changes (a domain's propagation, a certificate's validation) are applied
-//! lazily by `settle`, whenever the state is read.
+//! The sandbox's state: user pools, their domains and the ACM certificates, per account
+//! and region, and the identities that act in the accounts. Time-driven changes (a
+//! domain's propagation, a certificate's validation) are applied lazily by `settle`,
+//! whenever the state is read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -10,9 +11,13 @@ use time::OffsetDateTime;
 use crate::model::{CertificateStatus, CertificateType, KeyAlgorithm, KeyPairOrigin, ManagedBy};
 
 use super::faults::Faults;
+use super::sts::Identities;
 
-/// The one AWS account the sandbox plays.
+/// The base account: every access key id the sandbox did not issue acts in it.
 pub const ACCOUNT_ID: &str = "123456789012";
+
+/// At most this many accepted UpdateUserPoolDomain calls are kept in `updates`.
+pub const MAX_UPDATES: usize = 1_000;
 
 /// How long time-driven changes take.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +30,9 @@ pub struct Timings {
 
 #[derive(Default)]
 pub struct World {
-    pub regions: BTreeMap<String, Region>,
-    /// Calls received per operation, whatever their outcome.
+    /// Every account's resources, by account id.
+    pub accounts: BTreeMap<String, Account>,
+    /// Calls received per operation, whatever their outcome, all accounts together.
     pub calls: BTreeMap<String, u64>,
     /// Calls refused for a quota, per operation.
     pub throttled: BTreeMap<String, u64>,
@@ -34,6 +40,18 @@ pub struct World {
     /// so that tests can see what a client sent.
     pub last_inputs: BTreeMap<String, serde_json::Value>,
     pub faults: Faults,
+    /// Assumable roles and the credentials issued for them.
+    pub identities: Identities,
+    /// Accepted UpdateUserPoolDomain calls, oldest first, at most `MAX_UPDATES`.
+    pub updates: VecDeque<serde_json::Value>,
+}
+
+/// One AWS account: its regions and the calls made in it.
+#[derive(Default)]
+pub struct Account {
+    pub regions: BTreeMap<String, Region>,
+    /// Calls made with this account's credentials, per operation.
+    pub calls: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -105,24 +123,59 @@ pub struct Certificate {
 }
 
 impl World {
-    pub fn region(&mut self, name: &str) -> &mut Region {
-        self.regions.entry(name.to_owned()).or_default()
+    /// A region of an account to change, made on first use.
+    pub fn region(&mut self, account: &str, name: &str) -> &mut Region {
+        self.accounts
+            .entry(account.to_owned())
+            .or_default()
+            .regions
+            .entry(name.to_owned())
+            .or_default()
     }
 
-    /// A region to read; an unknown one reads as empty.
-    pub fn region_ref(&self, name: &str) -> &Region {
+    /// A region of an account to read; an unknown one reads as empty.
+    pub fn region_ref(&self, account: &str, name: &str) -> &Region {
         static EMPTY: Region = Region {
             pools: BTreeMap::new(),
             domains: BTreeMap::new(),
             certificates: BTreeMap::new(),
         };
-        self.regions.get(name).unwrap_or(&EMPTY)
+        self.accounts
+            .get(account)
+            .and_then(|a| a.regions.get(name))
+            .unwrap_or(&EMPTY)
+    }
+
+    /// Counts a call of `operation`, in total and in `account` when the caller is known.
+    pub fn count_call(&mut self, operation: &str, account: Option<&str>) {
+        *self.calls.entry(operation.to_owned()).or_default() += 1;
+        if let Some(account) = account {
+            *self
+                .accounts
+                .entry(account.to_owned())
+                .or_default()
+                .calls
+                .entry(operation.to_owned())
+                .or_default() += 1;
+        }
+    }
+
+    /// Records an accepted UpdateUserPoolDomain, keeping the last `MAX_UPDATES`.
+    pub fn record_update(&mut self, update: serde_json::Value) {
+        if self.updates.len() >= MAX_UPDATES {
+            self.updates.pop_front();
+        }
+        self.updates.push_back(update);
     }
 
     /// Applies every time-driven change due at `now`.
     pub fn settle(&mut self, now: OffsetDateTime) {
         let faults = &mut self.faults;
-        for region in self.regions.values_mut() {
+        for region in self
+            .accounts
+            .values_mut()
+            .flat_map(|a| a.regions.values_mut())
+        {
             for domain in region.domains.values_mut() {
                 let Some(custom) = domain.custom.as_mut() else {
                     continue;
@@ -154,20 +207,60 @@ impl World {
         }
     }
 
-    /// The pool domain named `name` in any region (custom domains are global).
-    pub fn find_domain(&self, name: &str) -> Option<&PoolDomain> {
-        self.regions.values().find_map(|r| r.domains.get(name))
+    /// The custom domain named `name` in any account and region (CloudFront aliases are
+    /// global), with its account.
+    pub fn find_custom_domain(&self, name: &str) -> Option<(&str, &PoolDomain)> {
+        self.accounts.iter().find_map(|(id, account)| {
+            account
+                .regions
+                .values()
+                .find_map(|r| r.domains.get(name))
+                .filter(|d| d.custom.is_some())
+                .map(|d| (id.as_str(), d))
+        })
     }
 
-    /// A certificate by ARN, in whichever region the ARN names.
+    /// Whether a domain named `name` exists anywhere: custom domain names are unique
+    /// across every account, prefixes within a region across every account.
+    pub fn domain_taken(&self, name: &str, region: &str) -> bool {
+        self.find_custom_domain(name).is_some()
+            || self.accounts.values().any(|a| {
+                a.regions
+                    .get(region)
+                    .is_some_and(|r| r.domains.contains_key(name))
+            })
+    }
+
+    /// The pool domain named `name` in `account`, in any of its regions.
+    pub fn find_domain(&self, account: &str, name: &str) -> Option<&PoolDomain> {
+        self.accounts
+            .get(account)?
+            .regions
+            .values()
+            .find_map(|r| r.domains.get(name))
+    }
+
+    /// A certificate by ARN, in whichever account and region the ARN names.
     pub fn certificate(&self, arn: &str) -> Option<&Certificate> {
-        let region = crate::model::certificate_region(arn)?;
-        self.regions.get(region)?.certificates.get(arn)
+        let (region, account) = crate::model::certificate_scope(arn)?;
+        self.accounts
+            .get(account)?
+            .regions
+            .get(region)?
+            .certificates
+            .get(arn)
     }
 
-    /// The CloudFront distributions that use `arn` (configured or still served).
+    /// The CloudFront distributions that use `arn`: those of the certificate's account
+    /// whose domain is configured with it or still served with it.
     pub fn distributions_using(&self, arn: &str) -> Vec<String> {
-        self.regions
+        let Some((_, account)) = crate::model::certificate_scope(arn) else {
+            return Vec::new();
+        };
+        let Some(regions) = self.accounts.get(account).map(|a| &a.regions) else {
+            return Vec::new();
+        };
+        regions
             .values()
             .flat_map(|r| r.domains.values())
             .filter(|d| {
@@ -177,7 +270,7 @@ impl World {
                         || c.pending.as_ref().is_some_and(|(p, _)| p == arn)
                 })
             })
-            .map(|d| distribution_arn(&d.cloudfront_domain))
+            .map(|d| distribution_arn(account, &d.cloudfront_domain))
             .collect()
     }
 }
@@ -193,15 +286,15 @@ impl PoolDomain {
     }
 }
 
-/// The ARN of the CloudFront distribution behind `cloudfront_domain`.
-pub fn distribution_arn(cloudfront_domain: &str) -> String {
+/// The ARN of `account`'s CloudFront distribution behind `cloudfront_domain`.
+pub fn distribution_arn(account: &str, cloudfront_domain: &str) -> String {
     let id = cloudfront_domain
         .split('.')
         .next()
         .unwrap_or_default()
         .to_uppercase();
     format!(
-        "arn:aws:cloudfront::{ACCOUNT_ID}:distribution/E{}",
-        &id[1..]
+        "arn:aws:cloudfront::{account}:distribution/E{}",
+        id.get(1..).unwrap_or_default()
     )
 }
