@@ -141,6 +141,14 @@ impl AwsClients {
                 .map(|p| p.as_str().to_owned()),
             managed_login_version: d.managed_login_version(),
             routing_configured: d.routing().is_some(),
+            routing_secondary_region: d
+                .routing()
+                .and_then(|r| r.failover())
+                .map(|f| f.secondary_region().to_owned()),
+            routing_health_check_id: d
+                .routing()
+                .and_then(|r| r.failover())
+                .map(|f| f.primary_route53_health_check_id().to_owned()),
         }))
     }
 }

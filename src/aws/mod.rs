@@ -83,6 +83,18 @@ impl AwsError {
                 "AWS is throttling requests; certdeck retried and gave up. Try again in a minute."
                     .into()
             }
+            // Neither is retried, by certdeck or by the SDK: the SDK's standard retry
+            // classifiers retry only throttling and transient codes, 5xx statuses and
+            // errors modelled as retryable, and AWS sends these with 400, unmodelled as
+            // retryable. Trying again helps only once the person has waited or moved.
+            Some("ConcurrentModificationException") => {
+                "AWS says the domain is being changed right now; wait until it is ACTIVE, then try again. Nothing was changed."
+                    .into()
+            }
+            Some("OperationNotEnabledException") => {
+                "AWS says this region holds a replica of the pool; change it in the primary region. Nothing was changed."
+                    .into()
+            }
             Some("InternalErrorException") | Some("InternalFailure") => {
                 "AWS had an internal error; nothing was changed on certdeck's side. Try again."
                     .into()
@@ -486,6 +498,9 @@ mod tests {
             "NotAuthorizedException",
             "ResourceNotFoundException",
             "TooManyRequestsException",
+            // AWS refused these outright: nothing was applied.
+            "ConcurrentModificationException",
+            "OperationNotEnabledException",
         ] {
             assert!(!service(code).is_unclear(), "{code}");
         }
@@ -511,6 +526,14 @@ mod tests {
             (service("ThrottlingException"), "throttling"),
             (service("TooManyRequestsException"), "throttling"),
             (service("InternalErrorException"), "internal error"),
+            (
+                service("ConcurrentModificationException"),
+                "the domain is being changed right now; wait until it is ACTIVE",
+            ),
+            (
+                service("OperationNotEnabledException"),
+                "this region holds a replica of the pool; change it in the primary region",
+            ),
             (service("SomethingNew"), "AWS refused the request."),
             (AwsError::Transport("reset".into()), "could not be reached"),
             (

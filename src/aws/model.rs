@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{CertificateStatus, CertificateType, DomainStatus, KeyAlgorithm};
+use crate::domain::{
+    CertificateStatus, CertificateType, DomainStatus, KeyAlgorithm, KeyPairOrigin, ManagedBy,
+    RenewalEligibility, RenewalOutlook, RenewalStatus, SecurityPolicy,
+};
 
 /// A pool as ListUserPools gives it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,6 +43,27 @@ pub struct DomainDescription {
     pub managed_login_version: Option<i32>,
     /// Whether the domain has a Routing (failover) configuration.
     pub routing_configured: bool,
+    /// The failover's secondary region (`Routing.Failover.SecondaryRegion`).
+    #[serde(default)]
+    pub routing_secondary_region: Option<String>,
+    /// The failover's Route 53 health check of the primary region
+    /// (`Routing.Failover.PrimaryRoute53HealthCheckId`).
+    #[serde(default)]
+    pub routing_health_check_id: Option<String>,
+}
+
+impl DomainDescription {
+    /// The security policy, when AWS reported one.
+    pub fn security_policy_value(&self) -> Option<AwsValue<SecurityPolicy>> {
+        self.security_policy.as_deref().map(AwsValue::parse)
+    }
+
+    /// Whether the domain allows a TLS policy AWS discourages (TLS_V1).
+    pub fn security_policy_discouraged(&self) -> bool {
+        self.security_policy_value()
+            .and_then(|p| p.known())
+            .is_some_and(SecurityPolicy::discouraged)
+    }
 }
 
 /// An ACM certificate as ListCertificates summarises it.
@@ -58,6 +82,54 @@ pub struct CertificateSummary {
     #[serde(with = "time::serde::timestamp::option")]
     pub not_after: Option<OffsetDateTime>,
     pub in_use: Option<bool>,
+    /// Where its key pair comes from (AWS_MANAGED, CUSTOMER_PROVIDED, ACME).
+    #[serde(default)]
+    pub origin: Option<AwsValue<KeyPairOrigin>>,
+    /// The service that manages it on its own (CLOUDFRONT), if any.
+    #[serde(default)]
+    pub managed_by: Option<AwsValue<ManagedBy>>,
+    #[serde(default)]
+    pub renewal_eligibility: Option<AwsValue<RenewalEligibility>>,
+    /// From DescribeCertificate (`RenewalSummary.RenewalStatus`); read for certificates
+    /// in use only, `None` otherwise or when ACM has no renewal under way.
+    #[serde(default)]
+    pub renewal_status: Option<AwsValue<RenewalStatus>>,
+    /// The resources that use it (DescribeCertificate's `InUseBy`): `None` when not
+    /// read, empty when ACM says nothing uses it.
+    #[serde(default)]
+    pub in_use_by: Option<Vec<String>>,
+}
+
+impl CertificateSummary {
+    /// The origin in the operator's words (`None`: ACM did not say).
+    pub fn origin_label(&self) -> Option<String> {
+        self.origin.as_ref().map(|o| match o.known() {
+            Some(origin) => origin.label().to_owned(),
+            None => o.to_string(),
+        })
+    }
+
+    /// The caution to show when another service manages the certificate.
+    pub fn caution(&self) -> Option<String> {
+        self.managed_by.as_ref().map(|m| match m.known() {
+            Some(by) => by.caution().to_owned(),
+            None => format!("caution: managed by {m}"),
+        })
+    }
+
+    /// Whether the certificate was imported (ACM never renews those).
+    pub fn imported(&self) -> bool {
+        self.certificate_type.as_ref().and_then(AwsValue::known) == Some(CertificateType::Imported)
+    }
+
+    /// Whether it renews by itself, from what ACM reported.
+    pub fn renewal(&self) -> RenewalOutlook {
+        RenewalOutlook::of(
+            self.certificate_type.as_ref().and_then(AwsValue::known),
+            self.renewal_eligibility.as_ref().and_then(AwsValue::known),
+            self.renewal_status.as_ref().and_then(AwsValue::known),
+        )
+    }
 }
 
 /// One of the domain's enums as AWS reported it, with an arm for values AWS adds later
@@ -87,6 +159,36 @@ impl ApiEnum for CertificateType {
 }
 
 impl ApiEnum for KeyAlgorithm {
+    fn api_str(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl ApiEnum for KeyPairOrigin {
+    fn api_str(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl ApiEnum for ManagedBy {
+    fn api_str(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl ApiEnum for RenewalEligibility {
+    fn api_str(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl ApiEnum for RenewalStatus {
+    fn api_str(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl ApiEnum for SecurityPolicy {
     fn api_str(self) -> &'static str {
         self.as_str()
     }
@@ -155,6 +257,20 @@ mod tests {
         assert_eq!(new, AwsValue::Other("ML_DSA_65".into()));
         assert_eq!(new.known(), None);
         assert_eq!(new.to_string(), "ML_DSA_65");
+    }
+
+    #[test]
+    fn snapshots_stored_before_the_2026_fields_still_load() {
+        let stored = r#"{"arn":"arn:aws:acm:us-east-1:123456789012:certificate/a","domain_name":"auth.example.com","names":["auth.example.com"],"more_names":false,"status":"ISSUED","certificate_type":"IMPORTED","key_algorithm":"RSA_2048","not_before":null,"not_after":null,"in_use":true}"#;
+        let certificate: CertificateSummary = serde_json::from_str(stored).unwrap();
+        assert_eq!(certificate.origin, None);
+        assert_eq!(certificate.in_use_by, None);
+        assert!(certificate.imported());
+        assert!(!certificate.renewal().renews_by_itself());
+        let stored = r#"{"domain":"auth.example.com","user_pool_id":null,"aws_account_id":null,"s3_bucket":null,"cloudfront_distribution":null,"version":null,"status":"ACTIVE","certificate_arn":null,"security_policy":"TLS_V1","managed_login_version":null,"routing_configured":false}"#;
+        let domain: DomainDescription = serde_json::from_str(stored).unwrap();
+        assert_eq!(domain.routing_secondary_region, None);
+        assert!(domain.security_policy_discouraged());
     }
 
     #[test]

@@ -459,3 +459,428 @@ mod arn_tests {
         }
     }
 }
+
+/// Where a certificate's key pair comes from (ACM's `CertificateKeyPairOrigin`, 2026-06).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyPairOrigin {
+    /// ACM made the key (a certificate ACM issued).
+    AwsManaged,
+    /// The customer brought the key (an imported certificate).
+    CustomerProvided,
+    /// Issued through ACM's ACME endpoint to an ACME client.
+    Acme,
+}
+
+impl KeyPairOrigin {
+    /// Every origin: ListCertificates leaves ACME certificates out unless it is asked
+    /// for them, so certdeck always asks for all of these.
+    pub const ALL: [KeyPairOrigin; 3] = [
+        KeyPairOrigin::AwsManaged,
+        KeyPairOrigin::CustomerProvided,
+        KeyPairOrigin::Acme,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPairOrigin::AwsManaged => "AWS_MANAGED",
+            KeyPairOrigin::CustomerProvided => "CUSTOMER_PROVIDED",
+            KeyPairOrigin::Acme => "ACME",
+        }
+    }
+
+    /// The origin in the operator's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyPairOrigin::AwsManaged => "issued by ACM",
+            KeyPairOrigin::CustomerProvided => "imported",
+            KeyPairOrigin::Acme => "issued through ACME",
+        }
+    }
+}
+
+impl FromStr for KeyPairOrigin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KeyPairOrigin::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown key pair origin {s:?}"))
+    }
+}
+
+/// The service that manages a certificate on its own (ACM's `ManagedBy`, 2025-04).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManagedBy {
+    CloudFront,
+}
+
+impl ManagedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedBy::CloudFront => "CLOUDFRONT",
+        }
+    }
+
+    /// What an operator should know before using such a certificate for a Cognito
+    /// domain. AWS does not refuse it, so certdeck offers it too, with this caution.
+    pub fn caution(self) -> &'static str {
+        match self {
+            ManagedBy::CloudFront => {
+                "caution: managed by CloudFront for its own distributions, which may renew, replace or delete it without regard to this domain"
+            }
+        }
+    }
+}
+
+impl FromStr for ManagedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "CLOUDFRONT" => Ok(ManagedBy::CloudFront),
+            other => Err(format!("unknown manager {other:?}")),
+        }
+    }
+}
+
+/// Whether ACM can renew a certificate by itself (`RenewalEligibility`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RenewalEligibility {
+    Eligible,
+    Ineligible,
+}
+
+impl RenewalEligibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenewalEligibility::Eligible => "ELIGIBLE",
+            RenewalEligibility::Ineligible => "INELIGIBLE",
+        }
+    }
+}
+
+impl FromStr for RenewalEligibility {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ELIGIBLE" => Ok(RenewalEligibility::Eligible),
+            "INELIGIBLE" => Ok(RenewalEligibility::Ineligible),
+            other => Err(format!("unknown renewal eligibility {other:?}")),
+        }
+    }
+}
+
+/// How ACM's managed renewal of a certificate goes (`RenewalSummary.RenewalStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RenewalStatus {
+    PendingAutoRenewal,
+    PendingValidation,
+    Success,
+    Failed,
+}
+
+impl RenewalStatus {
+    pub const ALL: [RenewalStatus; 4] = [
+        RenewalStatus::PendingAutoRenewal,
+        RenewalStatus::PendingValidation,
+        RenewalStatus::Success,
+        RenewalStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenewalStatus::PendingAutoRenewal => "PENDING_AUTO_RENEWAL",
+            RenewalStatus::PendingValidation => "PENDING_VALIDATION",
+            RenewalStatus::Success => "SUCCESS",
+            RenewalStatus::Failed => "FAILED",
+        }
+    }
+}
+
+impl FromStr for RenewalStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RenewalStatus::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown renewal status {s:?}"))
+    }
+}
+
+/// Whether a certificate renews by itself, in the operator's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewalOutlook {
+    /// ACM renews it; the ARN stays, so no swap is needed.
+    ByItself,
+    /// Someone has to renew it (the why).
+    ByHand(&'static str),
+    /// ACM would renew it, but its renewal needs help (the why).
+    Stuck(&'static str),
+    /// ACM did not say.
+    Unknown,
+}
+
+impl RenewalOutlook {
+    /// From what ACM reports: imported certificates never renew, whatever else is said.
+    pub fn of(
+        certificate_type: Option<CertificateType>,
+        eligibility: Option<RenewalEligibility>,
+        status: Option<RenewalStatus>,
+    ) -> Self {
+        if certificate_type == Some(CertificateType::Imported) {
+            return RenewalOutlook::ByHand("imported: ACM never renews it; renew by hand");
+        }
+        match (eligibility, status) {
+            (_, Some(RenewalStatus::Failed)) => {
+                RenewalOutlook::Stuck("ACM's last renewal attempt FAILED")
+            }
+            (_, Some(RenewalStatus::PendingValidation)) => {
+                RenewalOutlook::Stuck("ACM's renewal waits for domain validation")
+            }
+            (Some(RenewalEligibility::Eligible), _) => RenewalOutlook::ByItself,
+            (Some(RenewalEligibility::Ineligible), _) => RenewalOutlook::ByHand(
+                "ACM says it is not eligible for managed renewal; renew or replace it by hand",
+            ),
+            (None, _) => RenewalOutlook::Unknown,
+        }
+    }
+
+    /// Whether the certificate renews without anyone doing anything.
+    pub fn renews_by_itself(&self) -> bool {
+        *self == RenewalOutlook::ByItself
+    }
+}
+
+impl fmt::Display for RenewalOutlook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenewalOutlook::ByItself => f.write_str("yes: ACM renews it and the ARN stays"),
+            RenewalOutlook::ByHand(why) => write!(f, "no: {why}"),
+            RenewalOutlook::Stuck(why) => write!(f, "not now: {why}"),
+            RenewalOutlook::Unknown => f.write_str("unknown: ACM did not say"),
+        }
+    }
+}
+
+/// A Cognito custom domain's TLS policy (`CustomDomainConfig.SecurityPolicy`, 2026-06).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityPolicy {
+    TlsV1,
+    TlsV1_2_2021,
+    TlsV1_3_2025,
+}
+
+impl SecurityPolicy {
+    pub const ALL: [SecurityPolicy; 3] = [
+        SecurityPolicy::TlsV1,
+        SecurityPolicy::TlsV1_2_2021,
+        SecurityPolicy::TlsV1_3_2025,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityPolicy::TlsV1 => "TLS_V1",
+            SecurityPolicy::TlsV1_2_2021 => "TLS_V1_2_2021",
+            SecurityPolicy::TlsV1_3_2025 => "TLS_V1_3_2025",
+        }
+    }
+
+    /// Whether AWS discourages it (TLS 1.0 and 1.1 are still accepted under TLS_V1).
+    pub fn discouraged(self) -> bool {
+        self == SecurityPolicy::TlsV1
+    }
+}
+
+impl FromStr for SecurityPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SecurityPolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown security policy {s:?}"))
+    }
+}
+
+/// A certificate serial number, as a number: ACM's `Serial` and a served certificate's
+/// serial are compared with it. ACM's text form is not precisely documented (colons,
+/// case, a leading `00` byte for serials whose high bit is set), so none of that counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SerialNumber(
+    /// Lowercase hex digits without leading zeros ("0" for zero).
+    String,
+);
+
+/// Longest serial text read (RFC 5280 allows 20 octets; some CAs exceed it a little).
+const SERIAL_MAX_TEXT: usize = 512;
+
+impl SerialNumber {
+    /// Reads hex digits, ignoring `:`, `-` and white space between them, case, and
+    /// leading zeros. Anything else, or no digit at all, is not a serial.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.len() > SERIAL_MAX_TEXT {
+            return Err(format!("a serial of {} characters is too long", text.len()));
+        }
+        let mut digits = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                ':' | '-' => {}
+                c if c.is_ascii_whitespace() => {}
+                c if c.is_ascii_hexdigit() => digits.push(c.to_ascii_lowercase()),
+                other => return Err(format!("{other:?} is not part of a serial number")),
+            }
+        }
+        if digits.is_empty() {
+            return Err("a serial number needs at least one hex digit".into());
+        }
+        let significant = digits.trim_start_matches('0');
+        Ok(Self(if significant.is_empty() {
+            "0".to_owned()
+        } else {
+            significant.to_owned()
+        }))
+    }
+
+    /// The number from its big-endian bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self::parse(&format_serial(bytes)).unwrap_or_else(|_| Self("0".to_owned()))
+    }
+}
+
+/// Whether two serials, in whatever text form, are the same number. A text that is not
+/// a serial equals nothing.
+pub fn same_serial(a: &str, b: &str) -> bool {
+    match (SerialNumber::parse(a), SerialNumber::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod api2026_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn new_enums_read_as_aws_spells_them() {
+        for o in KeyPairOrigin::ALL {
+            assert_eq!(o.as_str().parse::<KeyPairOrigin>(), Ok(o));
+        }
+        for r in RenewalStatus::ALL {
+            assert_eq!(r.as_str().parse::<RenewalStatus>(), Ok(r));
+        }
+        for p in SecurityPolicy::ALL {
+            assert_eq!(p.as_str().parse::<SecurityPolicy>(), Ok(p));
+        }
+        assert_eq!("CLOUDFRONT".parse::<ManagedBy>(), Ok(ManagedBy::CloudFront));
+        assert_eq!(
+            "INELIGIBLE".parse::<RenewalEligibility>(),
+            Ok(RenewalEligibility::Ineligible)
+        );
+        assert!("acme".parse::<KeyPairOrigin>().is_err());
+        assert!(SecurityPolicy::TlsV1.discouraged());
+        assert!(!SecurityPolicy::TlsV1_2_2021.discouraged());
+        assert!(!SecurityPolicy::TlsV1_3_2025.discouraged());
+    }
+
+    #[test]
+    fn imported_certificates_never_renew_by_themselves() {
+        use RenewalEligibility::*;
+        let imported = RenewalOutlook::of(
+            Some(CertificateType::Imported),
+            Some(Eligible),
+            Some(RenewalStatus::Success),
+        );
+        assert!(!imported.renews_by_itself());
+        assert!(
+            imported
+                .to_string()
+                .contains("imported: ACM never renews it; renew by hand")
+        );
+        let amazon = Some(CertificateType::AmazonIssued);
+        assert!(RenewalOutlook::of(amazon, Some(Eligible), None).renews_by_itself());
+        assert!(
+            RenewalOutlook::of(
+                amazon,
+                Some(Eligible),
+                Some(RenewalStatus::PendingAutoRenewal)
+            )
+            .renews_by_itself()
+        );
+        assert!(matches!(
+            RenewalOutlook::of(amazon, Some(Eligible), Some(RenewalStatus::Failed)),
+            RenewalOutlook::Stuck(_)
+        ));
+        assert!(matches!(
+            RenewalOutlook::of(amazon, Some(Ineligible), None),
+            RenewalOutlook::ByHand(_)
+        ));
+        assert_eq!(
+            RenewalOutlook::of(amazon, None, None),
+            RenewalOutlook::Unknown
+        );
+    }
+
+    #[test]
+    fn serials_compare_as_numbers() {
+        let same = [
+            ("0a:01", "0a:01"),
+            ("0a:01", "0A:01"),
+            ("0a:01", "a01"),
+            ("00:8f:3c", "8f:3c"),
+            ("00:8F:3C", "8f3c"),
+            ("00", "0"),
+            ("00:00:01", "01"),
+            ("8f 3c", "8F-3C"),
+        ];
+        for (a, b) in same {
+            assert!(same_serial(a, b), "{a} = {b}");
+            assert!(same_serial(b, a), "{b} = {a}");
+        }
+        let different = [
+            ("0a:01", "0a:02"),
+            ("01:00", "01"),
+            ("8f:3c", "8f:3c:00"),
+            ("", ""),
+            ("zz", "zz"),
+            ("0a:01", ""),
+        ];
+        for (a, b) in different {
+            assert!(!same_serial(a, b), "{a} ≠ {b}");
+        }
+        assert!(SerialNumber::parse(&"a".repeat(SERIAL_MAX_TEXT + 1)).is_err());
+    }
+
+    proptest! {
+        /// Any text form of a number's bytes is that number: with or without a leading
+        /// zero byte, colons or not, upper or lower case.
+        #[test]
+        fn every_text_form_of_a_serial_is_the_same_number(
+            bytes in proptest::collection::vec(any::<u8>(), 1..24),
+            leading_zeros in 0usize..3,
+            upper in any::<bool>(),
+            colons in any::<bool>(),
+        ) {
+            let mut padded = vec![0u8; leading_zeros];
+            padded.extend_from_slice(&bytes);
+            let mut text = if colons {
+                format_serial(&padded)
+            } else {
+                padded.iter().map(|b| format!("{b:02x}")).collect()
+            };
+            if upper {
+                text = text.to_uppercase();
+            }
+            prop_assert!(same_serial(&text, &format_serial(&bytes)));
+            prop_assert_eq!(SerialNumber::parse(&text).unwrap(), SerialNumber::from_bytes(&bytes));
+        }
+
+        /// Different numbers never compare equal, whatever their text forms.
+        #[test]
+        fn different_numbers_differ(a in any::<u128>(), b in any::<u128>()) {
+            prop_assume!(a != b);
+            let text = |n: u128| format_serial(&n.to_be_bytes());
+            let (b_upper, a_upper) = (format!("{b:X}"), format!("{a:X}"));
+            prop_assert!(!same_serial(&text(a), &b_upper));
+            prop_assert!(same_serial(&text(a), &a_upper));
+        }
+    }
+}

@@ -11,8 +11,9 @@ pub mod text;
 
 pub use certificate::{
     CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, CertificateFacts, CertificateStatus,
-    CertificateType, Ineligibility, KeyAlgorithm, certificate_region, check_eligibility,
-    format_serial,
+    CertificateType, Ineligibility, KeyAlgorithm, KeyPairOrigin, ManagedBy, RenewalEligibility,
+    RenewalOutlook, RenewalStatus, SecurityPolicy, SerialNumber, certificate_region,
+    check_eligibility, format_serial, same_serial,
 };
 pub use domain_name::{DomainName, DomainNameError, name_covers};
 pub use pool_id::UserPoolId;

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::same_serial;
+
 /// Where a change stands, as the server decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -216,9 +218,11 @@ impl Phase {
     }
 
     /// After the edge was probed: it serves the new certificate when its serial is the
-    /// one ACM gives for it.
+    /// one ACM gives for it, compared as numbers (ACM's text form is not the probe's).
     pub fn after_probe(self, served_serial: &str, expected_serial: Option<&str>) -> Transition {
-        if self.is_terminal() || expected_serial != Some(served_serial) {
+        let serves_new =
+            expected_serial.is_some_and(|expected| same_serial(served_serial, expected));
+        if self.is_terminal() || !serves_new {
             return Transition::Stay;
         }
         Transition::To {
@@ -380,6 +384,11 @@ mod tests {
                 to(Phase::Verified)
             );
             assert_eq!(phase.after_probe("0a:02", Some("0a:01")), Transition::Stay);
+            // ACM's text form differs from the probe's: the same number verifies.
+            assert_eq!(
+                phase.after_probe("8f:3c:01", Some("00:8F:3C:01")),
+                to(Phase::Verified)
+            );
             // Without ACM's serial nothing can be verified.
             assert_eq!(phase.after_probe("0a:01", None), Transition::Stay);
         }

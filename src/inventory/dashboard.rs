@@ -19,9 +19,17 @@ pub struct Flags {
     pub expires_soon: bool,
     pub newer_eligible: bool,
     pub domain_not_active: bool,
+    /// The certificate was imported: ACM never renews it, someone has to.
+    pub imported: bool,
+    /// The domain's security policy is one AWS discourages (TLS_V1).
+    pub discouraged_tls: bool,
 }
 
 impl Flags {
+    /// Whether the row needs a certificate action now. `imported` and
+    /// `discouraged_tls` are standing facts shown beside it, not counted here: an
+    /// imported certificate is flagged as it nears expiry, and the TLS policy is not
+    /// something a certificate change alters.
     pub fn any(&self) -> bool {
         self.expires_soon || self.newer_eligible || self.domain_not_active
     }
@@ -41,6 +49,8 @@ pub struct DashboardRow {
     pub team: Option<String>,
     pub prefix_domain: Option<String>,
     pub custom_domain: Option<String>,
+    /// The custom domain's TLS security policy, as AWS spells it.
+    pub security_policy: Option<String>,
     /// Cognito's status of the custom domain (`None`: no custom domain, or not reported).
     pub domain_status: Option<String>,
     /// The configured certificate's ARN (`None`: no custom domain, or not reported).
@@ -112,6 +122,10 @@ pub fn rows<'s>(
                 domain_not_active: domain
                     .and_then(|d| d.status.as_ref())
                     .is_some_and(|s| *s != DomainStatus::Active),
+                imported: certificate
+                    .as_ref()
+                    .is_some_and(CertificateSummary::imported),
+                discouraged_tls: domain.is_some_and(|d| d.security_policy_discouraged()),
             };
             let search_text = [
                 Some(record.account.as_str()),
@@ -140,6 +154,7 @@ pub fn rows<'s>(
                     .map(str::to_owned),
                 prefix_domain: record.pool.prefix_domain.clone(),
                 custom_domain,
+                security_policy: domain.and_then(|d| d.security_policy.clone()),
                 domain_status,
                 certificate_arn,
                 certificate,
@@ -280,6 +295,8 @@ fn status_matches(row: &DashboardRow, status: &str) -> bool {
         "expiring" => row.flags.expires_soon,
         "newer" => row.flags.newer_eligible,
         "inactive" => row.flags.domain_not_active,
+        "imported" => row.flags.imported,
+        "tls_v1" => row.flags.discouraged_tls,
         "custom" => row.custom_domain.is_some(),
         "none" => row.custom_domain.is_none(),
         domain_status => row.domain_status.as_deref() == Some(domain_status),

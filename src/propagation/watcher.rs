@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::probe::Probe;
 use crate::aws::{AwsAccounts, AwsClients, AwsError};
 use crate::domain::propagation::{CognitoSeen, Phase, Transition};
+use crate::domain::same_serial;
 use crate::store::{Observation, Propagation, Store};
 
 /// A phase change, as the live page receives it (and replicas send each other).
@@ -121,7 +122,7 @@ impl Watcher {
         for p in self.store.recent_propagations(1000).await? {
             if seen.insert(p.domain.clone())
                 && let (Some(served), Some(expected)) = (&p.served_serial, &p.expected_serial)
-                && served != expected
+                && !same_serial(served, expected)
             {
                 differs.insert(p.domain.clone());
             }
@@ -320,7 +321,9 @@ impl Watcher {
             match self.probe.probe(&p.domain, distribution.as_deref()).await {
                 Ok(served) => {
                     let verified = phase.after_probe(&served.serial, expected.as_deref());
-                    let matches = expected.as_deref() == Some(served.serial.as_str());
+                    let matches = expected
+                        .as_deref()
+                        .is_some_and(|expected| same_serial(&served.serial, expected));
                     self.set_served_differs(&p.domain, !matches);
                     if let Transition::To {
                         phase: verified, ..
@@ -528,7 +531,7 @@ impl Watcher {
                 .await;
         for (domain, expected, served) in results {
             if let (Some(expected), Ok(served)) = (expected, served) {
-                self.set_served_differs(&domain, served != expected);
+                self.set_served_differs(&domain, !same_serial(&served, &expected));
             }
         }
         Ok(())

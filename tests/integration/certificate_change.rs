@@ -35,7 +35,12 @@ async fn each_demo_domain_offers_exactly_the_eligible_certificates() {
     let cases: [(&str, &[&str], &[&str]); 4] = [
         (
             "Customer portal",
-            &["auth.example.com, login.example.com", "*.example.com"],
+            // The CloudFront-managed certificate is selectable, after the others.
+            &[
+                "auth.example.com, login.example.com",
+                "*.example.com",
+                "auth.example.com",
+            ],
             &[
                 "expired on",
                 "is PENDING_VALIDATION, not ISSUED",
@@ -48,7 +53,12 @@ async fn each_demo_domain_offers_exactly_the_eligible_certificates() {
         ),
         (
             "Merchant dashboard",
-            &["auth.example.com, login.example.com", "*.example.com"],
+            // The ACME-issued certificate is listed only because certdeck asks for it.
+            &[
+                "auth.example.com, login.example.com",
+                "*.example.com",
+                "login.example.com",
+            ],
             &["does not support the key algorithm EC_secp384r1"],
         ),
         ("Partner portal", &[], &["not valid before"]),
@@ -64,8 +74,20 @@ async fn each_demo_domain_offers_exactly_the_eligible_certificates() {
         let options = options_of(&html);
         assert_eq!(
             options.len(),
-            14,
-            "{pool_name}: every us-east-1 certificate is listed"
+            16,
+            "{pool_name}: every us-east-1 certificate is listed, ACME-issued ones too"
+        );
+        assert!(
+            options
+                .iter()
+                .any(|o| o.2.starts_with("login.example.com ·")
+                    && o.2.contains("issued through ACME")),
+            "{pool_name}: the ACME-issued certificate is listed with its origin"
+        );
+        assert!(
+            options.iter().any(|o| o.2.starts_with("auth.example.com ·")
+                && o.2.contains("caution: managed by CloudFront")),
+            "{pool_name}: the CloudFront-managed certificate is listed with its caution"
         );
         let selectable: Vec<&str> = options
             .iter()

@@ -56,8 +56,12 @@ async fn the_dashboard_lists_every_demo_pool_with_its_flags() {
     let partners = row_of(&html, "Partner portal");
     assert!(partners.contains("RSA_3072"));
     assert!(
-        !partners.has("span.flag"),
+        !partners.has("span.flag-newer"),
         "a not-yet-valid certificate is not a newer eligible one: {partners}"
+    );
+    assert!(
+        partners.contains("imported: renew by hand"),
+        "its certificate is imported: {partners}"
     );
 
     let checkout = row_of(&html, "Checkout");

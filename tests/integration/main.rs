@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod api2026;
 mod architecture;
 mod audit_log;
 mod browser;

@@ -57,6 +57,12 @@ pub struct CertificateView {
     pub key: String,
     pub not_after: String,
     pub days_left: String,
+    /// Where its key pair comes from, in words.
+    pub origin: String,
+    /// Why to think twice (another service manages it).
+    pub caution: Option<String>,
+    /// Whether it renews by itself.
+    pub renewal: String,
 }
 
 impl CertificateView {
@@ -76,6 +82,9 @@ impl CertificateView {
             days_left: c
                 .not_after
                 .map_or_else(|| "unknown".into(), |t| (t - now).whole_days().to_string()),
+            origin: c.origin_label().unwrap_or_else(|| "unknown".into()),
+            caution: c.caution(),
+            renewal: c.renewal().to_string(),
         }
     }
 }

@@ -30,6 +30,23 @@ pub struct PoolView<'a> {
     pub certificate_window: Option<(String, String)>,
     pub tags: Vec<(&'a String, &'a String)>,
     pub refreshed: String,
+    /// The certificate the last change replaced, and what still uses it.
+    pub previous: Option<PreviousCertificate<'a>>,
+}
+
+/// The certificate a change replaced: it can be deleted once nothing uses it (ACM empties
+/// `InUseBy` some time after the edge switched, not at once).
+pub struct PreviousCertificate<'a> {
+    pub arn: String,
+    /// As the inventory last listed it; `None`: ACM no longer lists it (deleted).
+    pub certificate: Option<&'a CertificateSummary>,
+}
+
+impl PreviousCertificate<'_> {
+    /// The resources that used it at the last inventory read; `None`: not known.
+    pub fn in_use_by(&self) -> Option<&[String]> {
+        self.certificate.and_then(|c| c.in_use_by.as_deref())
+    }
 }
 
 pub async fn show(
@@ -58,6 +75,20 @@ pub async fn show(
             c.not_after?.date().to_string(),
         ))
     });
+    // The latest change that put the current certificate in place names the one it
+    // replaced (the history is newest first).
+    let previous = row.certificate_arn.as_deref().and_then(|current| {
+        history
+            .iter()
+            .filter(|e| e.record.action == AuditAction::CertificateUpdateSucceeded)
+            .find(|e| e.record.new_certificate_arn.as_deref() == Some(current))
+            .and_then(|e| e.record.old_certificate_arn.clone())
+            .filter(|old| old != current)
+            .map(|arn| PreviousCertificate {
+                certificate: view.certificate(&arn),
+                arn,
+            })
+    });
     let page = PoolView {
         title: &record.pool.name,
         chrome: Chrome::of(&user),
@@ -73,6 +104,7 @@ pub async fn show(
             + " ("
             + &timestamp(view.snapshot.taken_at)
             + ")",
+        previous,
     };
     html(&page)
 }
