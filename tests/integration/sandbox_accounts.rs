@@ -1353,3 +1353,42 @@ async fn roles_are_validated_and_reset_clears_every_account() {
         .into_service_error();
     assert_eq!(error.meta().code(), Some("ExpiredTokenException"));
 }
+
+#[tokio::test]
+async fn quotas_are_per_account_and_region() {
+    let mut opts = options(Seed::Demo);
+    opts.quota_scale = 1.0;
+    let app = spawn_sandbox(opts).await;
+    // Two sessions of the staging role spend one account's UserPoolRead quota (15 a
+    // second in a region) …
+    let (_, first) = assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
+    let (_, second) = assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
+    let mut granted = 0;
+    let mut throttled = 0;
+    for i in 0..30 {
+        let client = if i % 2 == 0 { &first } else { &second };
+        match client.list_user_pools().max_results(60).send().await {
+            Ok(_) => granted += 1,
+            Err(error) => {
+                assert_eq!(
+                    error.into_service_error().meta().code(),
+                    Some("TooManyRequestsException")
+                );
+                throttled += 1;
+            }
+        }
+    }
+    assert!(
+        throttled > 0 && granted <= 20,
+        "one bucket for both sessions: {granted} granted, {throttled} throttled"
+    );
+    // … while another account in the same region has its own.
+    let (_, prod) = assumed_static(&app, PROD_ROLE_ARN, None).await;
+    prod.list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect("another account's quota is untouched");
+    let state = app.state().await;
+    assert!(state["throttled"]["ListUserPools"].as_u64() >= Some(1));
+}

@@ -676,3 +676,83 @@ pub fn encode_token(last: &str) -> String {
 pub fn decode_token(token: &str) -> Option<String> {
     String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing_of(body: Value) -> Result<Option<Value>, AwsError> {
+        let members = body.as_object().cloned().unwrap_or_default();
+        routing(&Input(&members), "us-east-1")
+    }
+
+    #[test]
+    fn routing_needs_both_failover_members_of_the_model_shape() {
+        let ok = routing_of(json!({"Routing": {"Failover": {
+            "SecondaryRegion": "eu-west-1",
+            "PrimaryRoute53HealthCheckId": "3f2a8c1e-5b7d-4e9a-8c21-6d0f4b9e7a15",
+        }}}))
+        .expect("valid");
+        assert_eq!(
+            ok,
+            Some(json!({"Failover": {
+                "SecondaryRegion": "eu-west-1",
+                "PrimaryRoute53HealthCheckId": "3f2a8c1e-5b7d-4e9a-8c21-6d0f4b9e7a15",
+            }}))
+        );
+        assert_eq!(routing_of(json!({})).expect("absent"), None);
+        assert_eq!(
+            routing_of(json!({"Routing": {}})).expect("no failover"),
+            Some(json!({}))
+        );
+        for (bad, code) in [
+            (
+                json!({"Routing": {"Failover": {"SecondaryRegion": "eu-west-1"}}}),
+                "InvalidParameterException",
+            ),
+            (
+                json!({"Routing": {"Failover": {"PrimaryRoute53HealthCheckId": "abc"}}}),
+                "InvalidParameterException",
+            ),
+            (
+                json!({"Routing": {"Failover": {
+                    "SecondaryRegion": "eu-west-1-and-a-region-name-that-is-too-long",
+                    "PrimaryRoute53HealthCheckId": "abc"}}}),
+                "InvalidParameterException",
+            ),
+            (
+                json!({"Routing": {"Failover": {
+                    "SecondaryRegion": "us-east-1",
+                    "PrimaryRoute53HealthCheckId": "abc"}}}),
+                "InvalidParameterException",
+            ),
+            (
+                json!({"Routing": {"Weighted": {}}}),
+                "SerializationException",
+            ),
+            (json!({"Routing": "eu-west-1"}), "SerializationException"),
+            (
+                json!({"Routing": {"Failover": "eu-west-1"}}),
+                "SerializationException",
+            ),
+        ] {
+            let error = routing_of(bad.clone()).expect_err("refused");
+            assert_eq!(error.code, code, "{bad}");
+        }
+    }
+
+    #[test]
+    fn security_policies_are_the_three_of_the_model() {
+        for policy in SECURITY_POLICIES {
+            let members = json!({"SecurityPolicy": policy});
+            let members = members.as_object().cloned().unwrap_or_default();
+            assert_eq!(security_policy(&Input(&members)), Ok(Some(policy)));
+        }
+        let members = json!({"SecurityPolicy": "TLS_V1_1_2016"});
+        let members = members.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            security_policy(&Input(&members)).map_err(|e| e.code),
+            Err("InvalidParameterException".to_owned())
+        );
+    }
+}

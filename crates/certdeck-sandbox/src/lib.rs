@@ -1,7 +1,8 @@
 //! The AWS-compatible sandbox (PRODUCT.md §7): Cognito and ACM on the AWS JSON 1.1 wire
-//! protocol, with real X.509 certificates, a TLS edge, quotas and fault injection. It is
-//! the embedded default of `certdeck demo`, the backend of the tests, and a standalone
-//! `certdeck sandbox` for the AWS CLI or boto3.
+//! protocol and STS (AssumeRole, GetCallerIdentity) on the Query protocol, for several
+//! accounts whose resources are isolated, with real X.509 certificates, a TLS edge,
+//! quotas and fault injection. It is the embedded default of `certdeck demo`, the
+//! backend of the tests, and a standalone `certdeck sandbox` for the AWS CLI or boto3.
 //!
 //! It never depends on the console: what AWS accepts is decided by its own `rules`,
 //! written from AWS's documented behaviour, so that it can disagree with the console's

@@ -1,6 +1,7 @@
-//! AWS's default request quotas (PRODUCT.md §1) as token buckets per caller, region and
-//! category. The caller is the access key id of the SigV4 credential: the sandbox plays
-//! one account, and separate keys keep separate tests from throttling each other.
+//! AWS's default request quotas (PRODUCT.md §1) as token buckets per principal, region
+//! and category. Quotas are per account and region: every session of an assumed role
+//! spends its account's buckets. Keys the sandbox did not issue (the base account) each
+//! keep their own buckets, so that separate clients and tests do not throttle each other.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,8 +44,9 @@ impl Quotas {
         }
     }
 
-    /// Takes one token for `operation`; false when the caller is over its quota.
-    pub fn try_acquire(&self, caller: &str, region: &str, operation: &str) -> bool {
+    /// Takes one token for `operation`; false when `principal` (an account, or a key of
+    /// the base account) is over its quota in `region`.
+    pub fn try_acquire(&self, principal: &str, region: &str, operation: &str) -> bool {
         if self.scale <= 0.0 {
             return true;
         }
@@ -57,7 +59,7 @@ impl Quotas {
             return true;
         };
         let bucket = buckets
-            .entry((caller.to_owned(), region.to_owned(), category))
+            .entry((principal.to_owned(), region.to_owned(), category))
             .or_insert(Bucket {
                 tokens: capacity,
                 updated: now,

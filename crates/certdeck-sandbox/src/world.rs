@@ -298,3 +298,58 @@ pub fn distribution_arn(account: &str, cloudfront_domain: &str) -> String {
         id.get(1..).unwrap_or_default()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_keep_the_last_thousand() {
+        let mut world = World::default();
+        for i in 0..MAX_UPDATES + 10 {
+            world.record_update(serde_json::json!({ "n": i }));
+        }
+        assert_eq!(world.updates.len(), MAX_UPDATES);
+        assert_eq!(world.updates.front(), Some(&serde_json::json!({ "n": 10 })));
+    }
+
+    #[test]
+    fn calls_count_in_total_and_in_the_callers_account() {
+        let mut world = World::default();
+        world.count_call("ListUserPools", Some("210987654321"));
+        world.count_call("ListUserPools", None);
+        assert_eq!(world.calls["ListUserPools"], 2);
+        assert_eq!(world.accounts["210987654321"].calls["ListUserPools"], 1);
+        assert_eq!(world.accounts.len(), 1);
+    }
+
+    #[test]
+    fn distribution_arns_carry_the_account() {
+        assert_eq!(
+            distribution_arn("210987654321", "d1abc2def3ghi4.cloudfront.net"),
+            "arn:aws:cloudfront::210987654321:distribution/E1ABC2DEF3GHI4"
+        );
+        assert_eq!(
+            distribution_arn("210987654321", ""),
+            "arn:aws:cloudfront::210987654321:distribution/E"
+        );
+    }
+
+    #[test]
+    fn reading_an_unknown_account_makes_nothing() {
+        let world = World::default();
+        assert!(
+            world
+                .region_ref("999999999999", "us-east-1")
+                .pools
+                .is_empty()
+        );
+        assert!(world.accounts.is_empty());
+        assert!(
+            world
+                .find_domain("999999999999", "auth.example.com")
+                .is_none()
+        );
+        assert!(!world.domain_taken("auth.example.com", "us-east-1"));
+    }
+}
