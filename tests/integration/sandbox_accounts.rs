@@ -277,7 +277,7 @@ async fn acme_certificates_are_listed_only_when_asked_for() {
 #[tokio::test]
 async fn in_use_by_holds_both_certificates_during_a_propagation_and_the_new_one_after() {
     let mut opts = options(Seed::Empty);
-    opts.timings.propagation = Duration::from_secs(2);
+    opts.timings.propagation = Duration::from_secs(3);
     let app = spawn_sandbox(opts).await;
     let cognito = app.cognito("us-east-1").await;
     let acm = app.acm("us-east-1").await;
@@ -389,7 +389,7 @@ async fn in_use_by_holds_both_certificates_during_a_propagation_and_the_new_one_
     );
 
     // After the edge switched, only the new one is.
-    let switched = eventually(Duration::from_secs(5), || async {
+    let switched = eventually(Duration::from_secs(10), || async {
         describe(old.clone()).await.in_use_by().is_empty()
     })
     .await;
@@ -1028,7 +1028,7 @@ async fn assumed_static(
 #[tokio::test]
 async fn expired_and_revoked_credentials_are_refused() {
     let app = spawn_sandbox(options(Seed::Demo)).await;
-    app.sandbox.set_max_session(Duration::from_secs(2));
+    app.sandbox.set_max_session(Duration::from_secs(3));
     let (credentials, cognito) =
         assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
     assert!(credentials.access_key_id().starts_with("ASIA"));
@@ -1036,9 +1036,9 @@ async fn expired_and_revoked_credentials_are_refused() {
     let left = expiry
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
-    assert!(left <= Duration::from_secs(2), "{left:?}");
+    assert!(left <= Duration::from_secs(3), "{left:?}");
     assert_eq!(pool_names(&cognito).await.len(), 2);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(left + Duration::from_millis(500)).await;
     let expired = cognito
         .list_user_pools()
         .max_results(60)
@@ -1363,24 +1363,30 @@ async fn quotas_are_per_account_and_region() {
     // second in a region) …
     let (_, first) = assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
     let (_, second) = assumed_static(&app, STAGING_ROLE_ARN, Some(STAGING_EXTERNAL_ID)).await;
-    let mut granted = 0;
-    let mut throttled = 0;
-    for i in 0..30 {
+    // 40 at once, half with each session: one bucket cannot pass them all.
+    let results = futures_util::future::join_all((0..40).map(|i| {
         let client = if i % 2 == 0 { &first } else { &second };
-        match client.list_user_pools().max_results(60).send().await {
-            Ok(_) => granted += 1,
-            Err(error) => {
-                assert_eq!(
-                    error.into_service_error().meta().code(),
-                    Some("TooManyRequestsException")
-                );
-                throttled += 1;
-            }
-        }
-    }
+        client.list_user_pools().max_results(60).send()
+    }))
+    .await;
+    let granted = results.iter().filter(|r| r.is_ok()).count();
+    let codes: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| {
+            e.as_service_error()
+                .and_then(|s| s.meta().code())
+                .unwrap_or("other")
+                .to_owned()
+        })
+        .collect();
     assert!(
-        throttled > 0 && granted <= 20,
-        "one bucket for both sessions: {granted} granted, {throttled} throttled"
+        !codes.is_empty() && granted < 30,
+        "one bucket for both sessions: {granted} granted, {codes:?}"
+    );
+    assert!(
+        codes.iter().all(|c| c == "TooManyRequestsException"),
+        "{codes:?}"
     );
     // … while another account in the same region has its own.
     let (_, prod) = assumed_static(&app, PROD_ROLE_ARN, None).await;

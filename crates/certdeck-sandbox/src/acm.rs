@@ -253,7 +253,8 @@ fn describe_certificate(world: &mut World, call: &Call<'_>, input: &Input<'_>) -
             {"Name": "TLS_WEB_SERVER_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.1"},
             {"Name": "TLS_WEB_CLIENT_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.2"},
         ],
-        "Options": {"CertificateTransparencyLoggingPreference": "ENABLED"},
+        // Certificates the sandbox holds are not exportable (ExportOption DISABLED).
+        "Options": {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED"},
     });
     if certificate.certificate_type == CertificateType::AmazonIssued {
         detail["DomainValidationOptions"] = certificate
