@@ -42,7 +42,6 @@ async fn main() -> anyhow::Result<()> {
             },
             latency: Duration::ZERO,
             quota_scale: QUOTA_SCALE,
-            ..SandboxOptions::default()
         },
         "127.0.0.1:0",
         "127.0.0.1:0",

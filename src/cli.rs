@@ -10,9 +10,9 @@ use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::{Role, accounts, password};
-#[cfg(feature = "sandbox")]
-use crate::configuration::DemoAccount;
 use crate::configuration::Settings;
+#[cfg(feature = "sandbox")]
+use crate::configuration::{AccountSettings, DemoAccount};
 use crate::domain::audit::{AuditAnchor, AuditKey};
 use crate::startup::Application;
 use crate::store::Store;
@@ -383,6 +383,23 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         inventory_refresh: Duration::from_secs(60),
         audit_key: Some(audit_key),
         audit_anchor_file: Some(data_dir.join("audit-anchors.jsonl")),
+        // Two AWS accounts, read through roles the sandbox's STS hands out.
+        accounts: vec![
+            AccountSettings {
+                name: "prod".into(),
+                role_arn: certdeck_sandbox::demo::PROD_ROLE_ARN.into(),
+                external_id: None,
+                regions: Vec::new(),
+                team: None,
+            },
+            AccountSettings {
+                name: "staging".into(),
+                role_arn: certdeck_sandbox::demo::STAGING_ROLE_ARN.into(),
+                external_id: Some(certdeck_sandbox::demo::STAGING_EXTERNAL_ID.into()),
+                regions: Vec::new(),
+                team: None,
+            },
+        ],
         ..Settings::default()
     };
     let app = Application::build(settings).await?;
@@ -396,6 +413,11 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         "  sandbox:  {} (edge {})",
         sandbox.endpoint_url(),
         sandbox.edge_addr()
+    );
+    println!(
+        "  accounts: prod ({}), staging ({})",
+        certdeck_sandbox::demo::PROD_ACCOUNT_ID,
+        certdeck_sandbox::demo::STAGING_ACCOUNT_ID
     );
     println!("  data:     {}", data_dir.display());
     println!(

@@ -104,6 +104,11 @@ impl RoleCredentials {
         Ok(assumed.credentials)
     }
 
+    /// Drops the cached session.
+    pub async fn forget(&self) {
+        *self.cached.lock().await = None;
+    }
+
     /// A new session for one person: `SourceIdentity` names them (it stays on the
     /// session and on every call made with it, in CloudTrail). Never cached.
     pub async fn for_person(&self, username: &str) -> Result<AssumedRole, AwsError> {

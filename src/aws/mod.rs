@@ -51,6 +51,23 @@ pub enum AwsError {
 }
 
 impl AwsError {
+    /// Whether AWS refused the caller's identity or its permissions (rather than the
+    /// request).
+    pub fn is_access_denied(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(
+                "AccessDeniedException"
+                    | "AccessDenied"
+                    | "NotAuthorizedException"
+                    | "UnrecognizedClientException"
+                    | "InvalidClientTokenId"
+                    | "ExpiredTokenException"
+                    | "ExpiredToken"
+            )
+        )
+    }
+
     pub fn code(&self) -> Option<&str> {
         match self {
             AwsError::Service { code, .. } => Some(code),
@@ -373,6 +390,14 @@ impl AwsClients {
             ..self.clone()
         };
         Ok((person, assumed.assumed_role_arn))
+    }
+
+    /// Drops the cached role session (AWS refused it), so the next call assumes the
+    /// role again.
+    pub async fn forget_credentials(&self) {
+        if let Some(role) = &self.role {
+            role.forget().await;
+        }
     }
 
     /// Resolves the account's credentials now (assuming its role when they are not

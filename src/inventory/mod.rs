@@ -597,12 +597,11 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
             None => Vec::new(),
         }
     };
-    if let Err(e) = aws.check_credentials().await {
+    let unreadable = |e: AwsError| {
         let problem = format!(
-            "account {label}: certdeck could not assume its role ({}); showing the previous data",
-            e
+            "account {label}: certdeck could not assume its role ({e}); showing the previous data"
         );
-        return AccountRead {
+        AccountRead {
             account: name.clone(),
             pools: previous
                 .pools
@@ -613,15 +612,33 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
             certificates: previous_certificates(),
             problems: vec![problem.clone()],
             unreadable: Some(problem),
-        };
+        }
+    };
+    if let Err(e) = aws.check_credentials().await {
+        return unreadable(e);
     }
     let regions: Vec<String> = aws.regions().map(str::to_owned).collect();
     let pools =
         futures_util::future::join_all(regions.iter().map(|r| read_region(aws, r, previous)));
     let (regions_read, certificates) = tokio::join!(pools, read_certificates(aws));
+    // Every region refused the role session (revoked, or the role's permissions
+    // removed): the session is dropped and the role assumed again, which says why.
+    if !regions_read.is_empty()
+        && regions_read
+            .iter()
+            .all(|(_, _, listing)| listing.as_ref().is_some_and(AwsError::is_access_denied))
+    {
+        aws.forget_credentials().await;
+        if let Err(e) = aws.check_credentials().await {
+            return unreadable(e);
+        }
+        if let Some((_, _, Some(e))) = regions_read.first() {
+            return unreadable(e.clone());
+        }
+    }
     let mut problems = Vec::new();
     let mut all_pools = Vec::new();
-    for (pools, region_problems) in regions_read {
+    for (pools, region_problems, _) in regions_read {
         all_pools.extend(pools);
         problems.extend(
             region_problems
@@ -686,7 +703,7 @@ async fn read_region(
     aws: &AwsClients,
     region: &str,
     previous: &Snapshot,
-) -> (Vec<PoolRecord>, Vec<String>) {
+) -> (Vec<PoolRecord>, Vec<String>, Option<AwsError>) {
     let (sender, receiver) = tokio::sync::mpsc::channel::<PoolSummary>(CONCURRENCY * 4);
     let list = async move {
         let mut token = None;
@@ -733,7 +750,7 @@ async fn read_region(
             .filter(|p| p.account == account && p.region == region)
             .cloned()
             .collect();
-        return (pools, problems);
+        return (pools, problems, Some(e));
     }
     let mut pools = Vec::new();
     for (result, summary) in described {
@@ -752,7 +769,7 @@ async fn read_region(
             }
         }
     }
-    (pools, problems)
+    (pools, problems, None)
 }
 
 /// One pool and its custom domain; `None` when the pool no longer exists.
