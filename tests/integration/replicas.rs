@@ -473,7 +473,26 @@ async fn three_replicas_share_the_work_and_survive_a_kill() {
         replicas[n].child.start_kill().expect("SIGKILL");
         let _ = replicas[n].child.wait().await;
     }
+    let killed_at = std::time::Instant::now();
     let survivor = (0..3).find(|n| !killed.contains(n)).expect("a survivor");
+    // Taken over within twice the lease (3 s here).
+    let taken_over = crate::helpers::eventually(Duration::from_secs(20), || async {
+        let holder: Option<String> =
+            sqlx::query("SELECT lease_holder FROM propagations WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&pg)
+                .await
+                .expect("holder")
+                .get("lease_holder");
+        holder.is_some_and(|h| killed.iter().all(|&n| ids[n] != h))
+    })
+    .await;
+    let takeover = killed_at.elapsed();
+    assert!(taken_over, "a survivor takes the watch over");
+    assert!(
+        takeover <= Duration::from_secs(6),
+        "taken over in {takeover:?}, twice the lease is 6 s"
+    );
 
     // A survivor takes the change over and verifies it.
     let verified = crate::helpers::eventually(Duration::from_secs(60), || async {
