@@ -10,20 +10,18 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_cognitoidentityprovider::config::Credentials;
-use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 use certdeck::aws::{AwsAccounts, AwsClients, Category};
 use certdeck::configuration::Settings;
 use certdeck::inventory::Inventory;
 use certdeck::startup::Application;
 use certdeck::store::Store;
 use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
-use futures_util::StreamExt;
 use secrecy::SecretString;
 use serde_json::Value;
 
 mod common;
+#[path = "common/populate.rs"]
+mod populate;
 
 const QUOTA_SCALE: f64 = 10.0;
 const LATENCY: Duration = Duration::from_millis(50);
@@ -53,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let url = sandbox.endpoint_url().to_owned();
     println!("setting up {pools} pools with custom domains…");
-    populate(&url, pools).await?;
+    populate::populate(&url, pools, QUOTA_SCALE).await?;
     set_latency(&http, &url, LATENCY).await?;
 
     let dir =
@@ -210,68 +208,6 @@ async fn main() -> anyhow::Result<()> {
         sequential >= concurrent,
         "never slower than one call at a time"
     );
-    Ok(())
-}
-
-/// `pools` pools, each with a custom domain on one wildcard certificate.
-async fn populate(url: &str, pools: usize) -> anyhow::Result<()> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("bench-setup", "x", None, None, "bench"))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
-        .load()
-        .await;
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&config);
-    let acm = aws_sdk_acm::Client::new(&config);
-    let arn = acm
-        .request_certificate()
-        .domain_name("*.bench.example")
-        .send()
-        .await?
-        .certificate_arn()
-        .unwrap_or_default()
-        .to_owned();
-    // Paced under the sandbox's quotas (CreateUserPoolDomain: 150 a second at x10).
-    let pace = std::sync::Arc::new(certdeck::aws::RateLimiter::new(QUOTA_SCALE * 0.9));
-    let results = futures_util::stream::iter(0..pools)
-        .map(|i| {
-            let cognito = cognito.clone();
-            let arn = arn.clone();
-            let pace = pace.clone();
-            async move {
-                pace.acquire("setup-pools", Category::UserPoolResourceUpdate)
-                    .await;
-                let created = cognito
-                    .create_user_pool()
-                    .pool_name(format!("bench {i:04}"))
-                    .send()
-                    .await?;
-                let id = created
-                    .user_pool()
-                    .and_then(|p| p.id())
-                    .unwrap_or_default()
-                    .to_owned();
-                pace.acquire("setup-domains", Category::UserPoolResourceUpdate)
-                    .await;
-                cognito
-                    .create_user_pool_domain()
-                    .domain(format!("p{i:04}.bench.example"))
-                    .user_pool_id(id)
-                    .custom_domain_config(
-                        CustomDomainConfigType::builder()
-                            .certificate_arn(arn)
-                            .build()?,
-                    )
-                    .send()
-                    .await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
-    results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(())
 }
 

@@ -286,45 +286,30 @@ impl AuditEntry {
     /// without them has the form entries had before, so older chains still verify, and
     /// an entry with any of them covers all three.
     pub fn canonical(id: i64, at: &str, r: &AuditRecord) -> String {
+        let mut fields = vec![
+            serde_json::json!(id),
+            serde_json::json!(at),
+            serde_json::json!(r.actor),
+            serde_json::json!(r.role),
+            serde_json::json!(r.source_ip),
+            serde_json::json!(r.user_agent),
+            serde_json::json!(r.action),
+            serde_json::json!(r.pool_id),
+            serde_json::json!(r.domain),
+            serde_json::json!(r.old_certificate_arn),
+            serde_json::json!(r.new_certificate_arn),
+            serde_json::json!(r.outcome),
+            serde_json::json!(r.detail),
+            serde_json::json!(r.aws_request_id),
+        ];
         if r.account.is_some() || r.account_id.is_some() || r.assumed_role.is_some() {
-            return serde_json::json!([
-                id,
-                at,
-                r.actor,
-                r.role,
-                r.source_ip,
-                r.user_agent,
-                r.action,
-                r.pool_id,
-                r.domain,
-                r.old_certificate_arn,
-                r.new_certificate_arn,
-                r.outcome,
-                r.detail,
-                r.aws_request_id,
-                r.account,
-                r.account_id,
-                r.assumed_role,
-            ])
-            .to_string();
+            fields.extend([
+                serde_json::json!(r.account),
+                serde_json::json!(r.account_id),
+                serde_json::json!(r.assumed_role),
+            ]);
         }
-        serde_json::json!([
-            id,
-            at,
-            r.actor,
-            r.role,
-            r.source_ip,
-            r.user_agent,
-            r.action,
-            r.pool_id,
-            r.domain,
-            r.old_certificate_arn,
-            r.new_certificate_arn,
-            r.outcome,
-            r.detail,
-            r.aws_request_id,
-        ])
-        .to_string()
+        serde_json::Value::Array(fields).to_string()
     }
 
     /// The key-less `hash` (entries before the switch point) for an entry with these
@@ -596,6 +581,39 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_without_an_account_keep_their_canonical_form_and_accounts_are_covered() {
+        let record = AuditRecord {
+            actor: "ada".into(),
+            action: "auth.sign_in".into(),
+            outcome: "success".into(),
+            ..Default::default()
+        };
+        // The form entries had before accounts: fourteen fields.
+        assert_eq!(
+            AuditEntry::canonical(7, "2026-11-30T00:00:00.000Z", &record),
+            r#"[7,"2026-11-30T00:00:00.000Z","ada",null,null,null,"auth.sign_in",null,null,null,null,"success",null,null]"#
+        );
+        let with_account = AuditRecord {
+            account: Some("prod".into()),
+            account_id: Some("111111111111".into()),
+            ..record.clone()
+        };
+        let canonical = AuditEntry::canonical(7, "2026-11-30T00:00:00.000Z", &with_account);
+        assert!(
+            canonical.ends_with(r#","prod","111111111111",null]"#),
+            "{canonical}"
+        );
+        let moved = AuditRecord {
+            account: Some("staging".into()),
+            ..with_account.clone()
+        };
+        assert_ne!(
+            AuditEntry::compute_hash("h", 7, "t", &with_account),
+            AuditEntry::compute_hash("h", 7, "t", &moved)
+        );
+    }
 
     fn chain(n: i64) -> Vec<AuditEntry> {
         let mut previous = GENESIS_HASH.to_owned();
