@@ -58,6 +58,9 @@ pub struct Watcher {
 /// Probes in flight at once during a sweep.
 const SWEEP_CONCURRENCY: usize = 8;
 
+/// How often a replica loads what every replica's probes found.
+const RELOAD_FINDINGS_EVERY: Duration = Duration::from_secs(5);
+
 /// How often changes left pending are looked for.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
@@ -116,21 +119,21 @@ impl Watcher {
     }
 
     /// Starts from what the last probes saw (the newest change of each domain).
+    /// A database from before the findings were stored starts from the newest change of
+    /// each domain.
     pub async fn load(&self) -> anyhow::Result<()> {
-        let mut seen = HashSet::new();
-        let mut differs = HashSet::new();
-        for p in self.store.recent_propagations(1000).await? {
-            if seen.insert(p.domain.clone())
-                && let (Some(served), Some(expected)) = (&p.served_serial, &p.expected_serial)
-                && !same_serial(served, expected)
-            {
-                differs.insert(p.domain.clone());
+        if self.store.served_differs().await?.is_empty() {
+            let mut seen = HashSet::new();
+            for p in self.store.recent_propagations(1000).await? {
+                if seen.insert(p.domain.clone())
+                    && let (Some(served), Some(expected)) = (&p.served_serial, &p.expected_serial)
+                    && !same_serial(served, expected)
+                {
+                    self.store.set_served_differs(&p.domain, true).await?;
+                }
             }
         }
-        if let Ok(mut set) = self.served_differs.write() {
-            *set = differs;
-        }
-        Ok(())
+        self.reload_served_differs().await
     }
 
     /// Names this replica (its watches of changes are leased in its name).
@@ -170,6 +173,7 @@ impl Watcher {
             .min(Duration::from_secs(1));
         let mut next_reconcile = Instant::now();
         let mut next_sweep = Instant::now() + watcher.sweep_every.min(Duration::from_secs(30));
+        let mut next_reload = Instant::now() + RELOAD_FINDINGS_EVERY;
         loop {
             if let Err(e) = watcher.round(&mut due).await {
                 tracing::error!(error = format!("{e:#}"), "propagation watcher round failed");
@@ -185,10 +189,23 @@ impl Watcher {
                     tracing::error!(error = format!("{e:#}"), "settling pending changes failed");
                 }
             }
+            // The inventory's reader sweeps the edges (once for all replicas); every
+            // replica loads what the sweeps and probes found.
             if Instant::now() >= next_sweep {
                 next_sweep = Instant::now() + watcher.sweep_every;
-                if let Err(e) = watcher.sweep().await {
+                if watcher.inventory.is_reader()
+                    && let Err(e) = watcher.sweep().await
+                {
                     tracing::error!(error = format!("{e:#}"), "sweeping the edge failed");
+                }
+            }
+            if Instant::now() >= next_reload {
+                next_reload = Instant::now() + RELOAD_FINDINGS_EVERY;
+                if let Err(e) = watcher.reload_served_differs().await {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "the edge findings were not loaded"
+                    );
                 }
             }
             tokio::time::sleep(tick).await;
@@ -324,7 +341,7 @@ impl Watcher {
                     let matches = expected
                         .as_deref()
                         .is_some_and(|expected| same_serial(&served.serial, expected));
-                    self.set_served_differs(&p.domain, !matches);
+                    self.set_served_differs(&p.domain, !matches).await;
                     if let Transition::To {
                         phase: verified, ..
                     } = verified
@@ -531,7 +548,8 @@ impl Watcher {
                 .await;
         for (domain, expected, served) in results {
             if let (Some(expected), Ok(served)) = (expected, served) {
-                self.set_served_differs(&domain, !same_serial(&served, &expected));
+                self.set_served_differs(&domain, !same_serial(&served, &expected))
+                    .await;
             }
         }
         Ok(())
@@ -548,7 +566,28 @@ impl Watcher {
         })
     }
 
-    fn set_served_differs(&self, domain: &str, differs: bool) {
+    /// Records what a probe found, here and for the other replicas.
+    async fn set_served_differs(&self, domain: &str, differs: bool) {
+        if let Err(e) = self.store.set_served_differs(domain, differs).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                domain,
+                "a probe's finding was not stored"
+            );
+        }
+        self.mark_served_differs(domain, differs);
+    }
+
+    /// Loads what every replica's probes found.
+    async fn reload_served_differs(&self) -> anyhow::Result<()> {
+        let stored: HashSet<String> = self.store.served_differs().await?.into_iter().collect();
+        if let Ok(mut set) = self.served_differs.write() {
+            *set = stored;
+        }
+        Ok(())
+    }
+
+    fn mark_served_differs(&self, domain: &str, differs: bool) {
         if let Ok(mut set) = self.served_differs.write() {
             if differs {
                 set.insert(domain.to_owned());

@@ -137,4 +137,35 @@ impl Store {
             .context("notifying a phase change")?;
         Ok(())
     }
+
+    /// Records whether `domain`'s edge serves another certificate than the configured
+    /// one (every replica's dashboard shows it).
+    pub async fn set_served_differs(&self, domain: &str, differs: bool) -> anyhow::Result<()> {
+        let query = if differs {
+            sqlx::query(
+                "INSERT INTO served_differs (domain, seen_at) VALUES ($1, $2) \
+                 ON CONFLICT (domain) DO UPDATE SET seen_at = excluded.seen_at",
+            )
+            .bind(domain)
+            .bind(now())
+        } else {
+            sqlx::query("DELETE FROM served_differs WHERE domain = $1").bind(domain)
+        };
+        query
+            .execute(&self.pool)
+            .await
+            .context("recording a served certificate")?;
+        Ok(())
+    }
+
+    /// The custom domains whose edge serves another certificate than the configured one.
+    pub async fn served_differs(&self) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT domain FROM served_differs ORDER BY domain")
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the served certificates")?;
+        rows.iter()
+            .map(|r| r.try_get("domain").context("a domain"))
+            .collect()
+    }
 }

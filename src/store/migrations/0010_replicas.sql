@@ -18,3 +18,9 @@ CREATE TABLE propagation_outcomes (
     phase TEXT NOT NULL,
     audit_id BIGINT NOT NULL
 );
+-- Custom domains whose edge was last seen serving another certificate than the one
+-- configured, shared by the replicas (the inventory's reader sweeps the edges).
+CREATE TABLE served_differs (
+    domain TEXT PRIMARY KEY,
+    seen_at BIGINT NOT NULL
+);
