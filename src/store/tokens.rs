@@ -73,7 +73,9 @@ impl Store {
         max_active: i64,
     ) -> anyhow::Result<bool> {
         let at = now();
-        // One statement: concurrent creations cannot both pass the count.
+        // The count and the insert in one statement: exact on SQLite (one writer); on
+        // PostgreSQL, creations racing each other for one user may each pass the count,
+        // so the cap may be passed by the few requests one user has in flight at once.
         let result = sqlx::query(
             "INSERT INTO api_tokens (id, username, name, scope, token_hash, created_at, expires_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7 \

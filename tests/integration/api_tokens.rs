@@ -189,6 +189,13 @@ async fn revoked_expired_unknown_and_malformed_tokens_get_401_problems() {
     let forged = bob.post_raw(&format!("/tokens/{id}/revoke"), &[]).await;
     assert_eq!(forged.status(), 403, "no CSRF token, no revocation");
     assert_eq!(get(&app, &revoked, "/api/v1/pools").await.status(), 200);
+    // Nobody else can revoke it.
+    let mallory = app.browser_as("mallory", "admin", &[]).await;
+    let response = mallory
+        .post_form(&format!("/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(get(&app, &revoked, "/api/v1/pools").await.status(), 200);
     let response = bob.post_form(&format!("/tokens/{id}/revoke"), &[]).await;
     assert_eq!(response.status(), 303);
     let body = refused(get(&app, &revoked, "/api/v1/pools").await).await;
@@ -483,4 +490,116 @@ async fn token_use_is_audited_once_per_token_and_minute() {
             .any(|d| d.contains("\"two\"") && d.contains("GET /api/v1/audit"))
     );
     assert!(used.iter().all(|e| e.record.actor == "frank"));
+}
+
+#[tokio::test]
+async fn token_rows_and_idempotency_claims_hold_on_both_databases() {
+    use certdeck::store::{IdempotencyClaim, NewToken, Store};
+    let dir = crate::helpers::tempdir();
+    let urls = [
+        format!("sqlite://{}/tokens.db", dir.path().display()),
+        crate::helpers::fresh_postgres_url().await,
+    ];
+    for url in urls {
+        let store = Store::connect(&secrecy::SecretString::from(url.clone()))
+            .await
+            .expect("store");
+        let later = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        let token = |id: &'static str, hash: &'static str| NewToken {
+            id,
+            username: "ann",
+            name: "n",
+            scope: "read",
+            token_hash: hash,
+            expires_at: later,
+        };
+        // The cap on active tokens holds in the one INSERT.
+        assert!(
+            store
+                .insert_api_token(&token("a", "h1"), 2)
+                .await
+                .expect("insert")
+        );
+        assert!(
+            store
+                .insert_api_token(&token("b", "h2"), 2)
+                .await
+                .expect("insert")
+        );
+        assert!(
+            !store
+                .insert_api_token(&token("c", "h3"), 2)
+                .await
+                .expect("insert")
+        );
+        assert!(
+            store
+                .revoke_api_token("ann", "a")
+                .await
+                .expect("revoke")
+                .is_some()
+        );
+        assert!(
+            store
+                .revoke_api_token("ann", "a")
+                .await
+                .expect("revoke")
+                .is_none()
+        );
+        assert!(
+            store
+                .insert_api_token(&token("c", "h3"), 2)
+                .await
+                .expect("insert")
+        );
+        // One audited use per minute.
+        assert!(store.note_api_token_use("b", 100).await.expect("use"));
+        assert!(!store.note_api_token_use("b", 100).await.expect("use"));
+        assert!(store.note_api_token_use("b", 101).await.expect("use"));
+
+        // Concurrent claims of one key: exactly one runs.
+        let claims = futures_util::future::join_all(
+            (0..8).map(|_| store.claim_idempotency_key("ann", "k", "digest")),
+        )
+        .await;
+        let claimed = claims
+            .iter()
+            .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed)))
+            .count();
+        assert_eq!(claimed, 1, "{url}: {claims:?}");
+        assert!(claims.iter().all(|c| matches!(
+            c,
+            Ok(IdempotencyClaim::Claimed | IdempotencyClaim::InFlight)
+        )));
+        assert_eq!(
+            store
+                .claim_idempotency_key("ann", "k", "other")
+                .await
+                .expect("claim"),
+            IdempotencyClaim::Mismatch
+        );
+        store
+            .answer_idempotency_key("ann", "k", 202, "{}", Some("/x"))
+            .await
+            .expect("answer");
+        assert_eq!(
+            store
+                .claim_idempotency_key("ann", "k", "digest")
+                .await
+                .expect("claim"),
+            IdempotencyClaim::Answered {
+                status: 202,
+                body: "{}".into(),
+                location: Some("/x".into())
+            }
+        );
+        // Keys are per user.
+        assert_eq!(
+            store
+                .claim_idempotency_key("bea", "k", "other")
+                .await
+                .expect("claim"),
+            IdempotencyClaim::Claimed
+        );
+    }
 }
