@@ -11,6 +11,9 @@ pub const IDEMPOTENCY_KEEP_SECS: i64 = 24 * 3600;
 /// The most idempotency records one user may hold (within `IDEMPOTENCY_KEEP_SECS`).
 pub const MAX_IDEMPOTENCY_RECORDS_PER_USER: i64 = 1000;
 
+/// Revoked or expired tokens kept per user (for the list); older ones are dropped.
+pub const KEPT_INACTIVE_TOKENS: i64 = 100;
+
 /// A token as stored (without the token).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredToken {
@@ -73,6 +76,19 @@ impl Store {
         max_active: i64,
     ) -> anyhow::Result<bool> {
         let at = now();
+        // What a user can make the server keep stays bounded: their oldest revoked or
+        // expired tokens go (a token without its row is refused all the same).
+        sqlx::query(
+            "DELETE FROM api_tokens WHERE username = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2) \
+             AND id NOT IN (SELECT id FROM api_tokens WHERE username = $1 \
+             AND (revoked_at IS NOT NULL OR expires_at <= $2) ORDER BY created_at DESC, id LIMIT $3)",
+        )
+        .bind(token.username)
+        .bind(at)
+        .bind(KEPT_INACTIVE_TOKENS)
+        .execute(&self.pool)
+        .await
+        .context("dropping old API tokens")?;
         // The count and the insert in one statement: exact on SQLite (one writer); on
         // PostgreSQL, creations racing each other for one user may each pass the count,
         // so the cap may be passed by the few requests one user has in flight at once.

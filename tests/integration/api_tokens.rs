@@ -552,6 +552,29 @@ async fn token_rows_and_idempotency_claims_hold_on_both_databases() {
                 .await
                 .expect("insert")
         );
+        // Revoked tokens do not pile up: the oldest inactive ones go.
+        for i in 0..105 {
+            let id = format!("old-{i}");
+            let hash = format!("old-hash-{i}");
+            let new = NewToken {
+                id: &id,
+                username: "cat",
+                name: "n",
+                scope: "read",
+                token_hash: &hash,
+                expires_at: later,
+            };
+            assert!(store.insert_api_token(&new, 20).await.expect("insert"));
+            assert!(
+                store
+                    .revoke_api_token("cat", &id)
+                    .await
+                    .expect("revoke")
+                    .is_some()
+            );
+        }
+        let kept = store.api_tokens_of("cat", 1000).await.expect("list");
+        assert_eq!(kept.len(), 101, "{url}");
         // One audited use per minute.
         assert!(store.note_api_token_use("b", 100).await.expect("use"));
         assert!(!store.note_api_token_use("b", 100).await.expect("use"));
