@@ -1,7 +1,8 @@
 //! The guard in front of every handler: the CSRF token of every POST (the session's,
 //! or the sign-in form's signed cookie), then a live session on every path but the
-//! public ones, with the `CurrentUser` put in the request. What `auth` decides, this
-//! turns into answers.
+//! public ones, with the `CurrentUser` put in the request. On `/api/v1` a request with
+//! an `Authorization` header is decided by its bearer token alone (see `bearer`). What
+//! `auth` decides, this turns into answers.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
