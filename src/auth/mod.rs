@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod password;
 pub mod refusals;
 pub mod sign_in;
+pub mod tokens;
 
 use std::future::{Ready, ready};
 

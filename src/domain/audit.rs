@@ -115,6 +115,10 @@ pub enum AuditAction {
     CertificateUpdateRequested,
     CertificateUpdateSucceeded,
     CertificateUpdateFailed,
+    /// An API token was made, revoked, or used (one entry per token and minute).
+    TokenCreated,
+    TokenRevoked,
+    TokenUsed,
     /// A propagation reached this phase (`propagation.<phase>`).
     Propagation(crate::domain::propagation::Phase),
     /// An action certdeck does not write (a row of another version, a test's); kept
@@ -139,6 +143,9 @@ impl AuditAction {
             AuditAction::CertificateUpdateRequested,
             AuditAction::CertificateUpdateSucceeded,
             AuditAction::CertificateUpdateFailed,
+            AuditAction::TokenCreated,
+            AuditAction::TokenRevoked,
+            AuditAction::TokenUsed,
         ]
         .into_iter()
         .chain(
@@ -165,6 +172,9 @@ impl AuditAction {
             AuditAction::CertificateUpdateRequested => "certificate.update.requested",
             AuditAction::CertificateUpdateSucceeded => "certificate.update.succeeded",
             AuditAction::CertificateUpdateFailed => "certificate.update.failed",
+            AuditAction::TokenCreated => "token.created",
+            AuditAction::TokenRevoked => "token.revoked",
+            AuditAction::TokenUsed => "token.used",
             AuditAction::Propagation(phase) => match phase {
                 Phase::Submitted => "propagation.submitted",
                 Phase::Updating => "propagation.updating",
@@ -819,7 +829,7 @@ mod tests {
         let known: Vec<AuditAction> = AuditAction::known().collect();
         assert_eq!(
             known.len(),
-            13 + crate::domain::propagation::Phase::ALL.len()
+            16 + crate::domain::propagation::Phase::ALL.len()
         );
         let texts: std::collections::HashSet<&str> =
             known.iter().map(AuditAction::as_str).collect();

@@ -1,7 +1,8 @@
 //! The guard in front of every handler: the CSRF token of every POST (the session's,
 //! or the sign-in form's signed cookie), then a live session on every path but the
-//! public ones, with the `CurrentUser` put in the request. What `auth` decides, this
-//! turns into answers.
+//! public ones, with the `CurrentUser` put in the request. On `/api/v1` a request with
+//! an `Authorization` header is decided by its bearer token alone (see `bearer`). What
+//! `auth` decides, this turns into answers.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
@@ -20,7 +21,10 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// Paths anyone may reach.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/readyz" | "/metrics") || path.starts_with("/static/")
+    matches!(
+        path,
+        "/login" | "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json"
+    ) || path.starts_with("/static/")
 }
 
 /// Whether the client wants JSON (or an event stream) rather than a page.
@@ -60,6 +64,15 @@ pub async fn guard(
             "no application state",
         ));
     };
+    // `/api/v1` with an `Authorization` header: the bearer token alone decides (no
+    // session, so no CSRF to check: a browser never sends this header by itself).
+    // Nowhere else is the header read, and tokens are never read from cookies.
+    if super::api::is_api_path(req.path())
+        && let Some(authorization) = req.headers().get(header::AUTHORIZATION)
+    {
+        let authorization = authorization.to_str().unwrap_or_default().to_owned();
+        return bearer(req, next, &state, &authorization).await;
+    }
     if req.method() == Method::POST {
         let body = match read_body(&mut req).await {
             Ok(body) => body,
@@ -105,6 +118,50 @@ pub async fn guard(
     }
 }
 
+/// A request to `/api/v1` with a bearer token: its caller in the request, or a 401
+/// problem (refusals counted per address and minute, as other anonymous ones).
+async fn bearer(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: &AppState,
+    authorization: &str,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let mut use_record = super::audit_record(
+        req.request(),
+        None,
+        crate::domain::audit::AuditAction::TokenUsed,
+        "success",
+    );
+    use_record.detail = Some(super::request_line(req.request()));
+    match auth::tokens::authenticate(&state.store, authorization, use_record).await {
+        Ok(Ok(caller)) => {
+            req.extensions_mut().insert(caller.user.clone());
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Ok(Err(why)) => {
+            let (source_ip, user_agent) = super::origin(req.request());
+            state.refusals.note(crate::auth::refusals::Refusal {
+                source_ip,
+                user_agent,
+                action: crate::domain::audit::AuditAction::TokenUsed,
+                outcome: "denied",
+                detail: format!(
+                    "{}: bearer token refused ({})",
+                    super::request_line(req.request()),
+                    why.as_str()
+                ),
+            });
+            let problem = super::api::Problem::new(
+                "unauthorized",
+                "The API token is missing, malformed, unknown, revoked or expired.",
+            );
+            Ok(req.into_response(problem.response()))
+        }
+        Err(e) => Ok(req.into_response(super::api::Problem::unexpected(&e).response())),
+    }
+}
+
 async fn refuse(
     req: ServiceRequest,
     state: &AppState,
@@ -118,6 +175,18 @@ async fn refuse(
         super::record_csrf_refusal(state, req.request(), user).await;
     }
     let response = match (why, machine) {
+        _ if super::api::is_api_path(req.path()) => match why {
+            Refusal::SignedOut => super::api::Problem::new(
+                "unauthorized",
+                "Send an API token (Authorization: Bearer cdk_…) or sign in.",
+            )
+            .response(),
+            Refusal::BadCsrf => super::api::Problem::new(
+                "forbidden",
+                "A signed-in session writes to /api/v1 only with its CSRF token in an X-CSRF-Token header; pipelines use an API token.",
+            )
+            .response(),
+        },
         (Refusal::SignedOut, true) => HttpResponse::Unauthorized()
             .content_type("application/json")
             .body(r#"{"error":"not signed in"}"#),

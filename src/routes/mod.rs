@@ -1,6 +1,7 @@
 //! HTTP handlers, one folder per feature, and the one error type that turns failures
 //! into pages.
 
+pub mod api;
 mod audit;
 mod certificate;
 mod dashboard;
@@ -9,6 +10,7 @@ mod health;
 mod login;
 mod pools;
 mod propagations;
+mod tokens;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -26,6 +28,7 @@ use crate::state::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     extractor_errors(config);
+    config.configure(api::configure);
     config
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
@@ -51,6 +54,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(propagations::events),
         )
         .route("/api/propagations/{id}", web::get().to(propagations::api))
+        .route("/tokens", web::get().to(tokens::index))
+        .route("/tokens", web::post().to(tokens::create))
+        .route("/tokens/{id}/revoke", web::post().to(tokens::revoke))
         .route("/healthz", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))

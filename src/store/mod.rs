@@ -5,6 +5,7 @@ mod audit;
 mod changes;
 mod replicas;
 mod sessions;
+mod tokens;
 mod types;
 mod users;
 
@@ -12,6 +13,7 @@ pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS};
 pub use sessions::{SESSION_ID, SESSION_USER};
+pub use tokens::{IdempotencyClaim, NewToken, StoredToken};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
 use anyhow::Context;

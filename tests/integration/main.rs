@@ -4,6 +4,8 @@
 mod access;
 mod accounts;
 mod api2026;
+mod api_tokens;
+mod api_v1;
 mod architecture;
 mod audit_log;
 mod browser;

@@ -212,6 +212,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../src/store/migrations/0010_replicas.sql"),
     ),
+    (
+        11,
+        include_str!("../../src/store/migrations/0011_api_tokens.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.

@@ -176,7 +176,7 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-fn filter_pairs(filter: &AuditFilter) -> Vec<(String, String)> {
+pub(super) fn filter_pairs(filter: &AuditFilter) -> Vec<(String, String)> {
     [
         ("actor", &filter.actor),
         ("account", &filter.account),
@@ -195,6 +195,6 @@ fn filter_pairs(filter: &AuditFilter) -> Vec<(String, String)> {
     .collect()
 }
 
-fn encode(pairs: &[(String, String)]) -> String {
+pub(super) fn encode(pairs: &[(String, String)]) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
