@@ -20,7 +20,10 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// Paths anyone may reach.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/readyz" | "/metrics") || path.starts_with("/static/")
+    matches!(
+        path,
+        "/login" | "/healthz" | "/readyz" | "/metrics" | "/auth/oidc/start" | "/auth/oidc/callback"
+    ) || path.starts_with("/static/")
 }
 
 /// Whether the client wants JSON (or an event stream) rather than a page.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod changes;
+mod oidc;
 mod replicas;
 mod sessions;
 mod types;
@@ -10,6 +11,7 @@ mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
+pub use oidc::OidcSignIn;
 pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS};
 pub use sessions::{SESSION_ID, SESSION_USER};
 pub use users::{StoredUser, ThrottleKind, UserError};

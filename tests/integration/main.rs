@@ -17,6 +17,7 @@ mod harness;
 mod helpers;
 mod hostile;
 mod moto;
+mod oidc;
 mod propagation;
 mod replicas;
 mod sandbox_accounts;

@@ -212,6 +212,7 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../src/store/migrations/0010_replicas.sql"),
     ),
+    (12, include_str!("../../src/store/migrations/0012_oidc.sql")),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.
