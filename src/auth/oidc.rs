@@ -27,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{Role, parse_team, parse_username};
+use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::store::{OidcSignIn, Store, StoredUser};
 
 /// How long a sign-in may take at the provider (its login form included).
@@ -184,10 +185,7 @@ impl OidcSettings {
 /// The role and teams of someone in `groups`: the highest role of every matching rule,
 /// the union of their teams; `None` when no rule matches.
 pub fn map_groups(rules: &[OidcRule], groups: &[String]) -> Option<(Role, Vec<String>)> {
-    let matching: Vec<&OidcRule> = rules
-        .iter()
-        .filter(|r| groups.iter().any(|g| *g == r.group))
-        .collect();
+    let matching: Vec<&OidcRule> = rules.iter().filter(|r| groups.contains(&r.group)).collect();
     let role = matching.iter().map(|r| r.role).max()?;
     let mut teams: Vec<String> = matching.iter().flat_map(|r| r.teams.clone()).collect();
     teams.sort();
@@ -582,8 +580,27 @@ pub async fn sign_in_user(
     settings: &OidcSettings,
     identity: &OidcIdentity,
 ) -> Result<StoredUser, OidcError> {
-    let (role, teams) = map_groups(&settings.rules, &identity.groups)
-        .ok_or_else(|| OidcError::NoKnownGroup(identity.username.clone()))?;
+    let Some((role, teams)) = map_groups(&settings.rules, &identity.groups) else {
+        // Out of every known group: an account made earlier goes, and its sessions
+        // with it (the rights it had are no longer the provider's word).
+        if let Some(username) = store
+            .remove_oidc_user(&identity.issuer, &identity.subject)
+            .await?
+        {
+            store
+                .append_audit(AuditRecord {
+                    actor: username.clone(),
+                    action: AuditAction::AccountRemoved,
+                    outcome: "success".to_owned(),
+                    detail: Some(format!(
+                        "account {username}: removed at sign-in, no longer in a group certdeck knows (single sign-on)"
+                    )),
+                    ..AuditRecord::default()
+                })
+                .await?;
+        }
+        return Err(OidcError::NoKnownGroup(identity.username.clone()));
+    };
     let sign_in = OidcSignIn {
         issuer: identity.issuer.clone(),
         subject: identity.subject.clone(),

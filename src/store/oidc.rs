@@ -80,4 +80,31 @@ impl Store {
         }
         Ok(None)
     }
+
+    /// Removes the account of a subject (it is no longer in any group certdeck knows);
+    /// its name when there was one. Its sessions end with it.
+    pub async fn remove_oidc_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT username FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2")
+                .bind(issuer)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a single sign-on account")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let username: String = row.try_get("username")?;
+        sqlx::query("DELETE FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .execute(&self.pool)
+            .await
+            .context("removing a single sign-on account")?;
+        Ok(Some(username))
+    }
 }

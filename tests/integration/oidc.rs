@@ -330,6 +330,19 @@ async fn groups_map_to_roles_and_teams_recomputed_at_every_sign_in() {
     provider.set_accounts(json!({"alice": {"groups": ["certdeck-admins"]}, "bob": {"groups": []}}));
     let (_, status, _) = sso_sign_in(&base, "bob").await;
     assert_eq!(status, 403);
+    assert_eq!(
+        whoami(&bob_again, &base).await,
+        None,
+        "bob's account went with his last known group, and his session with it"
+    );
+    assert!(
+        app.state
+            .store
+            .find_user("bob")
+            .await
+            .expect("store")
+            .is_none()
+    );
 
     // An administrator removes alice: her session ends.
     assert_eq!(

@@ -73,7 +73,7 @@ pub async fn callback(
         (Some(error), _, _, _) => {
             let description = query.error_description.unwrap_or_default();
             Err(OidcError::ProviderError(truncate_bytes(
-                &format!("{error} {description}").trim().to_owned(),
+                format!("{error} {description}").trim(),
                 300,
             )))
         }
