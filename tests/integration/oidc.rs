@@ -315,6 +315,9 @@ async fn groups_map_to_roles_and_teams_recomputed_at_every_sign_in() {
         "alice": {"groups": ["certdeck-admins"]},
         "bob": {"groups": ["identity-operators"]},
     }));
+    // Sessions and accounts keep times in whole seconds: a session is over when its
+    // account changed after the second it was signed in.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (bob_again, status, _) = sso_sign_in(&base, "bob").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -776,4 +779,74 @@ async fn chromium_signs_in_through_the_providers_login_form() {
     );
     browser.screenshot("oidc-dashboard").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn sso_accounts_are_found_by_issuer_and_subject_on_both_databases() {
+    use certdeck::auth::Role;
+    use certdeck::store::{OidcSignIn, Store};
+    let dir = tempdir();
+    let urls = [
+        format!("sqlite://{}/certdeck.db", dir.path().display()),
+        crate::helpers::fresh_postgres_url().await,
+    ];
+    for url in urls {
+        let store = Store::connect(&secrecy::SecretString::from(url.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:#}"));
+        let sign_in = |subject: &str, username: &str, role: Role, teams: &[&str]| OidcSignIn {
+            issuer: "https://idp.example.com".into(),
+            subject: subject.into(),
+            username: username.into(),
+            role,
+            teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        let made = store
+            .upsert_oidc_user(&sign_in("s-1", "erin", Role::Operator, &["payments"]))
+            .await
+            .expect("store")
+            .expect("made");
+        assert_eq!(
+            (made.role, made.teams.0.clone()),
+            (Role::Operator, vec!["payments".to_owned()])
+        );
+        // Same subject, new groups, even a new preferred name: the same account, new rights.
+        let again = store
+            .upsert_oidc_user(&sign_in("s-1", "erin.renamed", Role::Viewer, &[]))
+            .await
+            .expect("store")
+            .expect("found");
+        assert_eq!(again.username, "erin", "{url}");
+        assert_eq!(again.role, Role::Viewer, "{url}");
+        assert!(again.teams.is_empty());
+        // Another subject with the same name: refused, the account untouched.
+        assert!(
+            store
+                .upsert_oidc_user(&sign_in("s-2", "erin", Role::Admin, &[]))
+                .await
+                .expect("store")
+                .is_none(),
+            "{url}"
+        );
+        assert_eq!(
+            store
+                .find_user("erin")
+                .await
+                .expect("store")
+                .map(|u| u.role),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            store
+                .remove_oidc_user("https://idp.example.com", "s-1")
+                .await
+                .expect("store")
+                .as_deref(),
+            Some("erin")
+        );
+        assert!(
+            store.find_user("erin").await.expect("store").is_none(),
+            "{url}"
+        );
+    }
 }
