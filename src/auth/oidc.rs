@@ -381,7 +381,14 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 pub struct OidcClient {
     pub settings: OidcSettings,
     http: Http,
+    /// The provider's metadata and keys as last discovered: a flood of sign-in starts
+    /// does not become a flood of requests to the provider.
+    discovered: tokio::sync::Mutex<Option<(std::time::Instant, CoreProviderMetadata)>>,
 }
+
+/// How long discovered metadata and keys are used before they are fetched again (an
+/// ID token whose key is unknown makes them fetched at once).
+const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 impl OidcClient {
     pub fn new(settings: OidcSettings) -> anyhow::Result<Self> {
@@ -395,29 +402,47 @@ impl OidcClient {
         Ok(Self {
             settings,
             http: Http(http),
+            discovered: tokio::sync::Mutex::new(None),
         })
     }
 
-    /// Discovery: the provider's metadata and keys, from its issuer.
-    async fn client(&self) -> Result<Client, OidcError> {
-        let metadata =
-            CoreProviderMetadata::discover_async(self.settings.issuer.clone(), &self.http)
-                .await
-                .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+    /// Discovery: the provider's metadata and keys, from its issuer (from the cache when
+    /// younger than [`DISCOVERY_TTL`] and `fresh` is false). Whether it came from the cache.
+    async fn client(&self, fresh: bool) -> Result<(Client, bool), OidcError> {
+        let cached = {
+            let discovered = self.discovered.lock().await;
+            discovered
+                .as_ref()
+                .filter(|(at, _)| !fresh && at.elapsed() < DISCOVERY_TTL)
+                .map(|(_, metadata)| metadata.clone())
+        };
+        let from_cache = cached.is_some();
+        let metadata = match cached {
+            Some(metadata) => metadata,
+            None => {
+                let metadata =
+                    CoreProviderMetadata::discover_async(self.settings.issuer.clone(), &self.http)
+                        .await
+                        .map_err(|e| OidcError::Unreachable(error_chain(&e)))?;
+                *self.discovered.lock().await = Some((std::time::Instant::now(), metadata.clone()));
+                metadata
+            }
+        };
         // The same metadata shape with our claims type (discovery does not depend on it).
-        Ok(openidconnect::Client::from_provider_metadata(
+        let client = openidconnect::Client::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
             Some(ClientSecret::new(
                 self.settings.client_secret.expose_secret().to_owned(),
             )),
         )
-        .set_redirect_uri(self.settings.redirect_url.clone()))
+        .set_redirect_uri(self.settings.redirect_url.clone());
+        Ok((client, from_cache))
     }
 
     /// Starts a sign-in: the provider's authorization URL and what the callback needs.
     pub async fn start(&self) -> Result<(String, PendingSignIn), OidcError> {
-        let client = tokio::time::timeout(PROVIDER_TIMEOUT, self.client())
+        let (client, _) = tokio::time::timeout(PROVIDER_TIMEOUT, self.client(false))
             .await
             .map_err(|_| OidcError::Unreachable("no answer within 10 s".into()))??;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -467,7 +492,7 @@ impl OidcClient {
         pending: PendingSignIn,
         code: &str,
     ) -> Result<OidcIdentity, OidcError> {
-        let client = self.client().await?;
+        let (client, from_cache) = self.client(false).await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| OidcError::Token(e.to_string()))?
@@ -484,19 +509,30 @@ impl OidcClient {
                 other => OidcError::Token(error_chain(&other)),
             })?;
         let id_token: &CoreIdToken = tokens.id_token().ok_or(OidcError::NoIdToken)?;
-        let verifier = client.id_token_verifier();
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(pending.nonce))
-            .map_err(|e| match e {
-                ClaimsVerificationError::InvalidNonce(_) => OidcError::WrongNonce,
-                ClaimsVerificationError::InvalidIssuer(m) => OidcError::WrongIssuer(m),
-                ClaimsVerificationError::InvalidAudience(m) => OidcError::WrongAudience(m),
-                ClaimsVerificationError::Expired(m) => OidcError::Expired(m),
-                ClaimsVerificationError::SignatureVerification(e) => {
-                    OidcError::BadSignature(e.to_string())
-                }
-                other => OidcError::BadIdToken(other.to_string()),
-            })?;
+        let nonce = Nonce::new(pending.nonce);
+        let mut verified = id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .cloned();
+        if from_cache
+            && matches!(
+                verified,
+                Err(ClaimsVerificationError::SignatureVerification(_))
+            )
+        {
+            // The provider may have rotated its keys since they were cached.
+            let (fresh, _) = self.client(true).await?;
+            verified = id_token.claims(&fresh.id_token_verifier(), &nonce).cloned();
+        }
+        let claims = verified.map_err(|e| match e {
+            ClaimsVerificationError::InvalidNonce(_) => OidcError::WrongNonce,
+            ClaimsVerificationError::InvalidIssuer(m) => OidcError::WrongIssuer(m),
+            ClaimsVerificationError::InvalidAudience(m) => OidcError::WrongAudience(m),
+            ClaimsVerificationError::Expired(m) => OidcError::Expired(m),
+            ClaimsVerificationError::SignatureVerification(e) => {
+                OidcError::BadSignature(e.to_string())
+            }
+            other => OidcError::BadIdToken(other.to_string()),
+        })?;
         let subject = claims.subject().as_str().to_owned();
         let candidate = claims
             .preferred_username()

@@ -373,6 +373,8 @@ async fn groups_map_to_roles_and_teams_recomputed_at_every_sign_in() {
 struct HostileProvider {
     issuer: String,
     handle: actix_web::dev::ServerHandle,
+    /// How many times its discovery document was fetched.
+    discoveries: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Drop for HostileProvider {
@@ -427,8 +429,11 @@ impl HostileProvider {
             "id_token_signing_alg_values_supported": ["RS256"],
         });
         let issuer_for_tokens = issuer.clone();
+        let discoveries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = discoveries.clone();
         let server = HttpServer::new(move || {
             let discovery = discovery.clone();
+            let counter = counter.clone();
             let jwks = jwks.clone();
             let key = key.clone();
             let other_key = other_key.clone();
@@ -438,6 +443,7 @@ impl HostileProvider {
                     "/.well-known/openid-configuration",
                     web::get().to(move || {
                         let d = discovery.clone();
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         async move { HttpResponse::Ok().json(d) }
                     }),
                 )
@@ -495,7 +501,11 @@ impl HostileProvider {
         .run();
         let handle = server.handle();
         tokio::spawn(server);
-        HostileProvider { issuer, handle }
+        HostileProvider {
+            issuer,
+            handle,
+            discoveries,
+        }
     }
 }
 
@@ -590,6 +600,16 @@ async fn forged_or_broken_answers_are_refused_and_audited() {
             "{case}: {failures:?}"
         );
     }
+
+    // Six sign-ins so far: discovery was fetched once, and once more when an ID token's
+    // signature did not verify with the cached keys (they may have been rotated).
+    assert_eq!(
+        hostile
+            .discoveries
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the provider's metadata is cached"
+    );
 
     // Refusals of anonymous clients are counted per address and minute (anyone can
     // send them); each flush below writes the entry of the one just made.
