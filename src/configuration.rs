@@ -55,6 +55,9 @@ pub struct Settings {
     /// How long a replica's leases last without renewal (the inventory reader's, each
     /// watched change's): a dead replica's work is taken over within twice this.
     pub replica_lease: Duration,
+    /// Single sign-on with OpenID Connect (`[oidc]`, PRODUCT.md §10); `None`: local
+    /// accounts only.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
 }
 
 /// One `[[accounts]]` table: an AWS account certdeck reads through a role it assumes.
@@ -144,6 +147,7 @@ struct FileSettings {
     #[serde(default)]
     accounts: Vec<AccountSettings>,
     replica_lease_secs: Option<u64>,
+    oidc: Option<crate::auth::oidc::OidcFile>,
 }
 
 impl Default for Settings {
@@ -172,6 +176,7 @@ impl Default for Settings {
             audit_anchor_interval: Duration::from_secs(60),
             accounts: Vec::new(),
             replica_lease: Duration::from_secs(30),
+            oidc: None,
         }
     }
 }
@@ -309,6 +314,11 @@ impl Settings {
             );
             s.replica_lease = Duration::from_secs(v);
         }
+        s.oidc = file
+            .oidc
+            .map(crate::auth::oidc::OidcSettings::parse)
+            .transpose()
+            .context("[oidc]")?;
         Ok(s)
     }
 }

@@ -109,7 +109,14 @@ impl Application {
             "housekeeping",
             housekeeping(store.clone(), refusals.clone(), sign_in_policy.window_secs),
         );
+        let oidc = settings
+            .oidc
+            .clone()
+            .map(auth::oidc::OidcClient::new)
+            .transpose()?
+            .map(Arc::new);
         let state = AppState {
+            oidc,
             settings: Arc::new(settings),
             inventory,
             store: store.clone(),

@@ -39,6 +39,8 @@ pub struct AppState {
     /// This process among the replicas sharing the database (leases are held in its
     /// name; `/readyz` shows it).
     pub replica: Arc<str>,
+    /// Single sign-on, when `[oidc]` is configured.
+    pub oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
 }
 
 /// What the console knows of its audit chain between verifications.

@@ -1,6 +1,7 @@
 //! Accounts, sessions, roles and CSRF: who may do what, decided in one place.
 
 pub mod accounts;
+pub mod oidc;
 pub mod password;
 pub mod refusals;
 pub mod sign_in;

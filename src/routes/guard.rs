@@ -23,7 +23,13 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json"
+        "/login"
+            | "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/api/v1/openapi.json"
+            | "/auth/oidc/start"
+            | "/auth/oidc/callback"
     ) || path.starts_with("/static/")
 }
 

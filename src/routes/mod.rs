@@ -8,6 +8,7 @@ mod dashboard;
 pub mod guard;
 mod health;
 mod login;
+mod oidc;
 mod pools;
 mod propagations;
 mod tokens;
@@ -33,6 +34,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::post().to(login::logout))
+        .route("/auth/oidc/start", web::get().to(oidc::start))
+        .route("/auth/oidc/callback", web::get().to(oidc::callback))
         .route("/audit", web::get().to(audit::show))
         .route("/audit.csv", web::get().to(audit::csv))
         .route("/audit.jsonl", web::get().to(audit::jsonl))

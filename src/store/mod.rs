@@ -3,6 +3,7 @@
 
 mod audit;
 mod changes;
+mod oidc;
 mod replicas;
 mod sessions;
 mod tokens;
@@ -11,6 +12,7 @@ mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
+pub use oidc::OidcSignIn;
 pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS};
 pub use sessions::{SESSION_ID, SESSION_USER};
 pub use tokens::{IdempotencyClaim, NewToken, StoredToken};

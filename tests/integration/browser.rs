@@ -15,7 +15,7 @@ use crate::helpers::{TEST_PASSWORD, TestApp, options, paths, settings, spawn_san
 
 /// chromedriver on a free port and a headless Chromium session on it, through
 /// fantoccini. chromedriver is killed, and the profile removed, when this drops.
-struct Driver {
+pub(crate) struct Driver {
     client: Client,
     chromedriver: Child,
     _profile: tempfile::TempDir,
@@ -29,7 +29,7 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("port")
             .local_addr()
@@ -82,7 +82,7 @@ impl Driver {
         }
     }
 
-    async fn go(&self, url: &str) {
+    pub(crate) async fn go(&self, url: &str) {
         self.client
             .goto(url)
             .await
@@ -90,7 +90,7 @@ impl Driver {
     }
 
     /// The element matching `css`, waiting up to 5 s for the page to show it.
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client
             .wait()
@@ -109,7 +109,7 @@ impl Driver {
         }
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         self.find(css)
             .await
             .send_keys(text)
@@ -117,7 +117,7 @@ impl Driver {
             .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.find(css)
             .await
             .click()
@@ -126,7 +126,7 @@ impl Driver {
     }
 
     /// The text of `css`; found again if the page changed under it.
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         for _ in 0..25 {
             match self.find(css).await.text().await {
                 Ok(text) => return text,
@@ -138,7 +138,7 @@ impl Driver {
     }
 
     /// Waits until the current URL contains `fragment`.
-    async fn wait_for_url(&self, fragment: &str) {
+    pub(crate) async fn wait_for_url(&self, fragment: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let url = self.client.current_url().await.expect("current URL");
@@ -150,14 +150,14 @@ impl Driver {
         }
     }
 
-    async fn script(&self, script: &str) -> Value {
+    pub(crate) async fn script(&self, script: &str) -> Value {
         self.client
             .execute(script, Vec::new())
             .await
             .unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -165,7 +165,7 @@ impl Driver {
     }
 
     /// Ends the WebDriver session (Chromium exits); chromedriver goes on drop.
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.client.clone().close().await.expect("session closed");
     }
 }

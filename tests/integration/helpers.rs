@@ -622,6 +622,31 @@ impl TestApp {
         app
     }
 
+    /// Starts the console with `settings`, signing nobody in (for consoles whose password
+    /// sign-in is turned off).
+    pub async fn start_without_sign_in(
+        sandbox: &Arc<TestSandbox>,
+        settings: certdeck::configuration::Settings,
+    ) -> TestApp {
+        capture_logs();
+        let application = certdeck::startup::Application::build(settings)
+            .await
+            .expect("the console starts");
+        let port = application.port();
+        let state = application.state().clone();
+        let handle = application.handle();
+        let task = tokio::spawn(application.run_until_stopped());
+        let base = format!("http://127.0.0.1:{port}");
+        TestApp {
+            sandbox: sandbox.clone(),
+            port,
+            state,
+            admin: Browser::new(&base),
+            handle,
+            task,
+        }
+    }
+
     /// Makes an account (unless it exists) and a browser signed in with it.
     pub async fn browser_as(&self, username: &str, role: &str, teams: &[&str]) -> Browser {
         self.create_account(username, role, teams).await;

@@ -19,6 +19,7 @@ mod harness;
 mod helpers;
 mod hostile;
 mod moto;
+mod oidc;
 mod propagation;
 mod replicas;
 mod sandbox_accounts;

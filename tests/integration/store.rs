@@ -216,6 +216,7 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../src/store/migrations/0011_api_tokens.sql"),
     ),
+    (12, include_str!("../../src/store/migrations/0012_oidc.sql")),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.

@@ -25,6 +25,10 @@ pub struct LoginPage {
     pub error: Option<&'static str>,
     /// Demo mode only: user name, role, team, password.
     pub demo_accounts: Vec<(String, String, String, String)>,
+    /// "Sign in with <name>", when single sign-on is configured.
+    pub sso_name: Option<String>,
+    /// Whether the password form is offered.
+    pub local_login: bool,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +49,8 @@ fn page(
         csrf_token,
         username,
         error,
+        sso_name: state.oidc.as_ref().map(|o| o.settings.name.clone()),
+        local_login: local_login(state),
         // Only where nobody else can read the page: the demo on a loopback address.
         demo_accounts: state
             .settings
@@ -61,6 +67,11 @@ fn page(
             })
             .collect(),
     }
+}
+
+/// Whether password sign-in is on (`[oidc] local_login = false` turns it off).
+fn local_login(state: &AppState) -> bool {
+    state.oidc.as_ref().is_none_or(|o| o.settings.local_login)
 }
 
 fn listens_on_loopback(listen: &str) -> bool {
@@ -136,6 +147,18 @@ pub async fn submit(
     let username: String = username.trim().chars().take(64).collect();
     let (source_ip, user_agent) = origin(&req);
     let source_ip = source_ip.unwrap_or_default();
+    if !local_login(&state) {
+        state.refusals.note(Refusal {
+            source_ip: Some(source_ip),
+            user_agent,
+            action: AuditAction::SignIn,
+            outcome: "denied",
+            detail: "password sign-in is turned off ([oidc] local_login = false)".to_owned(),
+        });
+        return Err(PageError::Forbidden(
+            "Password sign-in is turned off here: use single sign-on.".to_owned(),
+        ));
+    }
     let outcome = sign_in::attempt(
         &state.store,
         &state.password_checker,
