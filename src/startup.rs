@@ -187,8 +187,19 @@ impl Application {
         let _sqlite_lock = self.sqlite_lock;
         let result = self.server.await;
         self.state.supervisor.abort_all();
-        // The other replicas take over at once: the reader's lease and the quota share.
+        // The other replicas take over at once: the reader's lease, the changes this
+        // replica watched, and its share of the quotas.
         self.state.inventory.resign().await;
+        let replica = &*self.state.replica;
+        if let Err(e) = self.state.store.release_propagations(replica).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "watched changes were not released"
+            );
+        }
+        if let Err(e) = self.state.store.replica_gone(replica).await {
+            tracing::warn!(error = format!("{e:#}"), "the heartbeat was not removed");
+        }
         // Refusals counted but not yet written.
         if let Err(e) = self.state.refusals.flush(true).await {
             tracing::error!(

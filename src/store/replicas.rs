@@ -72,6 +72,19 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Gives up every change `holder` watches (a graceful stop), so another replica
+    /// takes them at its next look instead of after the lease.
+    pub async fn release_propagations(&self, holder: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE propagations SET lease_holder = NULL, lease_expires = NULL WHERE lease_holder = $1",
+        )
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .context("releasing watched changes")?;
+        Ok(())
+    }
+
     /// Records that replica `id` is alive, forgets replicas long gone, and returns how
     /// many are live (this one included).
     pub async fn replica_heartbeat(&self, id: &str) -> anyhow::Result<usize> {
