@@ -573,3 +573,108 @@ async fn three_replicas_share_the_work_and_survive_a_kill() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+async fn postgres_store() -> certdeck::store::Store {
+    let url = crate::helpers::fresh_postgres_url().await;
+    certdeck::store::Store::connect(&secrecy::SecretString::from(url))
+        .await
+        .expect("PostgreSQL")
+        .with_audit_key(crate::helpers::test_audit_key())
+}
+
+/// Two replicas recording the outcome of one propagation at the same moment: the
+/// database lets one through, with one audit entry.
+#[tokio::test]
+async fn one_outcome_per_propagation_whatever_the_replicas() {
+    use certdeck::domain::propagation::Phase;
+    let store = postgres_store().await;
+    let change = certdeck::store::PendingChange {
+        domain: "auth.example.com".into(),
+        pool_id: "us-east-1_Pool".into(),
+        region: "us-east-1".into(),
+        old_certificate_arn: None,
+        new_certificate_arn: "arn:aws:acm:us-east-1:123456789012:certificate/new".into(),
+        actor: "ada".into(),
+        role: Some("admin".into()),
+        account: None,
+        account_id: None,
+    };
+    let propagation =
+        certdeck::propagation::new_propagation(Duration::from_secs(3600), &change, None);
+    store
+        .insert_propagation(&propagation)
+        .await
+        .expect("propagation");
+    let finish = |phase: Phase| {
+        let store = store.clone();
+        let propagation = propagation.clone();
+        async move {
+            let seen = certdeck::store::Observation {
+                phase: Some(phase),
+                ..Default::default()
+            };
+            let record = certdeck::propagation::outcome_record(&propagation, phase, None);
+            store
+                .finish_propagation(&propagation.id, Phase::Submitted, &seen, record)
+                .await
+                .expect("finish")
+        }
+    };
+    let (verified, timed_out) = tokio::join!(finish(Phase::Verified), finish(Phase::TimedOut));
+    assert!(
+        verified ^ timed_out,
+        "exactly one outcome: {verified} {timed_out}"
+    );
+    let outcomes = store
+        .audit_page(
+            &certdeck::store::AuditFilter {
+                action_prefixes: vec!["propagation.".into()],
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(outcomes.len(), 1);
+    // A later attempt finds it finished too.
+    assert!(!finish(Phase::Failed).await);
+}
+
+/// Three replicas appending to the audit log at once keep one valid chain.
+#[tokio::test]
+async fn concurrent_appends_from_three_replicas_keep_one_chain() {
+    let url = crate::helpers::fresh_postgres_url().await;
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(
+            certdeck::store::Store::connect(&secrecy::SecretString::from(url.clone()))
+                .await
+                .expect("PostgreSQL")
+                .with_audit_key(crate::helpers::test_audit_key()),
+        );
+    }
+    let appends = stores.iter().enumerate().flat_map(|(n, store)| {
+        (0..40).map(move |i| {
+            let store = store.clone();
+            async move {
+                store
+                    .append_audit(certdeck::domain::audit::AuditRecord {
+                        actor: format!("replica{n}-{i}"),
+                        action: "auth.sign_in".into(),
+                        outcome: "success".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("append")
+            }
+        })
+    });
+    let entries = futures_util::future::join_all(appends).await;
+    assert_eq!(entries.len(), 120);
+    let mut ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids, (1..=120).collect::<Vec<_>>(), "one id each, no gap");
+    assert_eq!(stores[0].verify_audit().await.expect("verify"), Ok(120));
+}
