@@ -295,27 +295,37 @@ impl Replica {
 
 const REPLICA_ADMIN_PASSWORD: &str = "replica-test-admin-password";
 
-/// Reads Server-Sent Events of one propagation until `verified`; the phases in order.
-async fn follow_phases(response: reqwest::Response) -> Vec<String> {
+/// Reads Server-Sent Events of one propagation until `verified`: each new phase in
+/// order, with when it arrived (unix milliseconds). The first is the state at connection.
+async fn follow_phases(response: reqwest::Response) -> Vec<(String, i64)> {
     use futures_util::StreamExt;
     let mut stream = response.bytes_stream();
-    let mut text = String::new();
+    let mut buffer = String::new();
+    let mut phases: Vec<(String, i64)> = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(Ok(chunk)) = stream.next().await {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if text.contains("\"phase\":\"verified\"") {
+            let arrived =
+                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let phase = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .and_then(|data| serde_json::from_str::<serde_json::Value>(data).ok())
+                    .and_then(|v| v["phase"].as_str().map(str::to_owned));
+                if let Some(phase) = phase
+                    && phases.last().is_none_or(|(last, _)| *last != phase)
+                {
+                    phases.push((phase, arrived));
+                }
+            }
+            if phases.last().is_some_and(|(p, _)| p == "verified") {
                 break;
             }
         }
     })
     .await;
-    let mut phases: Vec<String> = text
-        .split("\n\n")
-        .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
-        .filter_map(|data| serde_json::from_str::<serde_json::Value>(data).ok())
-        .filter_map(|v| v["phase"].as_str().map(str::to_owned))
-        .collect();
-    phases.dedup();
     phases
 }
 
@@ -526,26 +536,52 @@ async fn three_replicas_share_the_work_and_survive_a_kill() {
         "a survivor took the watch over"
     );
 
-    // Every survivor's live page saw every phase, in order.
+    // Every survivor's live page saw every phase, in order, each within 2 s of the
+    // replica that moved it recording it.
+    let recorded: Vec<(String, i64)> = sqlx::query(
+        "SELECT phase, at_ms FROM propagation_events WHERE propagation_id = $1 ORDER BY at_ms",
+    )
+    .bind(&id)
+    .fetch_all(&pg)
+    .await
+    .expect("timeline")
+    .iter()
+    .map(|r| (r.get("phase"), r.get("at_ms")))
+    .collect();
     for (n, follower) in followers.into_iter().enumerate() {
         let phases = follower.await.expect("follower");
         if killed.contains(&n) {
             continue;
         }
-        let from = phases
+        let names: Vec<&str> = phases.iter().map(|(p, _)| p.as_str()).collect();
+        let from = names
             .iter()
-            .position(|p| p == "submitted" || p == "updating")
-            .unwrap_or_else(|| panic!("replica {}: {phases:?}", n + 1));
+            .position(|p| *p == "submitted" || *p == "updating")
+            .unwrap_or_else(|| panic!("replica {}: {names:?}", n + 1));
         assert_eq!(
-            phases[from..]
+            names[from..]
                 .iter()
-                .filter(|p| *p != "submitted")
-                .cloned()
+                .filter(|p| **p != "submitted")
+                .copied()
                 .collect::<Vec<_>>(),
             ["updating", "distributed", "verified"],
-            "replica {}: {phases:?}",
+            "replica {}: {names:?}",
             n + 1
         );
+        // The first event is the state at connection; the others are live.
+        for (phase, arrived) in &phases[1..] {
+            let at = recorded
+                .iter()
+                .find(|(p, _)| p == phase)
+                .map(|(_, at)| *at)
+                .unwrap_or_else(|| panic!("{phase} recorded: {recorded:?}"));
+            assert!(
+                arrived - at <= 2000,
+                "replica {}: {phase} arrived {} ms after it was recorded",
+                n + 1,
+                arrived - at
+            );
+        }
     }
 
     // Exactly one outcome, and one valid audit chain.
