@@ -4,6 +4,7 @@
 pub mod api;
 mod audit;
 mod certificate;
+mod certificates;
 mod dashboard;
 pub mod guard;
 mod health;
@@ -50,6 +51,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/pools/{pool_id}/certificate",
             web::post().to(certificate::submit),
         )
+        .route("/certificates/{arn}", web::get().to(certificates::show))
         .route("/propagations", web::get().to(propagations::index))
         .route("/propagations/{id}", web::get().to(propagations::show))
         .route(

@@ -10,6 +10,7 @@ mod architecture;
 mod audit_log;
 mod browser;
 mod certificate_change;
+mod certificates;
 mod console;
 mod container;
 mod demo;
