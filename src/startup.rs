@@ -130,6 +130,9 @@ impl Application {
             audit_watch: Default::default(),
             replica: replica.as_str().into(),
         };
+        state
+            .supervisor
+            .spawn("bulk runner", crate::bulk::run(state.clone()));
         state.supervisor.spawn(
             "audit anchor",
             state

@@ -9,6 +9,7 @@ mod api_v1;
 mod architecture;
 mod audit_log;
 mod browser;
+mod bulk;
 mod certificate_change;
 mod certificates;
 mod console;
