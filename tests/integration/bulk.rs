@@ -403,3 +403,99 @@ async fn a_scheduled_run_waits_for_its_time_and_a_cancelled_one_never_runs() {
         "the cancel is audited"
     );
 }
+
+/// Two consoles on one PostgreSQL database: a run scheduled a few seconds ahead runs
+/// once (the run's lease), not once per console.
+#[tokio::test]
+async fn a_scheduled_run_runs_once_with_two_consoles_on_postgresql() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let fleet = fleet(&sandbox, 2, &[]).await;
+    let database = crate::helpers::fresh_postgres_url().await;
+    let first = TestApp::start(&sandbox, &database).await;
+    let second = TestApp::start(&sandbox, &database).await;
+    all_active(&first, 3).await;
+    second.refresh().await;
+    let before = sandbox.calls("UpdateUserPoolDomain").await;
+    let run = start_run(
+        &first.admin,
+        &fleet.old,
+        &fleet.new,
+        &[("not_before", &in_seconds(3))],
+    )
+    .await;
+    assert!(wait_state(&second, &run, &["finished"], Duration::from_secs(60)).await);
+    let (_, rows) = phases(&first, &run).await;
+    assert_eq!(phase_of(&rows, "d1.bulk.test"), "verified");
+    assert_eq!(phase_of(&rows, "d2.bulk.test"), "verified");
+    assert_eq!(
+        sandbox.calls("UpdateUserPoolDomain").await - before,
+        2,
+        "each domain changed once, by one console"
+    );
+    let log = first.admin.audit_jsonl("").await;
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("\"bulk.started\""))
+            .count(),
+        1
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("\"bulk.finished\""))
+            .count(),
+        1
+    );
+    second.stop().await;
+    first.stop().await;
+}
+
+/// End to end in headless Chromium: dashboard → the certificate's page → "Replace
+/// with…" → plan → confirm → the run's page until every domain is verified.
+#[tokio::test]
+async fn a_bulk_rotation_in_the_browser() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let fleet = fleet(&sandbox, 3, &[]).await;
+    let app = TestApp::start(&sandbox, &sandbox.sqlite_url()).await;
+    all_active(&app, 4).await;
+    app.create_account("bea", "admin", &[]).await;
+    let base = format!("http://127.0.0.1:{}", app.port);
+
+    let browser = crate::browser::Driver::start().await;
+    browser
+        .go(&format!("{base}{}", crate::helpers::paths::LOGIN))
+        .await;
+    browser.type_into("input[name=username]", "bea").await;
+    browser
+        .type_into("input[name=password]", crate::helpers::TEST_PASSWORD)
+        .await;
+    browser.click("form.stack button[type=submit]").await;
+    assert!(browser.text("h1").await.contains("User pools"));
+    browser.click("td.certificate a").await;
+    browser.wait_for_url("/certificates/").await;
+    assert!(browser.text("table.usages").await.contains("d1.bulk.test"));
+    browser.click("a#replace").await;
+    browser.click("form.filters button[type=submit]").await;
+    browser.wait_for_url("?new=").await;
+    assert!(browser.text("#new-arn").await.contains(&fleet.new));
+    browser.click("form.confirm button[type=submit]").await;
+    browser.wait_for_url("/bulk/").await;
+    let started = std::time::Instant::now();
+    while browser.text("#run-state").await != "finished" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let table = browser.text("table.bulk-items").await;
+    for domain in &fleet.domains[..3] {
+        assert!(table.contains(domain), "{table}");
+    }
+    assert_eq!(table.matches("verified").count(), 3, "{table}");
+    assert!(
+        table.contains("skipped"),
+        "legacy.elsewhere.test is skipped"
+    );
+    browser.screenshot("bulk").await;
+    browser.close().await;
+}
