@@ -322,3 +322,37 @@ pub fn new_id() -> String {
 pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// Stores a single change to run at `not_before` (a run of one domain): the same
+/// runner, lease and cancel as a bulk run.
+pub async fn schedule_single(
+    store: &crate::store::Store,
+    actor: &str,
+    (pool_id, domain): (&str, &str),
+    (old, new): (&str, &str),
+    not_before: i64,
+) -> anyhow::Result<String> {
+    let run = BulkRun {
+        id: new_id(),
+        actor: actor.to_owned(),
+        old_certificate_arn: old.to_owned(),
+        new_certificate_arn: new.to_owned(),
+        wave_size: 1,
+        continue_on_failure: 0,
+        not_before,
+        state: "scheduled".into(),
+        created_at: now(),
+        finished_at: None,
+    };
+    let item = BulkItem {
+        run_id: run.id.clone(),
+        position: 0,
+        pool_id: pool_id.to_owned(),
+        domain: domain.to_owned(),
+        phase: "pending".into(),
+        detail: None,
+        propagation_id: None,
+    };
+    store.insert_bulk_run(&run, &[item]).await?;
+    Ok(run.id)
+}

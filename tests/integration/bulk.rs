@@ -499,3 +499,81 @@ async fn a_bulk_rotation_in_the_browser() {
     browser.screenshot("bulk").await;
     browser.close().await;
 }
+
+/// A single change from the change form with a "not before" time: scheduled, shown on
+/// `/scheduled`, run once at its time through the protocol.
+#[tokio::test]
+async fn a_single_change_can_be_scheduled_from_the_form() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let fleet = fleet(&sandbox, 1, &[]).await;
+    let app = TestApp::start(&sandbox, &sandbox.sqlite_url()).await;
+    all_active(&app, 2).await;
+    let pool = app
+        .state
+        .inventory
+        .view()
+        .rows
+        .iter()
+        .find(|r| r.custom_domain.as_deref() == Some("d1.bulk.test"))
+        .map(|r| r.pool_id.clone())
+        .expect("d1's pool");
+    let form = app.admin.change_form(&pool).await;
+    assert!(form.contains("name=\"not_before\""));
+    let token = crate::helpers::attributes(&form, "input[name=submission_token]", "value")
+        .pop()
+        .expect("token");
+    let before = sandbox.calls("UpdateUserPoolDomain").await;
+    let response = app
+        .admin
+        .submit_change(
+            &pool,
+            &[
+                ("certificate_arn", fleet.new.as_str()),
+                ("submission_token", token.as_str()),
+                ("not_before", in_seconds(3).as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let run = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    assert!(run.starts_with("/bulk/"), "{run}");
+    assert_eq!(phases(&app, &run).await.0, "scheduled");
+    assert!(
+        app.admin
+            .get_text("/scheduled")
+            .await
+            .contains(run.trim_start_matches("/bulk/"))
+    );
+    assert_eq!(sandbox.calls("UpdateUserPoolDomain").await, before);
+    assert!(wait_state(&app, &run, &["finished"], Duration::from_secs(60)).await);
+    assert_eq!(
+        phase_of(&phases(&app, &run).await.1, "d1.bulk.test"),
+        "verified"
+    );
+    assert_eq!(sandbox.calls("UpdateUserPoolDomain").await - before, 1);
+    // An ineligible certificate is refused at once, not scheduled.
+    let form = app.admin.change_form(&pool).await;
+    let token = crate::helpers::attributes(&form, "input[name=submission_token]", "value")
+        .pop()
+        .expect("token");
+    let response = app
+        .admin
+        .submit_change(
+            &pool,
+            &[
+                (
+                    "certificate_arn",
+                    "arn:aws:acm:us-east-1:123456789012:certificate/nope",
+                ),
+                ("submission_token", token.as_str()),
+                ("not_before", in_seconds(60).as_str()),
+            ],
+        )
+        .await;
+    assert_ne!(response.status(), 303);
+}
