@@ -200,6 +200,9 @@ impl Application {
                 "watched changes were not released"
             );
         }
+        if let Err(e) = self.state.store.release_bulk_leases(replica).await {
+            tracing::warn!(error = format!("{e:#}"), "bulk runs were not released");
+        }
         if let Err(e) = self.state.store.replica_gone(replica).await {
             tracing::warn!(error = format!("{e:#}"), "the heartbeat was not removed");
         }

@@ -66,8 +66,29 @@ pub async fn step(state: &AppState) -> anyhow::Result<()> {
         {
             continue;
         }
-        if let Err(e) = advance(state, run).await {
-            tracing::warn!(error = format!("{e:#}"), "a bulk run did not advance");
+        // The lease is renewed while a step waits on AWS, so that no other replica
+        // takes the run in the middle of a wave.
+        let renew = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                match state
+                    .store
+                    .acquire_lease(&lease, &state.replica, LEASE_SECS)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "a bulk lease was not renewed");
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            result = advance(state, run) => if let Err(e) = result {
+                tracing::warn!(error = format!("{e:#}"), "a bulk run did not advance");
+            },
+            () = renew => tracing::warn!("another replica took a bulk run's lease mid-step"),
         }
     }
     Ok(())

@@ -194,4 +194,15 @@ impl Store {
         .context("changing a bulk item")?;
         Ok(())
     }
+
+    /// Gives up the runs `holder` advances (a graceful stop), so another replica, or
+    /// the next start, carries them on at once instead of after the lease.
+    pub async fn release_bulk_leases(&self, holder: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM leases WHERE holder = $1 AND name LIKE 'bulk:%'")
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .context("releasing bulk runs")?;
+        Ok(())
+    }
 }
