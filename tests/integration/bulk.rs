@@ -590,3 +590,36 @@ async fn a_single_change_can_be_scheduled_from_the_form() {
         .await;
     assert_ne!(response.status(), 303);
 }
+
+/// "Continue on failure": a refused domain does not stop the later waves.
+#[tokio::test]
+async fn continue_on_failure_runs_every_wave() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let fleet = fleet(&sandbox, 3, &[]).await;
+    let app = TestApp::start(&sandbox, &sandbox.sqlite_url()).await;
+    all_active(&app, 4).await;
+    sandbox
+        .arm_fault(json!({"operation": "UpdateUserPoolDomain", "error_code": "InvalidParameterException", "message": "injected on the first domain", "count": 1}))
+        .await;
+    let before = sandbox.calls("UpdateUserPoolDomain").await;
+    let run = start_run(
+        &app.admin,
+        &fleet.old,
+        &fleet.new,
+        &[("wave_size", "1"), ("continue_on_failure", "1")],
+    )
+    .await;
+    assert!(wait_state(&app, &run, &["finished", "halted"], Duration::from_secs(60)).await);
+    let (state, rows) = phases(&app, &run).await;
+    assert_eq!(state, "finished", "{rows:?}");
+    assert_eq!(phase_of(&rows, "d1.bulk.test"), "refused");
+    assert_eq!(phase_of(&rows, "d2.bulk.test"), "verified");
+    assert_eq!(phase_of(&rows, "d3.bulk.test"), "verified");
+    assert_eq!(sandbox.calls("UpdateUserPoolDomain").await - before, 3);
+    let log = app.admin.audit_jsonl("").await;
+    let finished = log
+        .lines()
+        .find(|l| l.contains("\"bulk.finished\""))
+        .expect("bulk.finished");
+    assert!(finished.contains("\"failure\""), "{finished}");
+}
