@@ -164,19 +164,40 @@ async fn advance(state: &AppState, run: BulkRun) -> anyhow::Result<()> {
     let mut failure = false;
     for item in &mut items {
         if item.phase == "submitting" {
-            // Stopped between the claim and the stored answer: AWS may have taken the
-            // change; the propagations page says. Counted as a failure.
-            item.phase = "failed".into();
-            store
-                .set_bulk_item(
-                    &run.id,
-                    item.position,
-                    "failed",
-                    Some("interrupted before AWS's answer was stored; see the propagations"),
-                    None,
-                )
-                .await?;
-        } else if in_flight(&item.phase) {
+            // Stopped between the call and its stored answer: the propagation the
+            // protocol wrote, if AWS took the change, is adopted; else the domain
+            // counts as failed (the protocol's claim keeps it from being sent twice).
+            let adopted = store.recent_propagations(500).await?.into_iter().find(|p| {
+                p.domain == item.domain
+                    && p.new_certificate_arn == run.new_certificate_arn
+                    && p.actor == run.actor
+                    && p.submitted_at >= run.created_at
+            });
+            match adopted {
+                Some(p) => {
+                    store
+                        .set_bulk_item(&run.id, item.position, "submitted", None, Some(&p.id))
+                        .await?;
+                    item.phase = "submitted".into();
+                    item.propagation_id = Some(p.id);
+                }
+                None => {
+                    item.phase = "failed".into();
+                    store
+                        .set_bulk_item(
+                            &run.id,
+                            item.position,
+                            "failed",
+                            Some(
+                                "interrupted before AWS's answer was stored; see the propagations",
+                            ),
+                            None,
+                        )
+                        .await?;
+                }
+            }
+        }
+        if in_flight(&item.phase) && item.phase != "submitting" {
             let Some(id) = item.propagation_id.as_deref() else {
                 continue;
             };

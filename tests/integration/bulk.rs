@@ -623,3 +623,59 @@ async fn continue_on_failure_runs_every_wave() {
         .expect("bulk.finished");
     assert!(finished.contains("\"failure\""), "{finished}");
 }
+
+/// A domain left `submitting` by a stop (no propagation was stored for it) counts as
+/// failed when the run is carried on, and the run halts instead of sending it again.
+#[tokio::test]
+async fn a_domain_interrupted_mid_call_is_not_sent_again() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let fleet = fleet(&sandbox, 2, &[]).await;
+    let app = TestApp::start(&sandbox, &sandbox.sqlite_url()).await;
+    all_active(&app, 3).await;
+    let view = app.state.inventory.view();
+    let pool_of = |domain: &str| {
+        view.rows
+            .iter()
+            .find(|r| r.custom_domain.as_deref() == Some(domain))
+            .map(|r| r.pool_id.clone())
+            .expect("pool")
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let run = certdeck::store::BulkRun {
+        id: "00000000abcd".into(),
+        actor: "test-admin".into(),
+        old_certificate_arn: fleet.old.clone(),
+        new_certificate_arn: fleet.new.clone(),
+        wave_size: 1,
+        continue_on_failure: 0,
+        not_before: now,
+        state: "running".into(),
+        created_at: now,
+        finished_at: None,
+    };
+    let item = |position: i64, domain: &str, phase: &str| certdeck::store::BulkItem {
+        run_id: run.id.clone(),
+        position,
+        pool_id: pool_of(domain),
+        domain: domain.into(),
+        phase: phase.into(),
+        detail: None,
+        propagation_id: None,
+    };
+    let items = [
+        item(0, "d1.bulk.test", "submitting"),
+        item(1, "d2.bulk.test", "pending"),
+    ];
+    let before = sandbox.calls("UpdateUserPoolDomain").await;
+    app.state
+        .store
+        .insert_bulk_run(&run, &items)
+        .await
+        .expect("stored");
+    let page = "/bulk/00000000abcd";
+    assert!(wait_state(&app, page, &["halted"], Duration::from_secs(30)).await);
+    let (_, rows) = phases(&app, page).await;
+    assert_eq!(phase_of(&rows, "d1.bulk.test"), "failed");
+    assert_eq!(phase_of(&rows, "d2.bulk.test"), "not_run");
+    assert_eq!(sandbox.calls("UpdateUserPoolDomain").await, before);
+}
