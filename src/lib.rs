@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod bulk;
 pub mod change;
 pub mod cli;
 pub mod configuration;

@@ -130,6 +130,9 @@ impl Application {
             audit_watch: Default::default(),
             replica: replica.as_str().into(),
         };
+        state
+            .supervisor
+            .spawn("bulk runner", crate::bulk::run(state.clone()));
         state.supervisor.spawn(
             "audit anchor",
             state
@@ -196,6 +199,9 @@ impl Application {
                 error = format!("{e:#}"),
                 "watched changes were not released"
             );
+        }
+        if let Err(e) = self.state.store.release_bulk_leases(replica).await {
+            tracing::warn!(error = format!("{e:#}"), "bulk runs were not released");
         }
         if let Err(e) = self.state.store.replica_gone(replica).await {
             tracing::warn!(error = format!("{e:#}"), "the heartbeat was not removed");

@@ -119,6 +119,12 @@ pub enum AuditAction {
     TokenCreated,
     TokenRevoked,
     TokenUsed,
+    /// A bulk rotation (or a scheduled change) started, halted, finished, or was
+    /// cancelled before it started; the detail names it (`bulk <id>`).
+    BulkStarted,
+    BulkHalted,
+    BulkFinished,
+    BulkCancelled,
     /// A propagation reached this phase (`propagation.<phase>`).
     Propagation(crate::domain::propagation::Phase),
     /// An action certdeck does not write (a row of another version, a test's); kept
@@ -146,6 +152,10 @@ impl AuditAction {
             AuditAction::TokenCreated,
             AuditAction::TokenRevoked,
             AuditAction::TokenUsed,
+            AuditAction::BulkStarted,
+            AuditAction::BulkHalted,
+            AuditAction::BulkFinished,
+            AuditAction::BulkCancelled,
         ]
         .into_iter()
         .chain(
@@ -175,6 +185,10 @@ impl AuditAction {
             AuditAction::TokenCreated => "token.created",
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenUsed => "token.used",
+            AuditAction::BulkStarted => "bulk.started",
+            AuditAction::BulkHalted => "bulk.halted",
+            AuditAction::BulkFinished => "bulk.finished",
+            AuditAction::BulkCancelled => "bulk.cancelled",
             AuditAction::Propagation(phase) => match phase {
                 Phase::Submitted => "propagation.submitted",
                 Phase::Updating => "propagation.updating",
@@ -829,7 +843,7 @@ mod tests {
         let known: Vec<AuditAction> = AuditAction::known().collect();
         assert_eq!(
             known.len(),
-            16 + crate::domain::propagation::Phase::ALL.len()
+            20 + crate::domain::propagation::Phase::ALL.len()
         );
         let texts: std::collections::HashSet<&str> =
             known.iter().map(AuditAction::as_str).collect();

@@ -3,7 +3,9 @@
 
 pub mod api;
 mod audit;
+mod bulk;
 mod certificate;
+mod certificates;
 mod dashboard;
 pub mod guard;
 mod health;
@@ -50,6 +52,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/pools/{pool_id}/certificate",
             web::post().to(certificate::submit),
         )
+        .route("/certificates/{arn}", web::get().to(certificates::show))
+        .route(
+            "/certificates/{arn}/replace",
+            web::get().to(certificates::plan),
+        )
+        .route(
+            "/certificates/{arn}/replace",
+            web::post().to(certificates::replace),
+        )
+        .route("/bulk/{id}", web::get().to(bulk::show))
+        .route("/bulk/{id}/cancel", web::post().to(bulk::cancel))
+        .route("/scheduled", web::get().to(bulk::scheduled))
         .route("/propagations", web::get().to(propagations::index))
         .route("/propagations/{id}", web::get().to(propagations::show))
         .route(

@@ -3,6 +3,7 @@
 
 mod audit;
 mod changes;
+mod jobs;
 mod oidc;
 mod replicas;
 mod sessions;
@@ -12,6 +13,7 @@ mod users;
 
 pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
+pub use jobs::{BulkItem, BulkRun};
 pub use oidc::OidcSignIn;
 pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS};
 pub use sessions::{SESSION_ID, SESSION_USER};

@@ -97,6 +97,9 @@ pub struct ChangeRequest {
     confirm: Option<String>,
     #[serde(default)]
     submission_token: String,
+    /// "Not before" (UTC): the change is scheduled instead of reviewed now.
+    #[serde(default)]
+    not_before: Option<String>,
 }
 
 /// The pool and its custom domain, if the user may change it.
@@ -258,7 +261,28 @@ pub async fn submit(
         source_ip,
         user_agent,
     };
-    let error = if form.confirm.as_deref() == Some("yes") {
+    let not_before = super::certificates::parse_not_before(form.not_before.as_deref())?;
+    let error = if let Some(at) = not_before.filter(|_| form.confirm.is_none()) {
+        // Checked now as the review would; checked again, with every guard, when the
+        // scheduled run sends it.
+        match change::preview(&services, &request).await {
+            Ok(preview) => {
+                let old = preview.old.map(|d| d.summary.arn).unwrap_or_default();
+                let id = crate::bulk::schedule_single(
+                    &state.store,
+                    &user.username,
+                    (pool_id.as_str(), domain.as_str()),
+                    (&old, &preview.new.summary.arn),
+                    at,
+                )
+                .await?;
+                return Ok(HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, format!("/bulk/{id}")))
+                    .finish());
+            }
+            Err(error) => error,
+        }
+    } else if form.confirm.as_deref() == Some("yes") {
         match change::submit_change(&services, &request).await {
             Ok(accepted) => {
                 return Ok(HttpResponse::SeeOther()

@@ -62,6 +62,13 @@ pub const SORT_CHOICES: [(&str, &str); 6] = [
     ("status", "attention first"),
 ];
 
+impl DashboardView<'_> {
+    /// The page of the certificate `arn` (where it is used).
+    pub fn certificate_href(&self, arn: &str) -> String {
+        super::certificates::href(arn)
+    }
+}
+
 pub async fn show(
     state: web::Data<AppState>,
     user: CurrentUser,
