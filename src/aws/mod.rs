@@ -18,7 +18,7 @@ use aws_sdk_cognitoidentityprovider::operation::RequestId;
 
 pub use accounts::{Account, DEFAULT_ACCOUNT, source_identity};
 pub use acm::CertificateDetail;
-pub use cognito::{DomainSettings, UpdateReceipt};
+pub use cognito::{DomainSettings, UpdateReceipt, UpdateRequest};
 pub use limiter::{Category, QuotaBusy, RateLimiter};
 pub use model::{
     ApiEnum, AwsValue, CertificateSummary, DomainDescription, PoolDetail, PoolSummary,

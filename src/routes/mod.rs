@@ -53,6 +53,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/propagations", web::get().to(propagations::index))
         .route("/propagations/{id}", web::get().to(propagations::show))
         .route(
+            "/propagations/{id}/rollback",
+            web::post().to(propagations::rollback),
+        )
+        .route(
             "/propagations/{id}/events",
             web::get().to(propagations::events),
         )
