@@ -8,6 +8,7 @@
 //! Every way it can end that the form shows is a variant of [`ChangeError`]; the route
 //! only parses, calls and renders.
 
+pub mod approval;
 pub mod preflight;
 
 use std::sync::Arc;
@@ -112,6 +113,15 @@ pub enum ChangeError {
     /// longer serves the domain; the change is not finished): why, in words.
     #[error("{0}")]
     RollbackRefused(String),
+    /// The pool needs a second person's approval: a request was made instead, and
+    /// nothing was sent.
+    #[error(
+        "This pool needs a second person's approval: request {request_id} was made and waits on the Requests page. Nothing was sent to AWS."
+    )]
+    ApprovalRequested { request_id: String },
+    /// The domain changed since the approved plan was made (why, in words).
+    #[error("{0}")]
+    PlanChanged(String),
     /// A pre-flight check failed: nothing was sent.
     #[error("A pre-flight check failed, so nothing was sent: {}.", .0.join("; "))]
     PreflightFailed(Vec<String>),
@@ -267,7 +277,25 @@ pub async fn submit_change(
     services: &Services<'_>,
     request: &ChangeRequest<'_>,
 ) -> Result<Accepted, ChangeError> {
-    submit(services, request, None).await
+    submit(services, request, Mode::Direct(None)).await
+}
+
+/// How a change came: made by its submitter (with an audit link, for a rollback), or
+/// an approved request of the two-person rule, whose plan it must still match.
+enum Mode<'a> {
+    Direct(Option<String>),
+    Approved(&'a crate::store::ChangeRequestRow),
+}
+
+/// The change of an approved request, made as the approver (`request.user`) through the
+/// whole protocol; refused when the domain no longer matches the plan. The audit
+/// entries name the requester in their detail.
+pub async fn submit_approved(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    planned: &crate::store::ChangeRequestRow,
+) -> Result<Accepted, ChangeError> {
+    submit(services, request, Mode::Approved(planned)).await
 }
 
 /// The phases after which a change may be rolled back.
@@ -347,20 +375,39 @@ pub async fn submit_rollback(
     original: &Propagation,
 ) -> Result<Accepted, ChangeError> {
     rollback_check(services, request, original).await?;
-    submit(services, request, Some(rollback_link(original))).await
+    submit(
+        services,
+        request,
+        Mode::Direct(Some(rollback_link(original))),
+    )
+    .await
 }
 
 /// The protocol; `link` goes into the details of the change's audit entries.
 async fn submit(
     services: &Services<'_>,
     request: &ChangeRequest<'_>,
-    link: Option<String>,
+    mode: Mode<'_>,
 ) -> Result<Accepted, ChangeError> {
     let new = check(services, request).await?;
     let record = request.record()?;
     // The inventory may be minutes old: who owns the pool is decided from its tags as
     // AWS holds them now.
-    owner_now(services, request.user, record).await?;
+    let tags = owner_now(services, request.user, record).await?;
+    let link = match &mode {
+        Mode::Direct(link) => {
+            // Admins' changes are not read from AWS: the inventory's tags decide.
+            if approval::required(tags.as_ref().unwrap_or(&record.pool.tags)) {
+                let request_id = approval::request(services, request, record, &new).await?;
+                return Err(ChangeError::ApprovalRequested { request_id });
+            }
+            link.clone()
+        }
+        Mode::Approved(planned) => Some(format!(
+            "approved request {} of {}",
+            planned.id, planned.requester
+        )),
+    };
     let pool_id = request.pool_id.as_str();
     let domain = request.domain;
     if !services
@@ -410,6 +457,12 @@ async fn submit(
     {
         services.store.end_change(domain.as_str()).await?;
         return Err(ChangeError::DomainChanging(status.clone()));
+    }
+    if let Mode::Approved(planned) = mode
+        && let Some(why) = approval::plan_changed(&current, planned)
+    {
+        services.store.end_change(domain.as_str()).await?;
+        return Err(ChangeError::PlanChanged(why));
     }
     // The pre-flight checks again, on what was just read: a failing one sends nothing.
     let checked = match preflight::in_flight(services.store, domain.as_str(), true).await {
@@ -467,9 +520,9 @@ async fn owner_now(
     services: &Services<'_>,
     user: &CurrentUser,
     record: &PoolRecord,
-) -> Result<(), ChangeError> {
+) -> Result<Option<std::collections::BTreeMap<String, String>>, ChangeError> {
     if user.role == Role::Admin {
-        return Ok(());
+        return Ok(None);
     }
     let aws = services
         .inventory
@@ -490,7 +543,7 @@ async fn owner_now(
     };
     let team = services.inventory.owners().team_of(&record.account, &tags);
     if user.may_change(team) {
-        Ok(())
+        Ok(Some(tags))
     } else {
         Err(ChangeError::OutOfScope(format!(
             "this pool now belongs to team {}, not one of yours",

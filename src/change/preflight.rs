@@ -185,7 +185,7 @@ fn carried_over(current: &DomainSettings, record: &PoolRecord) -> Check {
     }
 }
 
-fn describe(
+pub(super) fn describe(
     policy: Option<&str>,
     managed_login: Option<i32>,
     failover: Option<(&str, &str)>,

@@ -11,6 +11,7 @@ mod login;
 mod oidc;
 mod pools;
 mod propagations;
+mod requests;
 mod tokens;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -51,6 +52,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::post().to(certificate::submit),
         )
         .route("/propagations", web::get().to(propagations::index))
+        .route("/requests", web::get().to(requests::index))
+        .route("/requests/{id}/approve", web::post().to(requests::approve))
+        .route("/requests/{id}/reject", web::post().to(requests::reject))
         .route("/propagations/{id}", web::get().to(propagations::show))
         .route(
             "/propagations/{id}/rollback",

@@ -6,6 +6,7 @@ mod accounts;
 mod api2026;
 mod api_tokens;
 mod api_v1;
+mod approval;
 mod architecture;
 mod audit_log;
 mod browser;

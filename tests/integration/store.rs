@@ -217,6 +217,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../src/store/migrations/0011_api_tokens.sql"),
     ),
     (12, include_str!("../../src/store/migrations/0012_oidc.sql")),
+    (
+        14,
+        include_str!("../../src/store/migrations/0014_approvals.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.

@@ -334,11 +334,15 @@ pub async fn submit(
         render_form(state, view, &user, &pool_id, domain, form, status)
     };
     match error {
+        ChangeError::ApprovalRequested { request_id } => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/requests#request-{request_id}")))
+            .finish()),
         ChangeError::AlreadySubmitted
         | ChangeError::DomainBusy
         | ChangeError::DomainChanging(_)
         | ChangeError::PreflightFailed(_)
-        | ChangeError::RollbackRefused(_) => {
+        | ChangeError::RollbackRefused(_)
+        | ChangeError::PlanChanged(_) => {
             with(FormState::message(error.to_string()), StatusCode::CONFLICT).await
         }
         ChangeError::NotOffered(_) | ChangeError::NotEligible { .. } => {

@@ -241,6 +241,11 @@ pub async fn rollback(
         }
         ChangeError::DomainGone { .. } => return Err(PageError::NotFound(message)),
         ChangeError::Unexpected(e) => return Err(PageError::Unexpected(e)),
+        ChangeError::ApprovalRequested { request_id } => {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/requests#request-{request_id}")))
+                .finish());
+        }
         ChangeError::AwsRefused(_) | ChangeError::QuotaBusy(_) | ChangeError::UnclearOutcome(_) => {
             StatusCode::BAD_GATEWAY
         }
@@ -250,7 +255,8 @@ pub async fn rollback(
         ChangeError::AlreadySubmitted
         | ChangeError::DomainBusy
         | ChangeError::DomainChanging(_)
-        | ChangeError::PreflightFailed(_) => StatusCode::CONFLICT,
+        | ChangeError::PreflightFailed(_)
+        | ChangeError::PlanChanged(_) => StatusCode::CONFLICT,
     };
     render(&state, &user, original, Some(message), status).await
 }
