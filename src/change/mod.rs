@@ -397,7 +397,13 @@ async fn submit(
     let link = match &mode {
         Mode::Direct(link) => {
             // Admins' changes are not read from AWS: the inventory's tags decide.
-            if approval::required(tags.as_ref().unwrap_or(&record.pool.tags)) {
+            let account_rule = services
+                .inventory
+                .aws_for(record)
+                .map_err(ChangeError::aws)?
+                .account()
+                .approval_required;
+            if account_rule || approval::required(tags.as_ref().unwrap_or(&record.pool.tags)) {
                 let request_id = approval::request(services, request, record, &new).await?;
                 return Err(ChangeError::ApprovalRequested { request_id });
             }

@@ -842,7 +842,7 @@ mod tests {
         let known: Vec<AuditAction> = AuditAction::known().collect();
         assert_eq!(
             known.len(),
-            16 + crate::domain::propagation::Phase::ALL.len()
+            20 + crate::domain::propagation::Phase::ALL.len()
         );
         let texts: std::collections::HashSet<&str> =
             known.iter().map(AuditAction::as_str).collect();

@@ -302,3 +302,58 @@ async fn an_expired_request_is_marked_audited_and_cannot_be_approved() {
     );
     assert_eq!(s.app.sandbox.calls("UpdateUserPoolDomain").await, 0);
 }
+
+#[tokio::test]
+async fn an_account_setting_requires_approval_for_its_pools() {
+    use certdeck::configuration::AccountSettings;
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Demo)).await);
+    let mut console = crate::helpers::settings(&sandbox, &sandbox.sqlite_url());
+    console.accounts = vec![
+        AccountSettings {
+            name: "prod".into(),
+            role_arn: certdeck_sandbox::demo::PROD_ROLE_ARN.into(),
+            external_id: None,
+            regions: Vec::new(),
+            team: None,
+            approval: Some("required".into()),
+        },
+        AccountSettings {
+            name: "staging".into(),
+            role_arn: certdeck_sandbox::demo::STAGING_ROLE_ARN.into(),
+            external_id: Some(certdeck_sandbox::demo::STAGING_EXTERNAL_ID.into()),
+            regions: Vec::new(),
+            team: None,
+            approval: None,
+        },
+    ];
+    let app = TestApp::start_with(&sandbox, console).await;
+    app.refresh().await;
+    let paula = app.browser_as("paula", "operator", &["payments"]).await;
+
+    let prod = app.pool_id("Customer portal").await;
+    let response = confirm_recommended(&paula, &prod).await;
+    assert_eq!(response.status(), 303);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    assert!(location.starts_with("/requests#request-"), "{location}");
+    assert_eq!(app.sandbox.calls("UpdateUserPoolDomain").await, 0);
+
+    // The pool itself carries no approval tag: the account's setting decided.
+    assert!(
+        !app.state
+            .inventory
+            .view()
+            .pool(&prod)
+            .expect("pool")
+            .pool
+            .tags
+            .contains_key("certdeck:approval")
+    );
+    let requested = app.audit_of("certificate.approval.requested", 5).await;
+    assert_eq!(requested.len(), 1);
+    assert_eq!(requested[0].record.account.as_deref(), Some("prod"));
+}
