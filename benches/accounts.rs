@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         external_id: None,
         regions: vec!["us-east-1".into()],
         team: None,
+        approval: None,
     };
     let per_account = pools / ACCOUNTS;
     println!(

@@ -391,6 +391,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
                 external_id: None,
                 regions: Vec::new(),
                 team: None,
+                approval: None,
             },
             AccountSettings {
                 name: "staging".into(),
@@ -398,6 +399,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
                 external_id: Some(certdeck_sandbox::demo::STAGING_EXTERNAL_ID.into()),
                 regions: Vec::new(),
                 team: None,
+                approval: None,
             },
         ],
         ..Settings::default()

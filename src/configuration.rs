@@ -77,6 +77,10 @@ pub struct AccountSettings {
     /// The team owning every pool of the account, unless a pool's team tag names another.
     #[serde(default)]
     pub team: Option<String>,
+    /// `"required"`: every change of the account's pools needs a second person's
+    /// approval (the two-person rule, as the `certdeck:approval=required` pool tag).
+    #[serde(default)]
+    pub approval: Option<String>,
 }
 
 impl AccountSettings {

@@ -23,6 +23,8 @@ pub struct Account {
     pub external_id: Option<String>,
     /// The team owning its pools unless a pool's team tag names another.
     pub team: Option<String>,
+    /// Every change of its pools needs a second person's approval.
+    pub approval_required: bool,
 }
 
 /// The name of the one account when no `[[accounts]]` is configured.

@@ -212,20 +212,16 @@ impl AwsClients {
         certificate_arn: &str,
     ) -> Result<UpdateReceipt, AwsError> {
         let client = self.cognito(&current.region)?;
-        let config = aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
-            .certificate_arn(certificate_arn)
-            .set_security_policy(current.security_policy.clone())
-            .build()
-            .map_err(|e| AwsError::Transport(format!("building the request: {e}")))?;
+        let request = current.update_request(certificate_arn)?;
         self.pace(&current.region, Category::UserPoolResourceUpdate)
             .await?;
         let out = client
             .update_user_pool_domain()
-            .domain(&current.domain)
-            .user_pool_id(&current.user_pool_id)
-            .custom_domain_config(config)
-            .set_managed_login_version(current.managed_login_version)
-            .set_routing(current.routing.clone())
+            .domain(request.domain)
+            .user_pool_id(request.user_pool_id)
+            .custom_domain_config(request.custom_domain_config)
+            .set_managed_login_version(request.managed_login_version)
+            .set_routing(request.routing)
             .send()
             .await
             .map_err(AwsError::from_sdk)?;
@@ -234,5 +230,92 @@ impl AwsClients {
             cloudfront_domain: out.cloud_front_domain().map(str::to_owned),
             request_id: out.request_id().map(str::to_owned),
         })
+    }
+}
+
+/// The members of one `UpdateUserPoolDomain` request, built in one place for both the
+/// call and the confirmation page's rendering of it, so that the two cannot drift.
+#[derive(Debug, Clone)]
+pub struct UpdateRequest {
+    pub domain: String,
+    pub user_pool_id: String,
+    pub custom_domain_config: aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType,
+    pub managed_login_version: Option<i32>,
+    pub routing: Option<aws_sdk_cognitoidentityprovider::types::RoutingType>,
+}
+
+impl UpdateRequest {
+    /// The request as it goes on the wire (AWS JSON member names); absent members are
+    /// left out, as the SDK leaves them out.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut config = serde_json::Map::new();
+        config.insert(
+            "CertificateArn".into(),
+            self.custom_domain_config.certificate_arn().into(),
+        );
+        if let Some(policy) = self.custom_domain_config.security_policy() {
+            config.insert("SecurityPolicy".into(), policy.as_str().into());
+        }
+        let mut request = serde_json::Map::new();
+        request.insert("Domain".into(), self.domain.clone().into());
+        request.insert("UserPoolId".into(), self.user_pool_id.clone().into());
+        request.insert("CustomDomainConfig".into(), config.into());
+        if let Some(version) = self.managed_login_version {
+            request.insert("ManagedLoginVersion".into(), version.into());
+        }
+        if let Some(routing) = &self.routing {
+            let mut value = serde_json::Map::new();
+            if let Some(failover) = routing.failover() {
+                value.insert(
+                    "Failover".into(),
+                    serde_json::json!({
+                        "PrimaryRoute53HealthCheckId": failover.primary_route53_health_check_id(),
+                        "SecondaryRegion": failover.secondary_region(),
+                    }),
+                );
+            }
+            request.insert("Routing".into(), value.into());
+        }
+        request.into()
+    }
+}
+
+impl DomainSettings {
+    /// The request that swaps the certificate for `certificate_arn` and carries every
+    /// other setting read here over unchanged.
+    pub fn update_request(&self, certificate_arn: &str) -> Result<UpdateRequest, AwsError> {
+        let config = aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
+            .certificate_arn(certificate_arn)
+            .set_security_policy(self.security_policy.clone())
+            .build()
+            .map_err(|e| AwsError::Transport(format!("building the request: {e}")))?;
+        Ok(UpdateRequest {
+            domain: self.domain.clone(),
+            user_pool_id: self.user_pool_id.clone(),
+            custom_domain_config: config,
+            managed_login_version: self.managed_login_version,
+            routing: self.routing.clone(),
+        })
+    }
+
+    /// The security policy read, as AWS names it.
+    pub fn security_policy(&self) -> Option<&str> {
+        self.security_policy.as_ref().map(|p| p.as_str())
+    }
+
+    pub fn managed_login_version(&self) -> Option<i32> {
+        self.managed_login_version
+    }
+
+    /// The failover routing read: its secondary region and health check.
+    pub fn routing_failover(&self) -> Option<(&str, &str)> {
+        self.routing
+            .as_ref()
+            .and_then(|r| r.failover())
+            .map(|f| (f.secondary_region(), f.primary_route53_health_check_id()))
+    }
+
+    pub fn routing_configured(&self) -> bool {
+        self.routing.is_some()
     }
 }

@@ -18,7 +18,7 @@ use aws_sdk_cognitoidentityprovider::operation::RequestId;
 
 pub use accounts::{Account, DEFAULT_ACCOUNT, source_identity};
 pub use acm::CertificateDetail;
-pub use cognito::{DomainSettings, UpdateReceipt};
+pub use cognito::{DomainSettings, UpdateReceipt, UpdateRequest};
 pub use limiter::{Category, QuotaBusy, RateLimiter};
 pub use model::{
     ApiEnum, AwsValue, CertificateSummary, DomainDescription, PoolDetail, PoolSummary,
@@ -212,6 +212,7 @@ impl AwsAccounts {
                 role_arn: None,
                 external_id: None,
                 team: None,
+                approval_required: false,
             };
             accounts.push(
                 AwsClients::build(settings, account, &settings.regions, None, limiter).await?,
@@ -229,6 +230,7 @@ impl AwsAccounts {
                     external_id,
                     regions,
                     team,
+                    approval,
                 } = configured;
                 let role = Arc::new(RoleCredentials::new(
                     sts.clone(),
@@ -241,6 +243,9 @@ impl AwsAccounts {
                     role_arn: Some(role_arn.clone()),
                     external_id: external_id.clone(),
                     team: team.clone(),
+                    approval_required: approval
+                        .as_deref()
+                        .is_some_and(|a| a.trim().eq_ignore_ascii_case("required")),
                 };
                 let regions = if regions.is_empty() {
                     &settings.regions

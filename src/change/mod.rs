@@ -8,6 +8,9 @@
 //! Every way it can end that the form shows is a variant of [`ChangeError`]; the route
 //! only parses, calls and renders.
 
+pub mod approval;
+pub mod preflight;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +19,13 @@ use time::OffsetDateTime;
 use crate::auth::{CurrentUser, Role};
 use crate::aws::{AwsClients, AwsError, CertificateDetail, DomainSettings};
 use crate::domain::audit::{AuditAction, AuditRecord};
+use crate::domain::propagation::Phase;
 use crate::domain::{
     CLOUDFRONT_CERTIFICATE_REGION, CertificateArn, DomainName, DomainStatus, UserPoolId,
 };
 use crate::inventory::{Inventory, PoolRecord, View, ineligibility_reasons};
 use crate::propagation;
-use crate::store::{PendingChange, Store};
+use crate::store::{PendingChange, Propagation, Store};
 
 /// What the protocol needs from the application.
 pub struct Services<'a> {
@@ -50,6 +54,8 @@ pub struct ChangeRequest<'a> {
 pub struct Preview {
     pub old: Option<CertificateDetail>,
     pub new: CertificateDetail,
+    /// The pre-flight checks against the domain as read now, and the exact request.
+    pub preflight: preflight::Preflight,
 }
 
 /// AWS took the change.
@@ -103,6 +109,22 @@ pub enum ChangeError {
         minutes = propagation::ABANDONED_AFTER.as_secs() / 60
     )]
     UnclearOutcome(AwsError),
+    /// A rollback cannot be made (the previous certificate is gone, expired or no
+    /// longer serves the domain; the change is not finished): why, in words.
+    #[error("{0}")]
+    RollbackRefused(String),
+    /// The pool needs a second person's approval: a request was made instead, and
+    /// nothing was sent.
+    #[error(
+        "This pool needs a second person's approval: request {request_id} was made and waits on the Requests page. Nothing was sent to AWS."
+    )]
+    ApprovalRequested { request_id: String },
+    /// The domain changed since the approved plan was made (why, in words).
+    #[error("{0}")]
+    PlanChanged(String),
+    /// A pre-flight check failed: nothing was sent.
+    #[error("A pre-flight check failed, so nothing was sent: {}.", .0.join("; "))]
+    PreflightFailed(Vec<String>),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -210,21 +232,44 @@ async fn check(
     Ok(new)
 }
 
-/// The checks, and the certificates the confirmation page compares.
+/// The checks, the certificates the confirmation page compares, and the pre-flight
+/// checks against the domain as AWS describes it now.
 pub async fn preview(
     services: &Services<'_>,
     request: &ChangeRequest<'_>,
 ) -> Result<Preview, ChangeError> {
     let new = check(services, request).await?;
+    let record = request.record()?;
     let aws = services
         .inventory
-        .aws_for(request.record()?)
+        .aws_for(record)
         .map_err(ChangeError::aws)?;
     let old = match request.current_arn()? {
         Some(old) => aws.describe_certificate(&old).await.ok(),
         None => None,
     };
-    Ok(Preview { old, new })
+    let current = match aws
+        .domain_settings(&record.region, request.domain.as_str())
+        .await
+    {
+        Ok(Some(current)) if current.user_pool_id == request.pool_id.as_str() => current,
+        Ok(_) => {
+            return Err(ChangeError::DomainGone {
+                domain: request.domain.to_string(),
+                pool_id: request.pool_id.to_string(),
+            });
+        }
+        Err(e) => return Err(ChangeError::aws(e)),
+    };
+    let in_flight = preflight::in_flight(services.store, request.domain.as_str(), false).await?;
+    let preflight =
+        preflight::evaluate(&current, record, &new, in_flight, OffsetDateTime::now_utc())
+            .map_err(ChangeError::aws)?;
+    Ok(Preview {
+        old,
+        new,
+        preflight,
+    })
 }
 
 /// The confirmed change, the whole protocol in order.
@@ -232,11 +277,143 @@ pub async fn submit_change(
     services: &Services<'_>,
     request: &ChangeRequest<'_>,
 ) -> Result<Accepted, ChangeError> {
+    submit(services, request, Mode::Direct(None)).await
+}
+
+/// How a change came: made by its submitter (with an audit link, for a rollback), or
+/// an approved request of the two-person rule, whose plan it must still match.
+enum Mode<'a> {
+    Direct(Option<String>),
+    Approved(&'a crate::store::ChangeRequestRow),
+}
+
+/// The change of an approved request, made as the approver (`request.user`) through the
+/// whole protocol; refused when the domain no longer matches the plan. The audit
+/// entries name the requester in their detail.
+pub async fn submit_approved(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    planned: &crate::store::ChangeRequestRow,
+) -> Result<Accepted, ChangeError> {
+    submit(services, request, Mode::Approved(planned)).await
+}
+
+/// The phases after which a change may be rolled back.
+pub const ROLLBACK_PHASES: [Phase; 3] = [Phase::Verified, Phase::Failed, Phase::TimedOut];
+
+/// What links a rollback to the change it undoes, in the audit log's `detail`.
+pub fn rollback_link(original: &Propagation) -> String {
+    format!("rollback of propagation {}", original.id)
+}
+
+/// Why the change followed by `original` cannot be rolled back now, in words: it is not
+/// finished, or its previous certificate is unknown, deleted, expired, or can no longer
+/// serve the domain as ACM describes it now. `request` names the previous certificate.
+async fn rollback_check(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    original: &Propagation,
+) -> Result<(), ChangeError> {
+    if !ROLLBACK_PHASES.contains(&original.phase) {
+        return Err(ChangeError::RollbackRefused(format!(
+            "This change is {}: only a verified, failed or timed-out change can be rolled back.",
+            original.phase
+        )));
+    }
+    if original.pool_id != request.pool_id.as_str() || original.domain != request.domain.as_str() {
+        return Err(ChangeError::RollbackRefused(format!(
+            "The pool no longer has the custom domain {} of this change.",
+            original.domain
+        )));
+    }
+    let Some(previous) = original.old_certificate_arn.as_deref() else {
+        return Err(ChangeError::RollbackRefused(
+            "The certificate before this change is unknown, so there is nothing to roll back to."
+                .to_owned(),
+        ));
+    };
+    let aws = services
+        .inventory
+        .aws_for(request.record()?)
+        .map_err(ChangeError::aws)?;
+    let detail = match aws.describe_certificate(previous).await {
+        Ok(detail) => detail,
+        Err(error) if error.code_and_message().0 == "ResourceNotFoundException" => {
+            return Err(ChangeError::RollbackRefused(format!(
+                "The previous certificate {previous} no longer exists in ACM: it was deleted."
+            )));
+        }
+        Err(error) => return Err(ChangeError::aws(error)),
+    };
+    let reasons = ineligibility_reasons(&detail.summary, request.domain, OffsetDateTime::now_utc());
+    if !reasons.is_empty() {
+        return Err(ChangeError::RollbackRefused(format!(
+            "The previous certificate {previous} can no longer serve {}: {}.",
+            request.domain,
+            reasons.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// The confirmation of rolling back the change followed by `original`: the rollback's
+/// own checks, then those of any change.
+pub async fn rollback_preview(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    original: &Propagation,
+) -> Result<Preview, ChangeError> {
+    rollback_check(services, request, original).await?;
+    preview(services, request).await
+}
+
+/// The confirmed rollback: a new change back to the previous certificate through the
+/// whole protocol, its audit entries linked to the original (`rollback_link`).
+pub async fn submit_rollback(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    original: &Propagation,
+) -> Result<Accepted, ChangeError> {
+    rollback_check(services, request, original).await?;
+    submit(
+        services,
+        request,
+        Mode::Direct(Some(rollback_link(original))),
+    )
+    .await
+}
+
+/// The protocol; `link` goes into the details of the change's audit entries.
+async fn submit(
+    services: &Services<'_>,
+    request: &ChangeRequest<'_>,
+    mode: Mode<'_>,
+) -> Result<Accepted, ChangeError> {
     let new = check(services, request).await?;
     let record = request.record()?;
     // The inventory may be minutes old: who owns the pool is decided from its tags as
     // AWS holds them now.
-    owner_now(services, request.user, record).await?;
+    let tags = owner_now(services, request.user, record).await?;
+    let link = match &mode {
+        Mode::Direct(link) => {
+            // Admins' changes are not read from AWS: the inventory's tags decide.
+            let account_rule = services
+                .inventory
+                .aws_for(record)
+                .map_err(ChangeError::aws)?
+                .account()
+                .approval_required;
+            if account_rule || approval::required(tags.as_ref().unwrap_or(&record.pool.tags)) {
+                let request_id = approval::request(services, request, record, &new).await?;
+                return Err(ChangeError::ApprovalRequested { request_id });
+            }
+            link.clone()
+        }
+        Mode::Approved(planned) => Some(format!(
+            "approved request {} of {}",
+            planned.id, planned.requester
+        )),
+    };
     let pool_id = request.pool_id.as_str();
     let domain = request.domain;
     if !services
@@ -287,6 +464,31 @@ pub async fn submit_change(
         services.store.end_change(domain.as_str()).await?;
         return Err(ChangeError::DomainChanging(status.clone()));
     }
+    if let Mode::Approved(planned) = mode
+        && let Some(why) = approval::plan_changed(&current, planned)
+    {
+        services.store.end_change(domain.as_str()).await?;
+        return Err(ChangeError::PlanChanged(why));
+    }
+    // The pre-flight checks again, on what was just read: a failing one sends nothing.
+    let checked = match preflight::in_flight(services.store, domain.as_str(), true).await {
+        Ok(in_flight) => {
+            preflight::evaluate(&current, record, &new, in_flight, OffsetDateTime::now_utc())
+                .map_err(ChangeError::aws)
+        }
+        Err(e) => Err(e.into()),
+    };
+    match checked {
+        Ok(checked) if checked.passed() => {}
+        Ok(checked) => {
+            services.store.end_change(domain.as_str()).await?;
+            return Err(ChangeError::PreflightFailed(checked.failures()));
+        }
+        Err(e) => {
+            services.store.end_change(domain.as_str()).await?;
+            return Err(e);
+        }
+    }
     change.old_certificate_arn = current.certificate_arn.clone();
     // The change is made as the person: a session of the account's role that names
     // them (`SourceIdentity`), so that CloudTrail shows who asked.
@@ -304,8 +506,8 @@ pub async fn submit_change(
         &change,
         &current,
         &new,
-        &person,
-        assumed_role,
+        (&person, assumed_role),
+        link,
     )
     .await?;
     let inventory = services.inventory.clone();
@@ -324,9 +526,9 @@ async fn owner_now(
     services: &Services<'_>,
     user: &CurrentUser,
     record: &PoolRecord,
-) -> Result<(), ChangeError> {
+) -> Result<Option<std::collections::BTreeMap<String, String>>, ChangeError> {
     if user.role == Role::Admin {
-        return Ok(());
+        return Ok(None);
     }
     let aws = services
         .inventory
@@ -347,7 +549,7 @@ async fn owner_now(
     };
     let team = services.inventory.owners().team_of(&record.account, &tags);
     if user.may_change(team) {
-        Ok(())
+        Ok(Some(tags))
     } else {
         Err(ChangeError::OutOfScope(format!(
             "this pool now belongs to team {}, not one of yours",
@@ -356,21 +558,32 @@ async fn owner_now(
     }
 }
 
+/// The person's session in the pool's account and the role it assumed.
+type PersonSession<'a> = (&'a AwsClients, Option<String>);
+
 /// Audits, calls AWS, then records the outcome: on success the propagation's id.
+/// `link` goes in front of the details of the change's audit entries.
 async fn submit_to_aws(
     services: &Services<'_>,
     request: &ChangeRequest<'_>,
     change: &PendingChange,
     current: &DomainSettings,
     new: &CertificateDetail,
-    aws: &AwsClients,
-    assumed_role: Option<String>,
+    (aws, assumed_role): PersonSession<'_>,
+    link: Option<String>,
 ) -> Result<String, ChangeError> {
     let entry = |action: AuditAction, outcome: &str| AuditRecord {
         source_ip: request.source_ip.clone(),
         user_agent: request.user_agent.clone(),
         assumed_role: assumed_role.clone(),
+        detail: link.clone(),
         ..propagation::change_record(change, action, outcome)
+    };
+    // The link stays in front of whatever else a detail says.
+    let linked = |detail: Option<String>| match (&link, detail) {
+        (Some(link), Some(detail)) => Some(format!("{link}; {detail}")),
+        (Some(link), None) => Some(link.clone()),
+        (None, detail) => detail,
     };
     // Written before AWS is called: if it cannot be written, nothing is sent.
     if let Err(e) = services
@@ -384,7 +597,7 @@ async fn submit_to_aws(
     let accepted = |request_id: Option<String>, detail: Option<String>| {
         let mut outcome = entry(AuditAction::CertificateUpdateSucceeded, "success");
         outcome.aws_request_id = request_id;
-        outcome.detail = detail;
+        outcome.detail = linked(detail);
         outcome
     };
     let outcome = match aws
@@ -427,7 +640,7 @@ async fn submit_to_aws(
         Err(error) => {
             let mut failed = entry(AuditAction::CertificateUpdateFailed, "failure");
             failed.aws_request_id = error.request_id().map(str::to_owned);
-            failed.detail = Some(error.to_string());
+            failed.detail = linked(Some(error.to_string()));
             services
                 .store
                 .finish_change(&change.domain, failed, None)

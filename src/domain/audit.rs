@@ -115,6 +115,11 @@ pub enum AuditAction {
     CertificateUpdateRequested,
     CertificateUpdateSucceeded,
     CertificateUpdateFailed,
+    /// The two-person rule: a change request made, approved, rejected, or expired.
+    ApprovalRequested,
+    ApprovalApproved,
+    ApprovalRejected,
+    ApprovalExpired,
     /// An API token was made, revoked, or used (one entry per token and minute).
     TokenCreated,
     TokenRevoked,
@@ -149,6 +154,10 @@ impl AuditAction {
             AuditAction::CertificateUpdateRequested,
             AuditAction::CertificateUpdateSucceeded,
             AuditAction::CertificateUpdateFailed,
+            AuditAction::ApprovalRequested,
+            AuditAction::ApprovalApproved,
+            AuditAction::ApprovalRejected,
+            AuditAction::ApprovalExpired,
             AuditAction::TokenCreated,
             AuditAction::TokenRevoked,
             AuditAction::TokenUsed,
@@ -182,6 +191,10 @@ impl AuditAction {
             AuditAction::CertificateUpdateRequested => "certificate.update.requested",
             AuditAction::CertificateUpdateSucceeded => "certificate.update.succeeded",
             AuditAction::CertificateUpdateFailed => "certificate.update.failed",
+            AuditAction::ApprovalRequested => "certificate.approval.requested",
+            AuditAction::ApprovalApproved => "certificate.approval.approved",
+            AuditAction::ApprovalRejected => "certificate.approval.rejected",
+            AuditAction::ApprovalExpired => "certificate.approval.expired",
             AuditAction::TokenCreated => "token.created",
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenUsed => "token.used",
@@ -843,7 +856,7 @@ mod tests {
         let known: Vec<AuditAction> = AuditAction::known().collect();
         assert_eq!(
             known.len(),
-            20 + crate::domain::propagation::Phase::ALL.len()
+            24 + crate::domain::propagation::Phase::ALL.len()
         );
         let texts: std::collections::HashSet<&str> =
             known.iter().map(AuditAction::as_str).collect();

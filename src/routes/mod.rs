@@ -13,6 +13,7 @@ mod login;
 mod oidc;
 mod pools;
 mod propagations;
+mod requests;
 mod tokens;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -65,7 +66,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/bulk/{id}/cancel", web::post().to(bulk::cancel))
         .route("/scheduled", web::get().to(bulk::scheduled))
         .route("/propagations", web::get().to(propagations::index))
+        .route("/requests", web::get().to(requests::index))
+        .route("/requests/{id}/approve", web::post().to(requests::approve))
+        .route("/requests/{id}/reject", web::post().to(requests::reject))
         .route("/propagations/{id}", web::get().to(propagations::show))
+        .route(
+            "/propagations/{id}/rollback",
+            web::post().to(propagations::rollback),
+        )
         .route(
             "/propagations/{id}/events",
             web::get().to(propagations::events),

@@ -234,6 +234,28 @@ impl Store {
         Ok(entry)
     }
 
+    /// Who holds the claim on `domain` for a change being submitted, if anyone.
+    pub async fn pending_claim(&self, domain: &str) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT actor FROM pending_changes WHERE domain = $1")
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading the claim on a domain")
+    }
+
+    /// The newest propagation of `domain` not yet in a terminal phase, if any.
+    pub async fn active_propagation_of(&self, domain: &str) -> anyhow::Result<Option<Propagation>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {PROPAGATION_COLUMNS} FROM propagations \
+             WHERE domain = $1 AND phase IN ('submitted', 'updating', 'distributed') \
+             ORDER BY submitted_at DESC LIMIT 1"
+        )))
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading the domain's active propagation")
+    }
+
     /// Propagations not yet in a terminal phase.
     pub async fn active_propagations(&self) -> anyhow::Result<Vec<Propagation>> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(

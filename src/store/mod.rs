@@ -1,6 +1,7 @@
 //! Persistence through sqlx: `sqlite://` (the embedded default) or `postgres://` (several
 //! replicas), chosen by the URL at run time. Statements are written to run on both.
 
+mod approvals;
 mod audit;
 mod changes;
 mod jobs;
@@ -11,6 +12,7 @@ mod tokens;
 mod types;
 mod users;
 
+pub use approvals::{APPROVAL_LIFETIME_SECS, ChangeRequestRow, RequestStatus};
 pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use jobs::{BulkItem, BulkRun};

@@ -35,6 +35,7 @@ impl TestAccount {
             external_id: self.external_id.map(str::to_owned),
             regions: vec!["us-east-1".to_owned(), "eu-west-1".to_owned()],
             team: self.team.map(str::to_owned),
+            approval: None,
         }
     }
 }

@@ -218,6 +218,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("../../src/store/migrations/0012_oidc.sql")),
     (13, include_str!("../../src/store/migrations/0013_jobs.sql")),
+    (
+        14,
+        include_str!("../../src/store/migrations/0014_approvals.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.

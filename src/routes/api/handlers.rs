@@ -491,6 +491,14 @@ async fn change_problem(
         ChangeError::AlreadySubmitted
         | ChangeError::DomainBusy
         | ChangeError::DomainChanging(_) => Problem::new("conflict", text),
+        ChangeError::RollbackRefused(_) => Problem::new("not-eligible", text),
+        ChangeError::ApprovalRequested { request_id } => {
+            Problem::new("approval-required", text).with("request_id", json!(request_id))
+        }
+        ChangeError::PlanChanged(_) => Problem::new("conflict", text),
+        ChangeError::PreflightFailed(failures) => {
+            Problem::new("conflict", text).with("failed_checks", json!(failures))
+        }
         ChangeError::DomainGone { .. } => Problem::new("not-found", text),
         ChangeError::OutOfScope(why) => forbidden(state, req, user, pool_id, &why).await,
         ChangeError::NotOffered(_) => Problem::new("not-eligible", text),

@@ -17,6 +17,7 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ("forbidden", 403, "Not allowed"),
     ("not-found", 404, "Not found"),
     ("conflict", 409, "Conflict"),
+    ("approval-required", 409, "Approval required"),
     ("idempotency-key-reused", 422, "Idempotency key reused"),
     ("not-eligible", 422, "Certificate not eligible"),
     ("too-many", 429, "Too many"),

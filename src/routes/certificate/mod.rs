@@ -44,9 +44,18 @@ pub struct ConfirmPage<'a> {
     pub chrome: Chrome,
     pub record: &'a PoolRecord,
     pub domain: &'a str,
+    /// Where the confirmation is posted.
+    pub action: String,
+    /// The change this one rolls back, if it is a rollback.
+    pub rollback_of: Option<String>,
     pub old: Option<CertificateView>,
     pub new: CertificateView,
     pub submission_token: String,
+    /// The pre-flight checks; the confirm button shows only when all pass.
+    pub checks: Vec<change::preflight::Check>,
+    pub checks_passed: bool,
+    /// The exact `UpdateUserPoolDomain` input, pretty-printed JSON.
+    pub request_json: String,
 }
 
 /// One certificate on the confirmation page.
@@ -103,7 +112,7 @@ pub struct ChangeRequest {
 }
 
 /// The pool and its custom domain, if the user may change it.
-async fn pool_in_scope(
+pub(super) async fn pool_in_scope(
     state: &AppState,
     req: &HttpRequest,
     user: &CurrentUser,
@@ -226,6 +235,39 @@ async fn render_form(
     super::html_with_status(&page, status)
 }
 
+/// The confirmation page of a previewed change, posted to `action`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn confirm_page(
+    user: &CurrentUser,
+    view: &crate::inventory::View,
+    pool_id: &str,
+    domain: &DomainName,
+    preview: change::Preview,
+    submission_token: String,
+    action: String,
+    rollback_of: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let now = OffsetDateTime::now_utc();
+    let record = view
+        .pool(pool_id)
+        .ok_or_else(|| PageError::NotFound("No such pool.".into()))?;
+    let page = ConfirmPage {
+        title: "Confirm the change",
+        chrome: Chrome::of(user),
+        record,
+        domain: domain.as_str(),
+        action,
+        rollback_of,
+        old: preview.old.as_ref().map(|d| CertificateView::of(d, now)),
+        new: CertificateView::of(&preview.new, now),
+        submission_token,
+        checks_passed: preview.preflight.passed(),
+        request_json: preview.preflight.request_text(),
+        checks: preview.preflight.checks,
+    };
+    super::html(&page)
+}
+
 fn aws_error_view(error: &AwsError) -> AwsErrorView {
     let (code, message) = error.code_and_message();
     AwsErrorView {
@@ -297,20 +339,16 @@ pub async fn submit(
     } else {
         match change::preview(&services, &request).await {
             Ok(preview) => {
-                let now = OffsetDateTime::now_utc();
-                let record = view
-                    .pool(&pool_id)
-                    .ok_or_else(|| PageError::NotFound("No such pool.".into()))?;
-                let page = ConfirmPage {
-                    title: "Confirm the change",
-                    chrome: Chrome::of(&user),
-                    record,
-                    domain: domain.as_str(),
-                    old: preview.old.as_ref().map(|d| CertificateView::of(d, now)),
-                    new: CertificateView::of(&preview.new, now),
-                    submission_token: form.submission_token.clone(),
-                };
-                return super::html(&page);
+                return confirm_page(
+                    &user,
+                    &view,
+                    &pool_id,
+                    &domain,
+                    preview,
+                    form.submission_token.clone(),
+                    format!("/pools/{}/certificate", pool_id.as_str()),
+                    None,
+                );
             }
             Err(error) => error,
         }
@@ -320,9 +358,15 @@ pub async fn submit(
         render_form(state, view, &user, &pool_id, domain, form, status)
     };
     match error {
+        ChangeError::ApprovalRequested { request_id } => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/requests#request-{request_id}")))
+            .finish()),
         ChangeError::AlreadySubmitted
         | ChangeError::DomainBusy
-        | ChangeError::DomainChanging(_) => {
+        | ChangeError::DomainChanging(_)
+        | ChangeError::PreflightFailed(_)
+        | ChangeError::RollbackRefused(_)
+        | ChangeError::PlanChanged(_) => {
             with(FormState::message(error.to_string()), StatusCode::CONFLICT).await
         }
         ChangeError::NotOffered(_) | ChangeError::NotEligible { .. } => {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use actix_session::Session;
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -13,6 +13,8 @@ use tokio::time::Instant;
 
 use super::{Chrome, PageError, html, timestamp};
 use crate::auth::{self, CurrentUser};
+use crate::change::{self, ChangeError};
+use crate::domain::UserPoolId;
 use crate::domain::propagation::Phase;
 use crate::propagation::streams::{STREAM_RETRY_AFTER_SECS, StreamSlot};
 use crate::propagation::watcher::PhaseEvent;
@@ -32,6 +34,11 @@ pub struct PropagationView {
     pub time_left: String,
     pub terminal: bool,
     pub outcome: Option<String>,
+    /// Whether the user may roll this change back (finished, the previous certificate
+    /// known, the pool in their scope).
+    pub can_roll_back: bool,
+    /// Why a rollback was refused, in words.
+    pub rollback_refusal: Option<String>,
 }
 
 #[derive(Template)]
@@ -101,24 +108,157 @@ pub async fn show(
         .propagation(&id)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
+    render(&state, &user, p, None, StatusCode::OK).await
+}
+
+/// The propagation's page; `refusal` says why a rollback was refused.
+async fn render(
+    state: &AppState,
+    user: &CurrentUser,
+    p: Propagation,
+    refusal: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
     let events = state.store.propagation_events(&p.id).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let terminal = p.phase.is_terminal();
     let outcome = terminal
         .then(|| events.last().and_then(|e| e.detail.clone()))
         .flatten();
-    html(&PropagationView {
-        title: "Propagation",
-        chrome: Chrome::of(&user),
-        timeline: timeline(&events),
-        submitted: at(p.submitted_at),
-        deadline: at(p.deadline),
-        now,
-        time_left: clock(p.deadline - now),
-        terminal,
-        outcome,
-        p,
-    })
+    let view = state.inventory.view();
+    let team = view.row(&p.pool_id).and_then(|row| row.team.as_deref());
+    let can_roll_back = change::ROLLBACK_PHASES.contains(&p.phase)
+        && p.old_certificate_arn.is_some()
+        && user.may_change(team);
+    super::html_with_status(
+        &PropagationView {
+            title: "Propagation",
+            chrome: Chrome::of(user),
+            timeline: timeline(&events),
+            submitted: at(p.submitted_at),
+            deadline: at(p.deadline),
+            now,
+            time_left: clock(p.deadline - now),
+            terminal,
+            outcome,
+            can_roll_back,
+            rollback_refusal: refusal,
+            p,
+        },
+        status,
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct RollbackForm {
+    #[serde(default)]
+    confirm: Option<String>,
+    #[serde(default)]
+    submission_token: String,
+}
+
+/// `POST /propagations/{id}/rollback`: the confirmation of a change back to the
+/// certificate used before this one, and (`confirm=yes`) the change itself, through
+/// the whole change protocol (PRODUCT.md §13).
+pub async fn rollback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    id: web::Path<String>,
+    form: web::Form<RollbackForm>,
+) -> Result<HttpResponse, PageError> {
+    let original = state
+        .store
+        .propagation(&id)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("No propagation {id}.")))?;
+    let (view, domain) =
+        super::certificate::pool_in_scope(&state, &req, &user, &original.pool_id).await?;
+    let form = form.into_inner();
+    let pool_id = UserPoolId::parse(&original.pool_id).map_err(|e| {
+        PageError::Unexpected(anyhow::anyhow!(
+            "a stored propagation has a bad pool id: {e}"
+        ))
+    })?;
+    let previous = original.old_certificate_arn.clone().unwrap_or_default();
+    let token = if form.submission_token.is_empty() {
+        state
+            .store
+            .issue_submission_token(&user.username, pool_id.as_str())
+            .await?
+    } else {
+        form.submission_token
+    };
+    let (source_ip, user_agent) = super::origin(&req);
+    let services = change::Services {
+        store: &state.store,
+        inventory: &state.inventory,
+        propagation_timeout: state.settings.propagation_timeout,
+    };
+    let request = change::ChangeRequest {
+        user: &user,
+        view: &view,
+        pool_id: &pool_id,
+        domain: &domain,
+        certificate_arn: &previous,
+        submission_token: &token,
+        source_ip,
+        user_agent,
+    };
+    let error = if form.confirm.as_deref() == Some("yes") {
+        match change::submit_rollback(&services, &request, &original).await {
+            Ok(accepted) => {
+                return Ok(HttpResponse::SeeOther()
+                    .insert_header((
+                        header::LOCATION,
+                        format!("/propagations/{}", accepted.propagation_id),
+                    ))
+                    .finish());
+            }
+            Err(error) => error,
+        }
+    } else {
+        match change::rollback_preview(&services, &request, &original).await {
+            Ok(preview) => {
+                return super::certificate::confirm_page(
+                    &user,
+                    &view,
+                    pool_id.as_str(),
+                    &domain,
+                    preview,
+                    token.clone(),
+                    format!("/propagations/{}/rollback", original.id),
+                    Some(original.id.clone()),
+                );
+            }
+            Err(error) => error,
+        }
+    };
+    let message = error.to_string();
+    let status = match error {
+        ChangeError::OutOfScope(why) => {
+            return Err(super::deny(&state, &req, &user, Some(pool_id.as_str()), &why).await);
+        }
+        ChangeError::DomainGone { .. } => return Err(PageError::NotFound(message)),
+        ChangeError::Unexpected(e) => return Err(PageError::Unexpected(e)),
+        ChangeError::ApprovalRequested { request_id } => {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/requests#request-{request_id}")))
+                .finish());
+        }
+        ChangeError::AwsRefused(_) | ChangeError::QuotaBusy(_) | ChangeError::UnclearOutcome(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+        ChangeError::RollbackRefused(_)
+        | ChangeError::NotOffered(_)
+        | ChangeError::NotEligible { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ChangeError::AlreadySubmitted
+        | ChangeError::DomainBusy
+        | ChangeError::DomainChanging(_)
+        | ChangeError::PreflightFailed(_)
+        | ChangeError::PlanChanged(_) => StatusCode::CONFLICT,
+    };
+    render(&state, &user, original, Some(message), status).await
 }
 
 /// Server-Sent Events: the current state at once, then every change, until a terminal
