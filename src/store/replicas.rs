@@ -49,21 +49,23 @@ impl Store {
         Ok(())
     }
 
-    /// Takes or renews the watch of a propagation for `holder` (its heartbeat); false
-    /// when another replica watches it and its lease has not expired.
+    /// Takes or renews the watch of a propagation for `holder` (its heartbeat) for
+    /// `seconds`; false when another replica watches it and its lease has not expired.
+    /// `lease_expires` is in unix milliseconds.
     pub async fn claim_propagation(
         &self,
         id: &str,
         holder: &str,
         seconds: i64,
     ) -> anyhow::Result<bool> {
-        let now = now();
+        // In milliseconds: whole seconds would stretch a short lease by up to one.
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         let result = sqlx::query(
             "UPDATE propagations SET lease_holder = $1, lease_expires = $2 \
              WHERE id = $3 AND (lease_holder IS NULL OR lease_holder = $1 OR lease_expires < $4)",
         )
         .bind(holder)
-        .bind(now + seconds)
+        .bind(now + seconds * 1000)
         .bind(id)
         .bind(now)
         .execute(&self.pool)
