@@ -479,7 +479,14 @@ impl Inventory {
                     "the reader's lease could not be checked"
                 ),
             }
-            tokio::time::sleep(FOLLOW_EVERY.min(every)).await;
+            // Renewed well before it expires, so the reader stays the reader.
+            tokio::time::sleep(
+                FOLLOW_EVERY
+                    .min(every)
+                    .min(self.lease / 3)
+                    .max(Duration::from_millis(500)),
+            )
+            .await;
         }
     }
 
