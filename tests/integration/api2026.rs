@@ -4,7 +4,7 @@
 //! words, renewal and use, and serials compared as numbers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use certdeck_sandbox::Seed;
 use serde_json::{Value, json};
@@ -82,30 +82,6 @@ fn text_at(html: &str, css: &str) -> String {
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("no {css} on the page"))
-}
-
-async fn propagation_phase(browser: &Browser, id: &str) -> Value {
-    browser
-        .propagation_json(id)
-        .await
-        .json()
-        .await
-        .expect("JSON")
-}
-
-async fn wait_for_phase(browser: &Browser, id: &str, phase: &str, limit: Duration) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let current = propagation_phase(browser, id).await;
-        if current["phase"] == phase {
-            return current;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "phase {phase} not reached in {limit:?}: {current}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Confirms replacing `pool_id`'s certificate by `arn` through the form; the propagation id.
@@ -452,7 +428,7 @@ async fn after_a_swap_the_pool_page_shows_what_still_uses_the_old_certificate() 
     let users = text_at(&page, "#previous-in-use-by");
     assert!(users.contains("arn:aws:cloudfront::"), "{users}");
 
-    wait_for_phase(&app.admin, &id, "verified", Duration::from_secs(40)).await;
+    crate::propagation::wait_for_phase(&app.admin, &id, "verified", Duration::from_secs(40)).await;
     app.refresh().await;
     let page = app.pool_page(&pool).await;
     let users = text_at(&page, "#previous-in-use-by");
@@ -500,7 +476,9 @@ async fn a_change_is_verified_when_acm_writes_the_serial_in_another_form() {
         chosen.expect("the sandbox spells some serials with 00: or in upper case");
     app.refresh().await;
     let id = change_to(&app.admin, &pool, &arn).await;
-    let done = wait_for_phase(&app.admin, &id, "verified", Duration::from_secs(40)).await;
+    let done =
+        crate::propagation::wait_for_phase(&app.admin, &id, "verified", Duration::from_secs(40))
+            .await;
     let served = done["served_serial"].as_str().expect("a served serial");
     assert_ne!(served, acm_serial, "the texts differ");
     assert!(certdeck::domain::same_serial(served, &acm_serial));

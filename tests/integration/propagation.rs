@@ -35,7 +35,8 @@ async fn api(browser: &Browser, id: &str) -> Value {
         .expect("json")
 }
 
-async fn wait_for_phase(browser: &Browser, id: &str, phase: &str, limit: Duration) -> Value {
+/// Polls the propagation's JSON until it reaches `phase`, or fails after `limit`.
+pub async fn wait_for_phase(browser: &Browser, id: &str, phase: &str, limit: Duration) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let current = api(browser, id).await;
