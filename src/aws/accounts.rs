@@ -18,9 +18,6 @@ pub struct Account {
     /// The 12-digit id when known (from the role's ARN; for the credential chain's own
     /// account, from the ARNs of what is read).
     pub id: Option<String>,
-    /// The role assumed to read it; `None`: the credential chain's own identity.
-    pub role_arn: Option<String>,
-    pub external_id: Option<String>,
     /// The team owning its pools unless a pool's team tag names another.
     pub team: Option<String>,
     /// Every change of its pools needs a second person's approval.

@@ -209,8 +209,6 @@ impl AwsAccounts {
             let account = Account {
                 name: DEFAULT_ACCOUNT.to_owned(),
                 id: None,
-                role_arn: None,
-                external_id: None,
                 team: None,
                 approval_required: false,
             };
@@ -240,8 +238,6 @@ impl AwsAccounts {
                 let account = Account {
                     name: name.clone(),
                     id: configured.account_id().map(str::to_owned),
-                    role_arn: Some(role_arn.clone()),
-                    external_id: external_id.clone(),
                     team: team.clone(),
                     approval_required: approval
                         .as_deref()
@@ -286,11 +282,6 @@ impl AwsAccounts {
         let regions: std::collections::BTreeSet<&str> =
             self.accounts.iter().flat_map(|a| a.regions()).collect();
         regions.into_iter().map(str::to_owned).collect()
-    }
-
-    /// Whether more than one account is configured.
-    pub fn several(&self) -> bool {
-        self.accounts.len() > 1
     }
 
     /// This replica's share of every account's quotas (see `RateLimiter::set_share`).
