@@ -24,6 +24,9 @@ pub struct ServedCertificate {
     pub serial: String,
     pub subject: String,
     pub not_after: String,
+    /// The same expiry in unix seconds.
+    #[serde(skip)]
+    pub not_after_unix: i64,
 }
 
 /// Why a probe saw no valid certificate.
@@ -164,6 +167,7 @@ fn describe_leaf(leaf: &CertificateDer<'_>) -> Result<ServedCertificate, ProbeEr
     // The serial as an unsigned number's bytes (no leading zero byte), as ACM's is.
     let serial = certificate.tbs_certificate.serial.to_bytes_be();
     let subject = certificate.subject().to_string();
+    let not_after_unix = certificate.validity().not_after.timestamp();
     let not_after = certificate
         .validity()
         .not_after
@@ -174,5 +178,6 @@ fn describe_leaf(leaf: &CertificateDer<'_>) -> Result<ServedCertificate, ProbeEr
         serial: crate::domain::format_serial(&serial),
         subject,
         not_after,
+        not_after_unix,
     })
 }

@@ -15,11 +15,11 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::probe::Probe;
+use super::probe::{Probe, ServedCertificate};
 use crate::aws::{AwsAccounts, AwsClients, AwsError};
 use crate::domain::propagation::{CognitoSeen, Phase, Transition};
 use crate::domain::same_serial;
-use crate::store::{Observation, Propagation, Store};
+use crate::store::{Observation, Propagation, ServedRecord, Store};
 
 /// A phase change, as the live page receives it (and replicas send each other).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -46,6 +46,8 @@ pub struct Watcher {
     /// Domains whose edge serves another certificate than the one configured (by the
     /// last probe of their latest change, or of the last sweep).
     served_differs: RwLock<HashSet<String>>,
+    /// What each domain's edge served at its last probe.
+    served: RwLock<HashMap<String, ServedRecord>>,
     /// The custom domains to sweep, from the inventory.
     inventory: std::sync::Arc<crate::inventory::Inventory>,
     /// How often every custom domain's edge is probed (the inventory's refresh interval).
@@ -115,6 +117,7 @@ impl Watcher {
                 .as_secs() as i64,
             events,
             served_differs: RwLock::new(HashSet::new()),
+            served: RwLock::new(HashMap::new()),
         }
     }
 
@@ -341,7 +344,8 @@ impl Watcher {
                     let matches = expected
                         .as_deref()
                         .is_some_and(|expected| same_serial(&served.serial, expected));
-                    self.set_served_differs(&p.domain, !matches).await;
+                    self.record_served(&p.domain, &served, expected.as_ref().map(|_| matches))
+                        .await;
                     if let Transition::To {
                         phase: verified, ..
                     } = verified
@@ -530,26 +534,24 @@ impl Watcher {
             };
             serials.insert(arn.to_owned(), serial);
         }
-        let results: Vec<(String, Option<String>, Result<String, String>)> =
+        let results: Vec<(String, Option<String>, Result<ServedCertificate, String>)> =
             futures_util::stream::iter(targets)
                 .map(|(domain, arn, distribution, _)| {
                     let expected = serials.get(&arn).cloned().flatten();
                     async move {
                         let served = self.probe.probe(&domain, distribution.as_deref()).await;
-                        (
-                            domain,
-                            expected,
-                            served.map(|s| s.serial).map_err(|e| e.to_string()),
-                        )
+                        (domain, expected, served.map_err(|e| e.to_string()))
                     }
                 })
                 .buffer_unordered(SWEEP_CONCURRENCY)
                 .collect()
                 .await;
         for (domain, expected, served) in results {
-            if let (Some(expected), Ok(served)) = (expected, served) {
-                self.set_served_differs(&domain, !same_serial(&served, &expected))
-                    .await;
+            if let Ok(served) = served {
+                let matches = expected
+                    .as_deref()
+                    .map(|expected| same_serial(&served.serial, expected));
+                self.record_served(&domain, &served, matches).await;
             }
         }
         Ok(())
@@ -566,7 +568,34 @@ impl Watcher {
         })
     }
 
-    /// Records what a probe found, here and for the other replicas.
+    /// Records what a probe found (the certificate served and whether it is the one
+    /// configured, when that is known), here and for the other replicas.
+    async fn record_served(&self, domain: &str, served: &ServedCertificate, matches: Option<bool>) {
+        let record = ServedRecord {
+            domain: domain.to_owned(),
+            serial: served.serial.clone(),
+            subject: served.subject.clone(),
+            not_after: Some(served.not_after_unix),
+            matches,
+            probed_at: OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        if let Err(e) = self.store.record_served_certificate(&record).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                domain,
+                "what the edge served was not recorded"
+            );
+        }
+        if let Ok(mut map) = self.served.write() {
+            map.insert(domain.to_owned(), record);
+        }
+        if let Some(matches) = matches {
+            self.set_served_differs(domain, !matches).await;
+        }
+    }
+
+    /// Records whether the edge serves the configured certificate, here and for the
+    /// other replicas.
     async fn set_served_differs(&self, domain: &str, differs: bool) {
         if let Err(e) = self.store.set_served_differs(domain, differs).await {
             tracing::warn!(
@@ -584,7 +613,23 @@ impl Watcher {
         if let Ok(mut set) = self.served_differs.write() {
             *set = stored;
         }
+        let served: HashMap<String, ServedRecord> = self
+            .store
+            .served_certificates()
+            .await?
+            .into_iter()
+            .map(|r| (r.domain.clone(), r))
+            .collect();
+        if let Ok(mut map) = self.served.write() {
+            *map = served;
+        }
         Ok(())
+    }
+
+    /// What each custom domain's edge served at its last probe (sweep or change), by
+    /// domain, from every replica's probes.
+    pub fn served_certificates(&self) -> HashMap<String, ServedRecord> {
+        self.served.read().map(|m| m.clone()).unwrap_or_default()
     }
 
     fn mark_served_differs(&self, domain: &str, differs: bool) {

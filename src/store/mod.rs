@@ -17,7 +17,7 @@ pub use audit::{AuditFilter, ChainReport, audit_time};
 pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use jobs::{BulkItem, BulkRun};
 pub use oidc::OidcSignIn;
-pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS};
+pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS, ServedRecord};
 pub use sessions::{SESSION_ID, SESSION_USER};
 pub use tokens::{IdempotencyClaim, NewToken, StoredToken};
 pub use users::{StoredUser, ThrottleKind, UserError};

@@ -183,4 +183,65 @@ impl Store {
             .map(|r| r.try_get("domain").context("a domain"))
             .collect()
     }
+
+    /// Records what `domain`'s edge served at a probe.
+    pub async fn record_served_certificate(&self, served: &ServedRecord) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO served_certificates \
+             (domain, serial, subject, not_after, matches, probed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (domain) DO UPDATE SET serial = excluded.serial, \
+             subject = excluded.subject, not_after = excluded.not_after, \
+             matches = excluded.matches, probed_at = excluded.probed_at",
+        )
+        .bind(&served.domain)
+        .bind(&served.serial)
+        .bind(&served.subject)
+        .bind(served.not_after)
+        .bind(served.matches.map(i32::from))
+        .bind(served.probed_at)
+        .execute(&self.pool)
+        .await
+        .context("recording what the edge served")?;
+        Ok(())
+    }
+
+    /// What each custom domain's edge served at its last probe, by domain.
+    pub async fn served_certificates(&self) -> anyhow::Result<Vec<ServedRecord>> {
+        let rows = sqlx::query(
+            "SELECT domain, serial, subject, not_after, matches, probed_at \
+             FROM served_certificates ORDER BY domain",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading what the edges served")?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServedRecord {
+                    domain: r.try_get("domain")?,
+                    serial: r.try_get("serial")?,
+                    subject: r.try_get("subject")?,
+                    not_after: r.try_get("not_after")?,
+                    matches: r.try_get::<Option<i32>, _>("matches")?.map(|m| m != 0),
+                    probed_at: r.try_get("probed_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .context("a served certificate row")
+    }
+}
+
+/// What a custom domain's edge served at its last probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedRecord {
+    pub domain: String,
+    /// ACM's spelling of the serial.
+    pub serial: String,
+    pub subject: String,
+    /// Unix seconds (`None`: the date could not be read).
+    pub not_after: Option<i64>,
+    /// Whether the served serial is the configured certificate's (`None`: unknown).
+    pub matches: Option<bool>,
+    /// Unix seconds.
+    pub probed_at: i64,
 }

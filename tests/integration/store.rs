@@ -222,6 +222,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../src/store/migrations/0014_approvals.sql"),
     ),
+    (
+        15,
+        include_str!("../../src/store/migrations/0015_served_certificates.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.
