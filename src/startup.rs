@@ -45,6 +45,8 @@ impl Application {
             "the audit log needs a key: set CERTDECK_AUDIT_KEY (at least 32 characters, e.g. \
              `openssl rand -hex 32`) or CERTDECK_AUDIT_KEY_FILE, and keep it out of the database",
         )?;
+        // Once per process; every console of the process counts into it.
+        crate::metrics::install();
         let sqlite_lock = Store::lock_sqlite_file(&settings.database_url)?;
         let store = Store::connect(&settings.database_url)
             .await?
@@ -161,6 +163,7 @@ impl Application {
                 .wrap(from_fn(no_store))
                 .wrap(security_headers(secure_cookies))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(from_fn(crate::metrics::http::record))
                 .app_data(data.clone())
                 .configure(routes::configure)
         })

@@ -5,6 +5,7 @@ mod accounts;
 mod acm;
 mod cognito;
 mod limiter;
+mod metered;
 mod model;
 
 use std::collections::BTreeMap;
@@ -220,7 +221,11 @@ impl AwsAccounts {
                 .region(Region::new(CLOUDFRONT_CERTIFICATE_REGION))
                 .load()
                 .await;
-            let sts = aws_sdk_sts::Client::new(&sts_config);
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&sts_config)
+                    .interceptor(metered::Metered)
+                    .build(),
+            );
             for configured in &settings.accounts {
                 let AccountSettings {
                     name,
@@ -339,6 +344,7 @@ impl AwsClients {
             .collect();
         let acm_config = aws_sdk_acm::config::Builder::from(&sdk_config)
             .region(Region::new(CLOUDFRONT_CERTIFICATE_REGION))
+            .interceptor(metered::Metered)
             .build();
         Ok(Self {
             account: Arc::new(account),
@@ -410,10 +416,17 @@ impl AwsClients {
     async fn pace(&self, region: &str, category: Category) -> Result<(), AwsError> {
         let lane = format!("{}/{region}", self.account.name);
         match self.max_wait {
-            Some(max_wait) => Ok(self
-                .limiter
-                .acquire_within(&lane, category, max_wait)
-                .await?),
+            Some(max_wait) => {
+                let acquired = self.limiter.acquire_within(&lane, category, max_wait).await;
+                if acquired.is_err() {
+                    metrics::counter!(
+                        crate::metrics::AWS_QUOTA_BUSY,
+                        "category" => format!("{category:?}")
+                    )
+                    .increment(1);
+                }
+                Ok(acquired?)
+            }
             None => {
                 self.limiter.acquire(&lane, category).await;
                 Ok(())
@@ -457,7 +470,8 @@ fn cognito_client(
     credentials: Option<aws_credential_types::Credentials>,
 ) -> aws_sdk_cognitoidentityprovider::Client {
     let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk_config)
-        .region(Region::new(region.to_owned()));
+        .region(Region::new(region.to_owned()))
+        .interceptor(metered::Metered);
     if let Some(credentials) = credentials {
         config = config.credentials_provider(credentials);
     }

@@ -397,6 +397,12 @@ impl Watcher {
             self.store.observe_propagation(&p.id, phase, seen).await?
         };
         let at_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        if moved && next.is_terminal() {
+            crate::metrics::propagation_finished(
+                next.as_str(),
+                (now.unix_timestamp() - p.submitted_at) as f64,
+            );
+        }
         if moved {
             self.publish(PhaseEvent::of(
                 &p.id,

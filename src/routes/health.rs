@@ -1,8 +1,12 @@
+use std::collections::BTreeMap;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+use crate::metrics;
 
 use crate::state::AppState;
 
@@ -67,7 +71,9 @@ fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
     ))
 }
 
-/// Prometheus text: what the inventory holds, how old it is, the changes in flight.
+/// Prometheus text: what the inventory holds, how old it is, the changes in flight, each
+/// domain's certificate expiry and what its edge serves (this console's state, read now),
+/// then the process's counters and histograms (`crate::metrics`).
 /// With `CERTDECK_METRICS_TOKEN` set, only for `Authorization: Bearer` with it.
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     if let Some(token) = &state.settings.metrics_token
@@ -83,42 +89,20 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     }
     let view = state.inventory.view();
     let now = OffsetDateTime::now_utc();
-    let age = if view.is_empty_start() {
+    let inventory_age_seconds = if view.is_empty_start() {
         -1
     } else {
         (now - view.snapshot.taken_at).whole_seconds()
     };
-    let active = state
+    let propagations_active = state
         .store
         .active_propagations()
         .await
         .map(|p| p.len() as i64)
         .unwrap_or(-1);
-    let flagged = view.rows.iter().filter(|r| r.flags.any()).count();
-    let custom = view
-        .rows
-        .iter()
-        .filter(|r| r.custom_domain.is_some())
-        .count();
-    let body = format!(
-        "# HELP certdeck_pools User pools in the inventory.\n# TYPE certdeck_pools gauge\ncertdeck_pools {}\n\
-         # HELP certdeck_custom_domains Custom domains in the inventory.\n# TYPE certdeck_custom_domains gauge\ncertdeck_custom_domains {custom}\n\
-         # HELP certdeck_pools_needing_attention Pools with a dashboard flag.\n# TYPE certdeck_pools_needing_attention gauge\ncertdeck_pools_needing_attention {flagged}\n\
-         # HELP certdeck_inventory_age_seconds Age of the inventory snapshot (-1: none yet).\n# TYPE certdeck_inventory_age_seconds gauge\ncertdeck_inventory_age_seconds {age}\n\
-         # HELP certdeck_inventory_problems What the last refresh could not read.\n# TYPE certdeck_inventory_problems gauge\ncertdeck_inventory_problems {}\n\
-         # HELP certdeck_propagations_active Certificate changes being followed.\n# TYPE certdeck_propagations_active gauge\ncertdeck_propagations_active {active}\n",
-        view.rows.len(),
-        view.snapshot.problems.len(),
-    );
-    // Per account (names are [a-z0-9_-] and ids digits: nothing to escape in labels).
-    let mut body = body;
-    body.push_str(
-        "# HELP certdeck_account_pools User pools in the inventory, per AWS account.\n# TYPE certdeck_account_pools gauge\n",
-    );
     // Name → (id, pools); the id of the credential chain's own account comes from
     // what was read.
-    let mut per_account: std::collections::BTreeMap<&str, (Option<&str>, usize)> =
-        Default::default();
+    let mut per_account: BTreeMap<&str, (Option<&str>, usize)> = Default::default();
     for aws in state.inventory.accounts().all() {
         let account = aws.account();
         per_account.insert(account.name.as_str(), (account.id.as_deref(), 0));
@@ -128,23 +112,50 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         entry.0 = entry.0.or(row.account_id.as_deref());
         entry.1 += 1;
     }
-    for (name, (id, pools)) in &per_account {
-        let id = id.unwrap_or_default();
-        body.push_str(&format!(
-            "certdeck_account_pools{{account=\"{name}\",account_id=\"{id}\"}} {pools}\n"
-        ));
-    }
-    body.push_str(
-        "# HELP certdeck_account_readable Whether the last refresh could read the account (assume its role).\n# TYPE certdeck_account_readable gauge\n",
-    );
-    for (name, (id, _)) in &per_account {
-        let id = id.unwrap_or_default();
-        let readable = u8::from(!view.snapshot.account_problems.contains_key(*name));
-        body.push_str(&format!(
-            "certdeck_account_readable{{account=\"{name}\",account_id=\"{id}\"}} {readable}\n"
-        ));
-    }
+    let served = state.watcher.served_certificates();
+    // Only the domains the inventory holds now: a removed domain's series goes too.
+    let mut served_matches: Vec<(&str, bool)> = view
+        .rows
+        .iter()
+        .filter_map(|row| row.custom_domain.as_deref())
+        .filter_map(|domain| Some((domain, served.get(domain)?.matches?)))
+        .collect();
+    served_matches.sort_unstable();
+    served_matches.dedup_by_key(|(domain, _)| *domain);
+    let snapshot = metrics::State {
+        pools: view
+            .rows
+            .iter()
+            .map(|row| metrics::PoolState {
+                account: &row.account,
+                region: &row.region,
+                pool_id: &row.pool_id,
+                custom_domain: row.custom_domain.as_deref(),
+                certificate_not_after: row
+                    .certificate
+                    .as_ref()
+                    .and_then(|c| c.not_after)
+                    .map(OffsetDateTime::unix_timestamp),
+            })
+            .collect(),
+        accounts: per_account
+            .iter()
+            .map(|(name, (id, pools))| metrics::AccountState {
+                name,
+                id: id.unwrap_or_default(),
+                pools: *pools,
+                readable: !view.snapshot.account_problems.contains_key(*name),
+            })
+            .collect(),
+        pools_needing_attention: view.rows.iter().filter(|r| r.flags.any()).count(),
+        inventory_age_seconds,
+        inventory_problems: view.snapshot.problems.len(),
+        propagations_active,
+        served_matches,
+    };
+    let mut body = metrics::render_state(&snapshot);
+    body.push_str(&metrics::render_events());
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
 }
