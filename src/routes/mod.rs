@@ -7,6 +7,7 @@ mod bulk;
 mod certificate;
 mod certificates;
 mod dashboard;
+mod expiry;
 pub mod guard;
 mod health;
 mod login;
@@ -43,6 +44,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/audit.csv", web::get().to(audit::csv))
         .route("/audit.jsonl", web::get().to(audit::jsonl))
         .route("/", web::get().to(dashboard::show))
+        .route("/expiry", web::get().to(expiry::show))
         .route("/pools/{pool_id}", web::get().to(pools::show))
         .route("/pools/{pool_id}/refresh", web::post().to(pools::refresh))
         .route(
