@@ -283,7 +283,11 @@ mod tests {
     fn pool<'a>(i: usize, ids: &'a [String], domains: &'a [String]) -> PoolState<'a> {
         PoolState {
             account: "default",
-            region: if i % 2 == 0 { "eu-west-1" } else { "us-east-1" },
+            region: if i.is_multiple_of(2) {
+                "eu-west-1"
+            } else {
+                "us-east-1"
+            },
             pool_id: &ids[i],
             custom_domain: Some(&domains[i]),
             certificate_not_after: Some(1_800_000_000 + i as i64),
