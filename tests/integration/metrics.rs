@@ -221,9 +221,6 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
     assert!(swept, "the sweep probed the four custom domains");
 
     let text = app.get_text("/metrics").await;
-    if let Ok(path) = std::env::var("CERTDECK_DUMP_METRICS") {
-        std::fs::write(path, &text).expect("dump");
-    }
     let after = parse(&text);
 
     // Every family is certdeck's, and the histograms are real ones (the parser script
