@@ -186,8 +186,8 @@ async fn the_timeline_shows_every_custom_domain_by_team_in_colour_and_words() {
             "{s:?}"
         );
         let (urgency, words) = match expected {
-            ..=30 => ("soon", "soon: 30 days or fewer"),
-            _ => ("ok", "fine"),
+            ..=30 => ("soon", "days left · soon"),
+            _ => ("ok", "days left · fine"),
         };
         assert_eq!(s.urgency, urgency, "{s:?}");
         if expected > 180 {

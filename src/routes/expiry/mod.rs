@@ -17,9 +17,9 @@ use crate::store::ServedRecord;
 pub const HORIZON_DAYS: i64 = 180;
 
 /// The SVG's geometry (user units): the domain column, then the timeline.
-const LABEL_WIDTH: i64 = 300;
+const LABEL_WIDTH: i64 = 280;
 const CHART_WIDTH: i64 = 540;
-const STATUS_WIDTH: i64 = 220;
+const STATUS_WIDTH: i64 = 300;
 const ROW_HEIGHT: i64 = 28;
 const AXIS_HEIGHT: i64 = 30;
 
@@ -62,7 +62,15 @@ impl Urgency {
         }
     }
 
-    /// What the colour says, in words.
+    /// The urgency in one word, beside each domain.
+    pub fn word(self) -> &'static str {
+        match self {
+            Urgency::Fine => "fine",
+            other => other.key(),
+        }
+    }
+
+    /// What the colour says, in words (the legend).
     pub fn label(self) -> &'static str {
         match self {
             Urgency::Expired => "expired",
@@ -127,11 +135,11 @@ impl TimelineDomain {
         match self.days_left {
             None => "expiry unknown".to_owned(),
             Some(d) if d < 0 => format!("expired {} days ago{source}", -d),
-            Some(1) => format!("1 day left · {}{source}", self.urgency.label()),
+            Some(1) => format!("1 day left · {}{source}", self.urgency.word()),
             Some(d) if d > HORIZON_DAYS => {
                 format!("{d} days left · beyond {HORIZON_DAYS} days{source}")
             }
-            Some(d) => format!("{d} days left · {}{source}", self.urgency.label()),
+            Some(d) => format!("{d} days left · {}{source}", self.urgency.word()),
         }
     }
 
