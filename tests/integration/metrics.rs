@@ -403,3 +403,43 @@ async fn a_domain_that_left_the_inventory_leaves_no_series() {
     assert!(metrics.contains("certdeck_custom_domains 3\n"), "{metrics}");
     app.stop().await;
 }
+
+/// The series the "propagation timed out" alert watches: a change whose edge never
+/// switches is counted under `outcome="timed_out"`, with its duration.
+#[tokio::test]
+async fn a_timed_out_change_is_counted_for_the_alert() {
+    let mut opts = options(Seed::Demo);
+    opts.timings.propagation = Duration::from_secs(1);
+    let sandbox = Arc::new(spawn_sandbox(opts).await);
+    let mut s = settings(&sandbox, &sandbox.sqlite_url());
+    s.propagation_timeout = Duration::from_secs(6);
+    let app = TestApp::start_with(&sandbox, s).await;
+    app.refresh().await;
+    let timed_out = [("outcome", "timed_out")];
+    let before = parse(&app.get_text("/metrics").await);
+    sandbox
+        .arm_fault(json!({"operation": "Edge.Distribute", "count": 1}))
+        .await;
+    let id = change_certificate(&app, &app.admin, "Customer portal").await;
+    wait_for_phase(&app.admin, &id, "timed_out", Duration::from_secs(40)).await;
+    let after = parse(&app.get_text("/metrics").await);
+    let count = "certdeck_propagation_duration_seconds_count";
+    assert!(after.sum(count, &timed_out) - before.sum(count, &timed_out) >= 1.0);
+    // Its duration is at least the timeout: it lands in the +Inf bucket, in none below 5 s.
+    let bucket = "certdeck_propagation_duration_seconds_bucket";
+    // (The series exists from the first timed-out change of the process on.)
+    let at = |parsed: &Parsed, le: f64| -> Option<f64> {
+        let found: Vec<f64> = parsed
+            .matching(bucket, &timed_out)
+            .filter(|s| s.1.get("le").and_then(|v| v.parse::<f64>().ok()) == Some(le))
+            .map(|s| s.2)
+            .collect();
+        assert!(found.len() <= 1, "one bucket le={le}");
+        found.first().copied()
+    };
+    let infinite = at(&after, f64::INFINITY).expect("the +Inf bucket");
+    assert!(infinite - at(&before, f64::INFINITY).unwrap_or(0.0) >= 1.0);
+    let five = at(&after, 5.0).expect("the 5 s bucket");
+    assert_eq!(five, at(&before, 5.0).unwrap_or(0.0));
+    app.stop().await;
+}
