@@ -9,6 +9,7 @@ pub mod configuration;
 pub mod domain;
 pub mod healthcheck;
 pub mod inventory;
+pub mod notify;
 pub mod propagation;
 pub mod routes;
 /// The AWS-compatible sandbox, a crate of its own (`crates/certdeck-sandbox`) that never

@@ -22,6 +22,7 @@ mod harness;
 mod helpers;
 mod hostile;
 mod moto;
+mod notifications;
 mod oidc;
 mod preflight;
 mod propagation;
