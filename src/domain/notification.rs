@@ -1,6 +1,6 @@
 //! Notifications' pure rules (PRODUCT.md §12): the channels, thresholds and routes as
 //! configured (`[notifications]`), which expiry threshold a certificate has crossed, and
-//! the texts each kind of channel sends. No I/O: `crate::notify` sends.
+//! the texts each kind of channel sends. No I/O: the `notify` module sends.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -47,7 +47,8 @@ pub enum Sender {
         url: String,
     },
     Email {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// Boxed: a transport is much larger than the other variants.
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
         to: Vec<Mailbox>,
     },
@@ -174,7 +175,7 @@ fn email_sender(email: &EmailChannel) -> anyhow::Result<Sender> {
         ));
     }
     Ok(Sender::Email {
-        transport: builder.build(),
+        transport: Box::new(builder.build()),
         from,
         to,
     })
