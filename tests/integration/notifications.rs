@@ -408,21 +408,7 @@ async fn change_events_are_sent_once_to_the_pools_team() {
     issue(&sandbox, "change.notify.test", 390).await;
     let pool = pool_with_domain(&sandbox, "platform", "change.notify.test", &old).await;
     // A new domain is CREATING until it is distributed; a change needs it ACTIVE.
-    let cognito = sandbox.cognito("us-east-1").await;
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            cognito
-                .describe_user_pool_domain()
-                .domain("change.notify.test")
-                .send()
-                .await
-                .ok()
-                .and_then(|d| d.domain_description().and_then(|d| d.status().cloned()))
-                .is_some_and(|s| s.as_str() == "ACTIVE")
-        })
-        .await,
-        "the domain becomes ACTIVE"
-    );
+    wait_active(&sandbox, "change.notify.test").await;
     let notify = notifications(&format!(
         "default_routes = [\"default\"]\n{}{}\n[teams.platform]\nroutes = [\"platform\"]\n",
         webhook_channel("default", &default_hook.url),
@@ -740,4 +726,133 @@ async fn a_mail_arrives_at_a_local_smtp_sink_over_starttls() {
     app.stop().await;
     drop(sink.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(5), sink.wait()).await;
+}
+
+/// Waits until Cognito reports `domain` ACTIVE (a new domain is CREATING until then).
+async fn wait_active(sandbox: &TestSandbox, domain: &str) {
+    let cognito = sandbox.cognito("us-east-1").await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            cognito
+                .describe_user_pool_domain()
+                .domain(domain)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.domain_description().and_then(|d| d.status().cloned()))
+                .is_some_and(|s| s.as_str() == "ACTIVE")
+        })
+        .await,
+        "{domain} becomes ACTIVE"
+    );
+}
+
+#[tokio::test]
+async fn refused_timed_out_and_approval_needing_changes_are_sent_too() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let hook = Receiver::start(0).await;
+    let mut pools = Vec::new();
+    for name in ["refused", "slow", "guarded"] {
+        let domain = format!("{name}.notify.test");
+        let old = issue(&sandbox, &domain, 200).await;
+        issue(&sandbox, &domain, 390).await;
+        pools.push(pool_with_domain(&sandbox, "platform", &domain, &old).await);
+    }
+    let cognito = sandbox.cognito("us-east-1").await;
+    let guarded_arn = cognito
+        .describe_user_pool()
+        .user_pool_id(&pools[2])
+        .send()
+        .await
+        .expect("DescribeUserPool")
+        .user_pool()
+        .and_then(|p| p.arn())
+        .expect("arn")
+        .to_owned();
+    cognito
+        .tag_resource()
+        .resource_arn(&guarded_arn)
+        .tags("certdeck:approval", "required")
+        .send()
+        .await
+        .expect("tagged");
+    for name in ["refused", "slow", "guarded"] {
+        wait_active(&sandbox, &format!("{name}.notify.test")).await;
+    }
+    let mut settings = settings(&sandbox, &sandbox.sqlite_url());
+    settings.notifications = notifications(&format!(
+        "default_routes = [\"hook\"]\n{}",
+        webhook_channel("hook", &hook.url)
+    ));
+    settings.propagation_timeout = Duration::from_secs(6);
+    let app = TestApp::start_with(&sandbox, settings).await;
+    app.refresh().await;
+    // AWS refuses the first change.
+    sandbox
+        .arm_fault(json!({"operation": "UpdateUserPoolDomain", "error_code": "InvalidParameterException", "message": "injected refusal", "count": 1}))
+        .await;
+    let response = crate::helpers::confirm_recommended(&app.admin, &pools[0]).await;
+    assert_eq!(response.status(), 502);
+    // The edge never switches for the second: it times out.
+    sandbox
+        .arm_fault(json!({"operation": "Edge.Distribute", "count": 1}))
+        .await;
+    let response = crate::helpers::confirm_recommended(&app.admin, &pools[1]).await;
+    assert_eq!(response.status(), 303);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a location")
+        .to_owned();
+    // The third needs a second person.
+    let response = crate::helpers::confirm_recommended(&app.admin, &pools[2]).await;
+    assert!(response.status().is_success() || response.status().is_redirection());
+    let id = crate::helpers::paths::propagation_id(&location);
+    crate::propagation::wait_for_phase(&app.admin, &id, "timed_out", Duration::from_secs(30)).await;
+    let events = || -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = hook
+            .received()
+            .iter()
+            .map(Received::json)
+            .map(|n| {
+                (
+                    n["kind"].as_str().unwrap_or_default().to_owned(),
+                    n["domain"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert!(
+        step_until(&app, || events().len() >= 5).await,
+        "{:?}",
+        events()
+    );
+    settle(&app).await;
+    let pair = |kind: &str, name: &str| (kind.to_owned(), format!("{name}.notify.test"));
+    assert_eq!(
+        events(),
+        [
+            pair("change.approval_needed", "guarded"),
+            pair("change.failed", "refused"),
+            pair("change.requested", "refused"),
+            pair("change.requested", "slow"),
+            pair("change.timed_out", "slow"),
+        ]
+    );
+    let refused = hook
+        .received()
+        .iter()
+        .map(Received::json)
+        .find(|n| n["kind"] == "change.failed")
+        .expect("the refusal");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("injected refusal")),
+        "{refused}"
+    );
+    app.stop().await;
 }
