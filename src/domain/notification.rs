@@ -114,9 +114,9 @@ pub enum ChannelKind {
         url: String,
         secret: SecretString,
     },
-    /// A Slack-compatible incoming webhook: `{"text": …}`.
+    /// A Slack-compatible incoming webhook: `{"text": …}`. Its URL is its credential.
     Slack {
-        url: String,
+        url: SecretString,
     },
     Email(EmailChannel),
 }
@@ -154,7 +154,8 @@ impl ChannelKind {
                 .unwrap_or_default()
         };
         match self {
-            ChannelKind::Webhook { url, .. } | ChannelKind::Slack { url } => host_of(url),
+            ChannelKind::Webhook { url, .. } => host_of(url),
+            ChannelKind::Slack { url } => host_of(url.expose_secret()),
             ChannelKind::Email(email) => format!(
                 "{} recipient(s) via {}:{}",
                 email.to.len(),
@@ -241,7 +242,10 @@ impl NotificationSettings {
                     ChannelKind::Webhook { url, secret }
                 }
                 "slack" => ChannelKind::Slack {
-                    url: check_url(channel.url.as_deref().unwrap_or_default(), &what)?,
+                    url: SecretString::from(check_url(
+                        channel.url.as_deref().unwrap_or_default(),
+                        &what,
+                    )?),
                 },
                 "email" => {
                     let host = channel
@@ -482,6 +486,10 @@ kind = "webhook"
 url = "https://hooks.example.com/certdeck"
 secret = "0123456789abcdef0123"
 [[channels]]
+name = "chat"
+kind = "slack"
+url = "https://hooks.slack.example/services/T0/B0/slack-very-secret"
+[[channels]]
 name = "mail"
 kind = "email"
 host = "smtp.example.com"
@@ -503,7 +511,12 @@ routes = ["mail", "ops"]
         };
         assert!(mail.starttls, "STARTTLS is required unless turned off");
         assert_eq!(mail.port, 587);
-        assert!(!format!("{ok:?}").contains("0123456789abcdef0123"));
+        let shown = format!("{ok:?}");
+        assert!(!shown.contains("0123456789abcdef0123") && !shown.contains("slack-very-secret"));
+        assert_eq!(
+            ok.channel("chat").unwrap().kind.target(),
+            "hooks.slack.example"
+        );
 
         let refused = |text: &str| {
             NotificationSettings::from_toml(text)

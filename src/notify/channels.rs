@@ -44,7 +44,7 @@ pub enum Sender {
     },
     Slack {
         http: reqwest::Client,
-        url: String,
+        url: SecretString,
     },
     Email {
         /// Boxed: a transport is much larger than the other variants.
@@ -88,7 +88,7 @@ impl Sender {
             }
             Sender::Slack { http, url } => {
                 let body = serde_json::json!({ "text": notification.slack_text() });
-                post(http.post(url).json(&body)).await
+                post(http.post(url.expose_secret()).json(&body)).await
             }
             Sender::Email {
                 transport,
