@@ -283,8 +283,15 @@ impl Notifier {
             }
             // The edge serves another certificate than the configured one: reported on
             // its own expiry (the configured one's rule covers a matching one).
+            let configured_not_after = row
+                .certificate
+                .as_ref()
+                .and_then(|c| c.not_after)
+                .map(OffsetDateTime::unix_timestamp);
             if let Some(seen) = served.get(domain.as_str())
                 && seen.matches != Some(true)
+                // Unknown match but the same expiry: the configured one, already covered.
+                && !(seen.matches.is_none() && seen.not_after == configured_not_after)
                 && let Some(not_after) = seen
                     .not_after
                     .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
