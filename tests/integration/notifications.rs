@@ -856,3 +856,38 @@ async fn refused_timed_out_and_approval_needing_changes_are_sent_too() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn delivered_rows_are_pruned_after_a_day() {
+    let sandbox = Arc::new(spawn_sandbox(options(Seed::Empty)).await);
+    let hook = Receiver::start(0).await;
+    let notify = notifications(&webhook_channel("hook", &hook.url));
+    let app = start(&sandbox, &sandbox.sqlite_url(), &notify).await;
+    let response = app
+        .admin
+        .post_form("/notifications/test", &[("channel", "hook")])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(step_until(&app, || !hook.received().is_empty()).await);
+    let store = &app.state.store;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            store.count_notifications("sent").await.expect("count") == 1
+        })
+        .await
+    );
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    // The notifier's own pruning keeps a day of sent rows.
+    store
+        .prune_notifications(now_ms - 86_400_000, now_ms - 30 * 86_400_000)
+        .await
+        .expect("prune");
+    assert_eq!(store.count_notifications("sent").await.expect("count"), 1);
+    // A day later it goes.
+    store
+        .prune_notifications(now_ms + 1000, now_ms + 1000)
+        .await
+        .expect("prune");
+    assert_eq!(store.count_notifications("sent").await.expect("count"), 0);
+    app.stop().await;
+}
