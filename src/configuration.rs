@@ -58,6 +58,9 @@ pub struct Settings {
     /// Single sign-on with OpenID Connect (`[oidc]`, PRODUCT.md §10); `None`: local
     /// accounts only.
     pub oidc: Option<crate::auth::oidc::OidcSettings>,
+    /// Channels, thresholds and routes of notifications (`[notifications]`, PRODUCT.md
+    /// §12); no channel: nothing is sent.
+    pub notifications: crate::domain::notification::NotificationSettings,
 }
 
 /// One `[[accounts]]` table: an AWS account certdeck reads through a role it assumes.
@@ -152,6 +155,7 @@ struct FileSettings {
     accounts: Vec<AccountSettings>,
     replica_lease_secs: Option<u64>,
     oidc: Option<crate::auth::oidc::OidcFile>,
+    notifications: Option<crate::domain::notification::NotificationsFile>,
 }
 
 impl Default for Settings {
@@ -181,6 +185,7 @@ impl Default for Settings {
             accounts: Vec::new(),
             replica_lease: Duration::from_secs(30),
             oidc: None,
+            notifications: Default::default(),
         }
     }
 }
@@ -323,6 +328,24 @@ impl Settings {
             .map(crate::auth::oidc::OidcSettings::parse)
             .transpose()
             .context("[oidc]")?;
+        s.notifications = crate::domain::notification::NotificationSettings::parse(
+            file.notifications.unwrap_or_default(),
+        )
+        .context("[notifications]")?;
+        if let Some(url) = var("PUBLIC_URL") {
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "CERTDECK_PUBLIC_URL must be an http(s) address, not {url:?}"
+            );
+            s.notifications.base_url = Some(url.trim_end_matches('/').to_owned());
+        }
+        if let Some(ms) = number("NOTIFY_RETRY_BASE_MS")? {
+            anyhow::ensure!(
+                (1..=3_600_000).contains(&ms),
+                "CERTDECK_NOTIFY_RETRY_BASE_MS must be 1 to 3600000"
+            );
+            s.notifications.retry_base = Duration::from_millis(ms);
+        }
         Ok(s)
     }
 }

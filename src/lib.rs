@@ -10,6 +10,7 @@ pub mod domain;
 pub mod healthcheck;
 pub mod inventory;
 pub mod metrics;
+pub mod notify;
 pub mod propagation;
 pub mod routes;
 /// The AWS-compatible sandbox, a crate of its own (`crates/certdeck-sandbox`) that never

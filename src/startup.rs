@@ -117,7 +117,19 @@ impl Application {
             .map(auth::oidc::OidcClient::new)
             .transpose()?
             .map(Arc::new);
+        let notifier = Arc::new(
+            crate::notify::Notifier::new(
+                settings.notifications.clone(),
+                store.clone(),
+                inventory.clone(),
+                &replica,
+            )
+            .context("configuring notifications")?,
+        );
+        notifier.prepare().await?;
+        supervisor.spawn("notifier", notifier.clone().run());
         let state = AppState {
+            notifier,
             oidc,
             settings: Arc::new(settings),
             inventory,

@@ -41,6 +41,8 @@ pub struct AppState {
     pub replica: Arc<str>,
     /// Single sign-on, when `[oidc]` is configured.
     pub oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
+    /// Notification rules and delivery (`/notifications`; tests step its rounds).
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 /// What the console knows of its audit chain between verifications.

@@ -130,6 +130,8 @@ pub enum AuditAction {
     BulkHalted,
     BulkFinished,
     BulkCancelled,
+    /// An admin sent a test notification to a channel (`/notifications`).
+    NotificationTest,
     /// A propagation reached this phase (`propagation.<phase>`).
     Propagation(crate::domain::propagation::Phase),
     /// An action certdeck does not write (a row of another version, a test's); kept
@@ -165,6 +167,7 @@ impl AuditAction {
             AuditAction::BulkHalted,
             AuditAction::BulkFinished,
             AuditAction::BulkCancelled,
+            AuditAction::NotificationTest,
         ]
         .into_iter()
         .chain(
@@ -202,6 +205,7 @@ impl AuditAction {
             AuditAction::BulkHalted => "bulk.halted",
             AuditAction::BulkFinished => "bulk.finished",
             AuditAction::BulkCancelled => "bulk.cancelled",
+            AuditAction::NotificationTest => "notification.test",
             AuditAction::Propagation(phase) => match phase {
                 Phase::Submitted => "propagation.submitted",
                 Phase::Updating => "propagation.updating",
@@ -856,7 +860,7 @@ mod tests {
         let known: Vec<AuditAction> = AuditAction::known().collect();
         assert_eq!(
             known.len(),
-            24 + crate::domain::propagation::Phase::ALL.len()
+            25 + crate::domain::propagation::Phase::ALL.len()
         );
         let texts: std::collections::HashSet<&str> =
             known.iter().map(AuditAction::as_str).collect();

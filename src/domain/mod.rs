@@ -4,6 +4,7 @@
 pub mod audit;
 mod certificate;
 mod domain_name;
+pub mod notification;
 mod pool_id;
 pub mod propagation;
 mod role;

@@ -11,6 +11,7 @@ mod expiry;
 pub mod guard;
 mod health;
 mod login;
+mod notifications;
 mod oidc;
 mod pools;
 mod propagations;
@@ -84,6 +85,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/tokens", web::get().to(tokens::index))
         .route("/tokens", web::post().to(tokens::create))
         .route("/tokens/{id}/revoke", web::post().to(tokens::revoke))
+        .route("/notifications", web::get().to(notifications::index))
+        .route(
+            "/notifications/test",
+            web::post().to(notifications::send_test),
+        )
         .route("/healthz", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))

@@ -103,7 +103,7 @@ async fn key_for_append(
     }
 }
 
-const COLUMNS: &str = "id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
+pub(super) const COLUMNS: &str = "id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
     old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash, \
     account, account_id, assumed_role";
 

@@ -24,6 +24,7 @@ mod helpers;
 mod hostile;
 mod metrics;
 mod moto;
+mod notifications;
 mod oidc;
 mod preflight;
 mod propagation;

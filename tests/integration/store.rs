@@ -226,6 +226,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../src/store/migrations/0015_served_certificates.sql"),
     ),
+    (
+        16,
+        include_str!("../../src/store/migrations/0016_notifications.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.
