@@ -14,6 +14,7 @@ use certdeck_sandbox::Seed;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, eventually, options, settings, spawn_sandbox, tempdir};
+use crate::notifications::{Receiver, notifications, webhook_channel};
 use crate::propagation::{change_certificate, wait_for_phase};
 use crate::sandbox_cli::python;
 
@@ -177,6 +178,12 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
     let mut s = settings(&sandbox, &sandbox.sqlite_url());
     // The edge sweep follows the inventory's interval.
     s.inventory_refresh = Duration::from_secs(2);
+    // A webhook channel: its deliveries are counted by channel and outcome.
+    let receiver = Receiver::start(0).await;
+    s.notifications = notifications(&format!(
+        "default_routes = [\"metrics-hook\"]\n{}",
+        webhook_channel("metrics-hook", &receiver.url)
+    ));
     let app = TestApp::start_with(&sandbox, s).await;
     app.refresh().await;
     let before = parse(&app.get_text("/metrics").await);
@@ -205,10 +212,21 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
     let id = change_certificate(&app, &app.admin, "Customer portal").await;
     wait_for_phase(&app.admin, &id, "verified", Duration::from_secs(40)).await;
     app.refresh().await;
-    // The notifications (another part of issue 16) count each delivery under this name
-    // and these labels into the process's recorder; one delivery stands for them here.
-    metrics::counter!("certdeck_notifications_total", "channel" => "webhook", "outcome" => "delivered")
-        .increment(1);
+    // A test notification, delivered by the notifier's worker.
+    assert_eq!(
+        app.admin
+            .post_form("/notifications/test", &[("channel", "metrics-hook")])
+            .await
+            .status(),
+        303
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            !receiver.received().is_empty()
+        })
+        .await,
+        "the test notification arrives"
+    );
     // The edge sweep has probed every custom domain.
     let swept = eventually(Duration::from_secs(30), || async {
         app.get_text("/metrics")
@@ -351,10 +369,11 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
             &[("outcome", "verified")]
         ) >= 1.0
     );
+
     assert!(
         after.sum(
             "certdeck_notifications_total",
-            &[("channel", "webhook"), ("outcome", "delivered")]
+            &[("channel", "metrics-hook"), ("outcome", "sent")]
         ) >= 1.0
     );
 

@@ -22,7 +22,7 @@ const SECRET: &str = "webhook-secret-0123456789";
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     signature: Option<String>,
     body: Vec<u8>,
@@ -36,8 +36,8 @@ impl Received {
 
 /// A tiny HTTP receiver: records every request, answers 500 to the first `fail_first`
 /// ones (all of them when `fail_first` is `usize::MAX`), then 200.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -49,7 +49,7 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a port");
@@ -91,7 +91,7 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().expect("log").clone()
     }
 }
@@ -219,13 +219,13 @@ async fn pool_with_domain(sandbox: &TestSandbox, team: &str, domain: &str, arn: 
 }
 
 /// `[notifications]` of the tests: retries 20 ms apart at first (given up after 2.4 s).
-fn notifications(toml_text: &str) -> NotificationSettings {
+pub(crate) fn notifications(toml_text: &str) -> NotificationSettings {
     let mut settings = NotificationSettings::from_toml(toml_text).expect("[notifications]");
     settings.retry_base = Duration::from_millis(20);
     settings
 }
 
-fn webhook_channel(name: &str, url: &str) -> String {
+pub(crate) fn webhook_channel(name: &str, url: &str) -> String {
     format!(
         "[[channels]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
     )
@@ -460,14 +460,14 @@ async fn a_failing_webhook_is_retried_then_succeeds_and_slack_gets_readable_text
     let notify = notifications(&format!(
         "base_url = \"https://certdeck.example.com/\"\ndefault_routes = [\"slack\"]\n{}\
          [[channels]]\nname = \"slack\"\nkind = \"slack\"\nurl = \"{}\"\n",
-        webhook_channel("flaky", &flaky.url),
+        webhook_channel("flaky-retried", &flaky.url),
         slack.url
     ));
     let app = start(&sandbox, &sandbox.sqlite_url(), &notify).await;
     // The button sends a test notification; the receiver fails twice, then accepts.
     let response = app
         .admin
-        .post_form("/notifications/test", &[("channel", "flaky")])
+        .post_form("/notifications/test", &[("channel", "flaky-retried")])
         .await;
     assert_eq!(response.status(), 303);
     assert!(step_until(&app, || flaky.received().len() >= 3).await);
@@ -486,6 +486,20 @@ async fn a_failing_webhook_is_retried_then_succeeds_and_slack_gets_readable_text
         2,
         "the test and the Slack expiry"
     );
+    // /metrics counts each attempt by channel and outcome (the channel's name is this
+    // test's own; the recorder is shared by the consoles of this process).
+    let metrics = app.get_text("/metrics").await;
+    let count = |outcome: &str| {
+        let series = format!(
+            "certdeck_notifications_total{{channel=\"flaky-retried\",outcome=\"{outcome}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    assert_eq!(count("retried"), Some(2.0), "{metrics}");
+    assert_eq!(count("sent"), Some(1.0), "{metrics}");
     // Slack: `{"text": …}`, readable, with a link back to the pool.
     assert!(step_until(&app, || !slack.received().is_empty()).await);
     let text = slack.received()[0].json()["text"]
