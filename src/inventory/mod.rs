@@ -18,7 +18,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 pub use choices::{CertificateChoice, certificate_choices, reasons as ineligibility_reasons};
-pub use dashboard::{DashboardQuery, DashboardRow, Flags, SortKey};
+pub use dashboard::{
+    DashboardQuery, DashboardRow, EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS, Flags, SortKey,
+};
 
 use crate::aws::{
     AwsAccounts, AwsClients, AwsError, CertificateSummary, DEFAULT_ACCOUNT, DomainDescription,
