@@ -92,6 +92,7 @@
     text("served-serial", data.served_serial);
     text("served-subject", data.served_subject);
     text("served-not-after", data.served_not_after);
+    if (data.served_serial) text("probe-error", "answered");
     if (phase.textContent !== data.phase) {
       phase.textContent = data.phase;
       phase.className = "phase-" + data.phase;
