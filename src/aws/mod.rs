@@ -117,7 +117,34 @@ impl AwsError {
                     .into()
             }
             Some(_) => "AWS refused the request.".into(),
-            None => "AWS could not be reached.".into(),
+            None => match self {
+                AwsError::Transport(words) => words.clone(),
+                _ => "AWS could not be reached.".into(),
+            },
+        }
+    }
+
+    /// What a page says about the error: what is wrong and what to do, then AWS's
+    /// code, message and request id when AWS answered. Never the SDK's debug text.
+    pub fn for_people(&self) -> String {
+        match self {
+            AwsError::Service {
+                code,
+                message,
+                request_id,
+            } => {
+                let id = request_id
+                    .as_deref()
+                    .map(|id| format!("; request id {id}"))
+                    .unwrap_or_default();
+                let message = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                };
+                format!("{} ({code}{message}{id})", self.plain_words())
+            }
+            AwsError::Transport(_) | AwsError::QuotaBusy { .. } => self.plain_words(),
         }
     }
 
@@ -159,11 +186,62 @@ impl AwsError {
                 message: service.message().unwrap_or_default().to_owned(),
                 request_id,
             },
-            None => AwsError::Transport(format!(
-                "{}",
-                aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&error)
-            )),
+            None => {
+                let causes = cause_chain(&error);
+                let words = transport_in_words(&error, &causes);
+                // The chain goes to the log (under the request's id when a page asked);
+                // the page gets the words.
+                tracing::debug!(causes = %causes, "{words}");
+                AwsError::Transport(words)
+            }
         }
+    }
+}
+
+/// The error's chain of causes, each cause's message once, on one line.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut causes: Vec<String> = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        next = cause.source();
+    }
+    causes.join(": ")
+}
+
+/// What went wrong when AWS gave no answer, and what to do about it.
+fn transport_in_words<E, R>(
+    error: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>,
+    causes: &str,
+) -> String {
+    use aws_sdk_cognitoidentityprovider::error::SdkError;
+    let lower = causes.to_lowercase();
+    if lower.contains("no credentials found in chain")
+        || lower.contains("credentials provider was not enabled")
+        || lower.contains("no providers in chain")
+    {
+        return "certdeck found no AWS credentials (it tried the environment, the shared profile, SSO, web identity, the container and instance metadata): set a profile or keys, see README".into();
+    }
+    if lower.contains("credential") || (lower.contains("sso") && lower.contains("token")) {
+        return "certdeck could not load AWS credentials (the profile, SSO session or role it found did not give any; an SSO session may have expired): sign in again or check the profile, see README".into();
+    }
+    match error {
+        SdkError::TimeoutError(_) => {
+            "AWS did not answer in time: check the network or proxy between certdeck and AWS, then refresh".into()
+        }
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            "AWS did not answer in time: check the network or proxy between certdeck and AWS, then refresh".into()
+        }
+        SdkError::DispatchFailure(failure) if failure.is_io() => {
+            "certdeck could not connect to AWS (the connection failed or was refused): check the network, the proxy and CERTDECK_AWS_ENDPOINT_URL".into()
+        }
+        SdkError::ResponseError(_) => {
+            "AWS answered something certdeck could not read: try again; if it persists, check CERTDECK_AWS_ENDPOINT_URL or a proxy in between".into()
+        }
+        _ => "AWS could not be reached: check the network and the region settings, then refresh".into(),
     }
 }
 

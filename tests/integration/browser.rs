@@ -499,6 +499,7 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
         browser.text("#narration").await.len() > 20,
         "a sentence says what is happening"
     );
+    tour.check(&browser, "propagation-in-flight").await;
 
     let started = Instant::now();
     loop {

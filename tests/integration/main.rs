@@ -37,3 +37,4 @@ mod sandbox_rules;
 mod sandbox_wire;
 mod store;
 mod supervision;
+mod ui;
