@@ -203,7 +203,11 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut causes: Vec<String> = vec![error.to_string()];
     let mut next = error.source();
     while let Some(cause) = next {
-        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if !causes.iter().any(|c| c.contains(&text)) {
             causes.push(text);
         }

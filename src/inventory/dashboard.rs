@@ -298,9 +298,9 @@ impl DashboardQuery {
             .filter(|r| status.is_none_or(|s| status_matches(r, s)))
             .filter(|r| !self.domains_only() || r.custom_domain.is_some())
             .filter(|r| {
-                self.only_domains.as_ref().is_none_or(|only| {
-                    r.custom_domain.as_ref().is_some_and(|d| only.contains(d))
-                })
+                self.only_domains
+                    .as_ref()
+                    .is_none_or(|only| r.custom_domain.as_ref().is_some_and(|d| only.contains(d)))
             })
             .collect();
         match self.sort_key() {

@@ -483,6 +483,17 @@ impl Moment {
         }
     }
 
+    /// Now.
+    pub fn now() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self::new(now, now)
+    }
+
+    /// The moment `unix` seconds name (now, if out of range).
+    pub fn at_unix(unix: i64) -> Self {
+        Self::of_unix(unix).unwrap_or_else(Self::now)
+    }
+
     /// The moment `unix` seconds name, against the clock now.
     pub fn of_unix(unix: i64) -> Option<Self> {
         OffsetDateTime::from_unix_timestamp(unix)

@@ -315,13 +315,15 @@ impl Tour {
             browser.width(1440).await;
             browser.color_scheme(scheme).await;
             for violation in browser.axe_violations().await {
-                self.violations.push(format!("{name} ({scheme}): {violation}"));
+                self.violations
+                    .push(format!("{name} ({scheme}): {violation}"));
             }
             for width in [1440, 390] {
                 browser.width(width).await;
                 let shot = format!("{name}-{scheme}-{width}");
                 browser.screenshot(&shot).await;
-                self.screenshots.push(format!("target/screenshots/{shot}.png"));
+                self.screenshots
+                    .push(format!("target/screenshots/{shot}.png"));
             }
         }
         browser.width(1440).await;
@@ -520,10 +522,18 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     assert!(browser.text("#outcome").await.contains("verified after"));
     assert!(browser.text("#timeline").await.contains("distributed"));
     assert!(
-        browser.text("#narration").await.contains("serving the new certificate"),
+        browser
+            .text("#narration")
+            .await
+            .contains("serving the new certificate"),
         "the final state in words"
     );
-    let back = browser.find("a#back-to-pool").await.attr("href").await.expect("href");
+    let back = browser
+        .find("a#back-to-pool")
+        .await
+        .attr("href")
+        .await
+        .expect("href");
     assert_eq!(back, Some(paths::pool(&pool)));
     browser.screenshot("verified").await;
     tour.check(&browser, "propagation-verified").await;
@@ -560,7 +570,12 @@ async fn the_dashboard_and_the_propagation_page_work_without_javascript() {
     // A summary link and the filter form, without a script.
     browser.click("a#summary-expiring").await;
     browser.wait_for_url("status=expiring").await;
-    assert!(browser.text("table.pools").await.contains("auth.example.com"));
+    assert!(
+        browser
+            .text("table.pools")
+            .await
+            .contains("auth.example.com")
+    );
     browser.click("a#all-pools").await;
     browser.wait_for_url("view=all").await;
     assert!(browser.text("table.pools").await.contains("Internal tools"));
@@ -579,7 +594,10 @@ async fn the_dashboard_and_the_propagation_page_work_without_javascript() {
         "the page's script did not run"
     );
     let countdown = seconds(&browser.text("#countdown").await);
-    assert!(countdown > 500, "the server rendered the time left: {countdown}");
+    assert!(
+        countdown > 500,
+        "the server rendered the time left: {countdown}"
+    );
     let narration = browser.text("#narration").await;
     assert!(!narration.is_empty(), "the state in words without a script");
     assert!(browser.text("ol.steps").await.contains("Submitted"));

@@ -142,7 +142,7 @@ async fn an_edge_that_never_switches_times_out_with_an_audit_entry() {
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].record.outcome, "failure");
     // The dashboard flags the domain: the edge serves another certificate.
-    let dashboard = app.admin.dashboard("?q=customer").await;
+    let dashboard = app.admin.dashboard("?view=all&q=customer").await;
     assert!(dashboard.contains("served certificate differs"));
 }
 
@@ -412,7 +412,7 @@ async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
         .await
         .expect("update");
     let flagged = eventually(Duration::from_secs(30), || async {
-        let page = app.admin.dashboard("?q=merchant").await;
+        let page = app.admin.dashboard("?view=all&q=merchant").await;
         page.contains("served certificate differs")
     })
     .await;
@@ -420,7 +420,7 @@ async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
         flagged,
         "the sweep saw the edge serving the old certificate"
     );
-    let others = app.admin.dashboard("?q=customer").await;
+    let others = app.admin.dashboard("?view=all&q=customer").await;
     assert!(
         !others.contains("served certificate differs"),
         "domains served as configured are not flagged"

@@ -77,7 +77,11 @@ async fn the_dashboard_leads_with_the_custom_domains_most_urgent_first() {
         refreshed.first().is_some_and(|t| t.ends_with(" UTC")),
         "{refreshed:?}"
     );
-    assert!(texts(&html, "td.certificate .expires").iter().any(|t| t.contains("in 19 days") || t.contains("in 20 days")));
+    assert!(
+        texts(&html, "td.certificate .expires")
+            .iter()
+            .any(|t| t.contains("in 19 days") || t.contains("in 20 days"))
+    );
 }
 
 #[tokio::test]
@@ -158,7 +162,9 @@ async fn no_aws_credentials_are_told_in_peoples_words_on_the_page_and_in_one_log
         .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
         .collect();
     assert!(
-        lines.iter().all(|l| !l.contains("DispatchFailure") && !l.contains("ConnectorError")),
+        lines
+            .iter()
+            .all(|l| !l.contains("DispatchFailure") && !l.contains("ConnectorError")),
         "no SDK debug text in the log: {lines:#?}"
     );
     let about_credentials: Vec<&&String> = warnings

@@ -140,7 +140,11 @@ pub async fn show(
         filter.status = None;
     }
     let page = filter.apply(&view.rows);
-    let domains = || view.rows.iter().filter_map(|r| Some((r, r.custom_domain.as_ref()?)));
+    let domains = || {
+        view.rows
+            .iter()
+            .filter_map(|r| Some((r, r.custom_domain.as_ref()?)))
+    };
     let summary = Summary {
         domains: domains().count(),
         expiring: domains().filter(|(r, _)| r.flags.expires_soon).count(),
@@ -187,7 +191,11 @@ pub async fn show(
     };
     let taken_at = view.snapshot.taken_at;
     let body = DashboardView {
-        title: if all_pools { "All pools" } else { "Custom domains" },
+        title: if all_pools {
+            "All pools"
+        } else {
+            "Custom domains"
+        },
         chrome: Chrome::of(&user),
         total: page.total,
         pool_count: view.rows.len(),

@@ -63,7 +63,11 @@ pub struct Step {
 const STEPS: [(Phase, &str, &str); 4] = [
     (Phase::Submitted, "submitted", "Submitted to Cognito"),
     (Phase::Updating, "updating", "Cognito updating"),
-    (Phase::Distributed, "distributed", "Distributed by CloudFront"),
+    (
+        Phase::Distributed,
+        "distributed",
+        "Distributed by CloudFront",
+    ),
     (Phase::Verified, "verified", "Verified at the edge"),
 ];
 
@@ -145,11 +149,6 @@ pub struct PropagationsView {
     pub title: &'static str,
     pub chrome: Chrome,
     pub propagations: Vec<(Propagation, Option<Moment>, CertLabel)>,
-}
-
-fn moment_now() -> Moment {
-    let now = OffsetDateTime::now_utc();
-    Moment::new(now, now)
 }
 
 /// "59:58": minutes and seconds left.
@@ -248,8 +247,8 @@ async fn render(
             steps: steps(p.phase, &reached),
             narration: narration(&p, outcome.as_deref(), probe_every),
             elapsed: crate::propagation::watcher::human_duration(end - p.submitted_at),
-            submitted_at: Moment::of_unix(p.submitted_at).unwrap_or_else(|| moment_now()),
-            deadline_at: Moment::of_unix(p.deadline).unwrap_or_else(|| moment_now()),
+            submitted_at: Moment::at_unix(p.submitted_at),
+            deadline_at: Moment::at_unix(p.deadline),
             old: p
                 .old_certificate_arn
                 .as_deref()
