@@ -171,7 +171,7 @@ async fn names_and_tags_from_aws_are_escaped() {
         .expect("id")
         .to_owned();
     app.refresh().await;
-    for path in [paths::DASHBOARD.to_owned(), paths::pool(&id)] {
+    for path in ["/?view=all".to_owned(), paths::pool(&id)] {
         let html = app.get_text(&path).await;
         assert!(
             !html.contains("<script>alert(1)</script>"),

@@ -66,7 +66,9 @@ async fn certdeck_demo_opens_a_dashboard_of_every_demo_pool() {
     for (account, id, pools) in [("prod", "123456789012", 13), ("staging", "210987654321", 3)] {
         assert!(dashboard.contains(id), "the account id of {account}");
         let rows = table_rows(
-            &browser.dashboard(&format!("?view=all&account={account}")).await,
+            &browser
+                .dashboard(&format!("?view=all&account={account}"))
+                .await,
             "tr[data-pool-id]",
         );
         assert_eq!(rows.len(), pools, "{account}");
