@@ -117,9 +117,18 @@ impl AwsError {
                     .into()
             }
             Some(_) => "AWS refused the request.".into(),
+            // `from_sdk` words transport failures for people ("certdeck found no AWS
+            // credentials…", "AWS did not answer in time…"); other texts are named.
             None => match self {
-                AwsError::Transport(words) => words.clone(),
-                _ => "AWS could not be reached.".into(),
+                AwsError::Transport(words)
+                    if words.starts_with("certdeck ") || words.starts_with("AWS ") =>
+                {
+                    words.clone()
+                }
+                AwsError::Transport(other) => format!("AWS could not be reached: {other}"),
+                AwsError::Service { .. } | AwsError::QuotaBusy { .. } => {
+                    "AWS could not be reached.".into()
+                }
             },
         }
     }
@@ -611,6 +620,32 @@ mod tests {
             wait: Duration::from_secs(9),
         };
         assert!(!busy.is_unclear(), "nothing was sent");
+    }
+
+    #[test]
+    fn a_missing_credential_is_told_in_words_without_the_sdk_debug_text() {
+        use aws_sdk_cognitoidentityprovider::error::SdkError;
+        let missing = aws_credential_types::provider::error::CredentialsError::not_loaded(
+            "no credentials found in chain",
+        );
+        let error: SdkError<std::io::Error, ()> = SdkError::dispatch_failure(
+            aws_sdk_cognitoidentityprovider::error::ConnectorError::other(Box::new(missing), None),
+        );
+        let causes = cause_chain(&error);
+        let words = transport_in_words(&error, &causes);
+        assert!(
+            words.starts_with("certdeck found no AWS credentials"),
+            "{words}"
+        );
+        assert!(
+            words.contains("set a profile or keys, see README"),
+            "{words}"
+        );
+        let page = AwsError::Transport(words).for_people();
+        assert!(
+            !page.contains("DispatchFailure") && !page.contains("ConnectorError"),
+            "{page}"
+        );
     }
 
     #[test]
