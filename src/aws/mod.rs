@@ -198,9 +198,17 @@ impl AwsError {
             None => {
                 let causes = cause_chain(&error);
                 let words = transport_in_words(&error, &causes);
-                // The chain goes to the log (under the request's id when a page asked);
-                // the page gets the words.
-                tracing::debug!(causes = %causes, "{words}");
+                // The page gets the words, the log the chain of causes: as a warning
+                // under the request's id when a page asked, at debug level for
+                // background reads (whose problems the inventory logs once, in words).
+                let in_request = tracing::Span::current()
+                    .metadata()
+                    .is_some_and(|m| m.name() == "HTTP request");
+                if in_request {
+                    tracing::warn!(causes = %causes, "{words}");
+                } else {
+                    tracing::debug!(causes = %causes, "{words}");
+                }
                 AwsError::Transport(words)
             }
         }

@@ -357,6 +357,7 @@ fn pages_by_address(pool: &str, other: &str, certificate: &str) -> Vec<(&'static
         ("pool", paths::pool(pool)),
         ("change-form", paths::change(pool)),
         ("certificate", certificate.to_owned()),
+        ("bulk-plan", format!("{certificate}/replace")),
         ("requests", "/requests".to_owned()),
         ("tokens", "/tokens".to_owned()),
         ("scheduled", "/scheduled".to_owned()),
