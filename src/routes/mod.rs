@@ -424,11 +424,6 @@ pub fn extractor_errors(config: &mut web::ServiceConfig) {
         }));
 }
 
-/// "3 min ago" for a past moment.
-pub fn age(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    relative(at, now)
-}
-
 /// A moment in people's words: "in 19 days", "3 min ago", "just now".
 pub fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
     let seconds = (at - now).whole_seconds();

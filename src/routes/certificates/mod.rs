@@ -42,6 +42,13 @@ impl CertificateView<'_> {
             .map(|t| t.date().to_string())
     }
 
+    /// When it expires, as every page shows times.
+    pub fn expires(&self) -> Option<super::Moment> {
+        self.certificate
+            .and_then(|c| c.not_after)
+            .map(|t| super::Moment::new(t, time::OffsetDateTime::now_utc()))
+    }
+
     pub fn names(&self) -> String {
         self.certificate.map_or_else(String::new, |c| {
             let mut names = c.names.join(", ");
