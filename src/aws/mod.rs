@@ -246,6 +246,19 @@ fn transport_in_words<E, R>(
     {
         return "certdeck found no AWS credentials (it tried the environment, the shared profile, SSO, web identity, the container and instance metadata): set a profile or keys, see README".into();
     }
+    if lower.contains("imds") && lower.contains("credentials") {
+        // The chain's last resort answered without credentials; say what it said.
+        let last: String = causes
+            .rsplit(": ")
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(120)
+            .collect();
+        return format!(
+            "certdeck found no AWS credentials (none in the environment, the shared profile, SSO, web identity or the container, and the instance metadata service gave none: {last}): set a profile or keys, see README"
+        );
+    }
     if lower.contains("credential") || (lower.contains("sso") && lower.contains("token")) {
         return "certdeck could not load AWS credentials (the profile, SSO session or role it found did not give any; an SSO session may have expired): sign in again or check the profile, see README".into();
     }
@@ -654,6 +667,23 @@ mod tests {
             !page.contains("DispatchFailure") && !page.contains("ConnectorError"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn instance_metadata_without_credentials_is_told_in_words() {
+        use aws_sdk_cognitoidentityprovider::error::SdkError;
+        let refused = aws_credential_types::provider::error::CredentialsError::provider_error(
+            "failed to load IMDS session token: request forbidden",
+        );
+        let error: SdkError<std::io::Error, ()> = SdkError::dispatch_failure(
+            aws_sdk_cognitoidentityprovider::error::ConnectorError::other(Box::new(refused), None),
+        );
+        let words = transport_in_words(&error, &cause_chain(&error));
+        assert!(
+            words.starts_with("certdeck found no AWS credentials"),
+            "{words}"
+        );
+        assert!(words.contains("request forbidden"), "{words}");
     }
 
     #[test]
