@@ -252,6 +252,7 @@ fn transport_in_words<E, R>(
             .rsplit(": ")
             .next()
             .unwrap_or_default()
+            .trim_end_matches('.')
             .chars()
             .take(120)
             .collect();
