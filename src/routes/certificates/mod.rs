@@ -168,7 +168,7 @@ pub async fn plan(
     let page = PlanView {
         title: "Replace a certificate",
         chrome: Chrome::of(&user),
-        arn: arn.to_string(),
+        old: super::CertLabel::of(arn.as_str(), &view.snapshot.certificates),
         href: href(arn.as_str()),
         new: new.map(|n| n.to_string()),
         choices: choices
@@ -220,7 +220,8 @@ pub struct PlanItem {
 pub struct PlanView<'a> {
     pub title: &'a str,
     pub chrome: Chrome,
-    pub arn: String,
+    /// The certificate being replaced, in people's words.
+    pub old: super::CertLabel,
     pub href: String,
     pub new: Option<String>,
     pub choices: Vec<Choice>,
