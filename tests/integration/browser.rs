@@ -439,6 +439,13 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
         )
         .await;
     assert_eq!(wrapped, json!([]), "regions wrapped at 1280 px");
+    let overflow = browser
+        .script("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(
+        overflow.as_i64().is_some_and(|o| o <= 0),
+        "the all-pools table is wider than 1280 px by {overflow}"
+    );
     // At 390 px the domain view fits the phone's width.
     browser.go(&format!("{base}/")).await;
     browser.width(390).await;
