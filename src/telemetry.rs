@@ -27,10 +27,12 @@ impl LogFormat {
 }
 
 /// Installs the global subscriber once; later calls are no-ops. The AWS SDK's and
-/// hyper's chatter stays at `warn` unless `RUST_LOG` asks for it.
+/// hyper's chatter stays at `warn` unless `RUST_LOG` asks for it; `aws_config`'s
+/// credential chain and IMDS at `error`: their warnings are several hundred characters
+/// for one missing credential, which certdeck reports itself in one line.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,aws_runtime=warn,hyper=warn")
+        EnvFilter::new("info,aws_config=error,aws_smithy_runtime=warn,aws_runtime=warn,hyper=warn")
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

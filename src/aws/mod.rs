@@ -118,7 +118,43 @@ impl AwsError {
                     .into()
             }
             Some(_) => "AWS refused the request.".into(),
-            None => "AWS could not be reached.".into(),
+            // `from_sdk` words transport failures for people ("certdeck found no AWS
+            // credentials…", "AWS did not answer in time…"); other texts are named.
+            None => match self {
+                AwsError::Transport(words)
+                    if words.starts_with("certdeck ") || words.starts_with("AWS ") =>
+                {
+                    words.clone()
+                }
+                AwsError::Transport(other) => format!("AWS could not be reached: {other}"),
+                AwsError::Service { .. } | AwsError::QuotaBusy { .. } => {
+                    "AWS could not be reached.".into()
+                }
+            },
+        }
+    }
+
+    /// What a page says about the error: what is wrong and what to do, then AWS's
+    /// code, message and request id when AWS answered. Never the SDK's debug text.
+    pub fn for_people(&self) -> String {
+        match self {
+            AwsError::Service {
+                code,
+                message,
+                request_id,
+            } => {
+                let id = request_id
+                    .as_deref()
+                    .map(|id| format!("; request id {id}"))
+                    .unwrap_or_default();
+                let message = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                };
+                format!("{} ({code}{message}{id})", self.plain_words())
+            }
+            AwsError::Transport(_) | AwsError::QuotaBusy { .. } => self.plain_words(),
         }
     }
 
@@ -160,11 +196,88 @@ impl AwsError {
                 message: service.message().unwrap_or_default().to_owned(),
                 request_id,
             },
-            None => AwsError::Transport(format!(
-                "{}",
-                aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(&error)
-            )),
+            None => {
+                let causes = cause_chain(&error);
+                let words = transport_in_words(&error, &causes);
+                // The page gets the words, the log the chain of causes: as a warning
+                // under the request's id when a page asked, at debug level for
+                // background reads (whose problems the inventory logs once, in words).
+                let in_request = tracing::Span::current()
+                    .metadata()
+                    .is_some_and(|m| m.name() == "HTTP request");
+                if in_request {
+                    tracing::warn!(causes = %causes, "{words}");
+                } else {
+                    tracing::debug!(causes = %causes, "{words}");
+                }
+                AwsError::Transport(words)
+            }
         }
+    }
+}
+
+/// The error's chain of causes, each cause's message once, on one line.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut causes: Vec<String> = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        next = cause.source();
+    }
+    causes.join(": ")
+}
+
+/// What went wrong when AWS gave no answer, and what to do about it.
+fn transport_in_words<E, R>(
+    error: &aws_sdk_cognitoidentityprovider::error::SdkError<E, R>,
+    causes: &str,
+) -> String {
+    use aws_sdk_cognitoidentityprovider::error::SdkError;
+    let lower = causes.to_lowercase();
+    if lower.contains("no credentials found in chain")
+        || lower.contains("credentials provider was not enabled")
+        || lower.contains("no providers in chain")
+    {
+        return "certdeck found no AWS credentials (it tried the environment, the shared profile, SSO, web identity, the container and instance metadata): set a profile or keys, see README".into();
+    }
+    if lower.contains("imds") && lower.contains("credentials") {
+        // The chain's last resort answered without credentials; say what it said.
+        let last: String = causes
+            .rsplit(": ")
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .chars()
+            .take(120)
+            .collect();
+        return format!(
+            "certdeck found no AWS credentials (none in the environment, the shared profile, SSO, web identity or the container, and the instance metadata service gave none: {last}): set a profile or keys, see README"
+        );
+    }
+    if lower.contains("credential") || (lower.contains("sso") && lower.contains("token")) {
+        return "certdeck could not load AWS credentials (the profile, SSO session or role it found did not give any; an SSO session may have expired): sign in again or check the profile, see README".into();
+    }
+    match error {
+        SdkError::TimeoutError(_) => {
+            "AWS did not answer in time: check the network or proxy between certdeck and AWS, then refresh".into()
+        }
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            "AWS did not answer in time: check the network or proxy between certdeck and AWS, then refresh".into()
+        }
+        SdkError::DispatchFailure(failure) if failure.is_io() => {
+            "certdeck could not connect to AWS (the connection failed or was refused): check the network, the proxy and CERTDECK_AWS_ENDPOINT_URL".into()
+        }
+        SdkError::ResponseError(_) => {
+            "AWS answered something certdeck could not read: try again; if it persists, check CERTDECK_AWS_ENDPOINT_URL or a proxy in between".into()
+        }
+        _ => "AWS could not be reached: check the network and the region settings, then refresh".into(),
     }
 }
 
@@ -543,6 +656,49 @@ mod tests {
             wait: Duration::from_secs(9),
         };
         assert!(!busy.is_unclear(), "nothing was sent");
+    }
+
+    #[test]
+    fn a_missing_credential_is_told_in_words_without_the_sdk_debug_text() {
+        use aws_sdk_cognitoidentityprovider::error::SdkError;
+        let missing = aws_credential_types::provider::error::CredentialsError::not_loaded(
+            "no credentials found in chain",
+        );
+        let error: SdkError<std::io::Error, ()> = SdkError::dispatch_failure(
+            aws_sdk_cognitoidentityprovider::error::ConnectorError::other(Box::new(missing), None),
+        );
+        let causes = cause_chain(&error);
+        let words = transport_in_words(&error, &causes);
+        assert!(
+            words.starts_with("certdeck found no AWS credentials"),
+            "{words}"
+        );
+        assert!(
+            words.contains("set a profile or keys, see README"),
+            "{words}"
+        );
+        let page = AwsError::Transport(words).for_people();
+        assert!(
+            !page.contains("DispatchFailure") && !page.contains("ConnectorError"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn instance_metadata_without_credentials_is_told_in_words() {
+        use aws_sdk_cognitoidentityprovider::error::SdkError;
+        let refused = aws_credential_types::provider::error::CredentialsError::provider_error(
+            "failed to load IMDS session token: request forbidden",
+        );
+        let error: SdkError<std::io::Error, ()> = SdkError::dispatch_failure(
+            aws_sdk_cognitoidentityprovider::error::ConnectorError::other(Box::new(refused), None),
+        );
+        let words = transport_in_words(&error, &cause_chain(&error));
+        assert!(
+            words.starts_with("certdeck found no AWS credentials"),
+            "{words}"
+        );
+        assert!(words.contains("request forbidden"), "{words}");
     }
 
     #[test]

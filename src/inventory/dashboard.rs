@@ -11,7 +11,9 @@ use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibilit
 /// Rows a page.
 pub const PAGE_SIZE: usize = 50;
 /// "Expires within 30 days".
-const EXPIRY_WARNING_DAYS: i64 = 30;
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+/// "Expires within 7 days": the domain view's most urgent band.
+pub const EXPIRY_URGENT_DAYS: i64 = 7;
 
 /// What needs attention on a row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +76,22 @@ impl DashboardRow {
             .as_ref()
             .and_then(|c| c.not_after)
             .map(|t| t.date().to_string())
+    }
+
+    /// The urgency order: fewest days left first (unknown last), then more flags first.
+    pub fn urgency(&self) -> (i64, std::cmp::Reverse<u8>) {
+        let f = &self.flags;
+        let flags = [
+            f.expires_soon,
+            f.newer_eligible,
+            f.domain_not_active,
+            f.imported,
+            f.discouraged_tls,
+        ]
+        .into_iter()
+        .map(u8::from)
+        .sum();
+        (self.days_left.unwrap_or(i64::MAX), std::cmp::Reverse(flags))
     }
 
     pub fn certificate_key(&self) -> Option<&str> {
@@ -214,6 +232,8 @@ pub enum SortKey {
     Domain,
     Expiry,
     Status,
+    /// Days left first (fewest first), then how many flags; the domain view's default.
+    Urgency,
 }
 
 /// `GET /`'s query string.
@@ -228,6 +248,13 @@ pub struct DashboardQuery {
     pub status: Option<String>,
     pub sort: Option<SortKey>,
     pub page: Option<usize>,
+    /// `domains`: only pools with a custom domain, most urgent first (the dashboard's
+    /// default view); `all` or none: every pool.
+    pub view: Option<String>,
+    /// Only these custom domains (the `differs` and `inflight` filters: the watcher and
+    /// the store know them, not the rows); set by the handler, never by the query.
+    #[serde(skip)]
+    pub only_domains: Option<std::collections::HashSet<String>>,
 }
 
 /// One page of filtered, sorted rows.
@@ -239,6 +266,20 @@ pub struct DashboardPage<'a> {
 }
 
 impl DashboardQuery {
+    /// Whether only custom domains are asked for (`view=domains`).
+    pub fn domains_only(&self) -> bool {
+        self.view.as_deref() == Some("domains")
+    }
+
+    /// The sort asked for, or the view's default.
+    pub fn sort_key(&self) -> SortKey {
+        self.sort.unwrap_or(if self.domains_only() {
+            SortKey::Urgency
+        } else {
+            SortKey::Name
+        })
+    }
+
     pub fn apply<'a>(&self, rows: &'a [DashboardRow]) -> DashboardPage<'a> {
         let needle = self
             .q
@@ -255,8 +296,14 @@ impl DashboardQuery {
             .filter(|r| account.is_none_or(|wanted| r.account == wanted))
             .filter(|r| region.is_none_or(|wanted| r.region == wanted))
             .filter(|r| status.is_none_or(|s| status_matches(r, s)))
+            .filter(|r| !self.domains_only() || r.custom_domain.is_some())
+            .filter(|r| {
+                self.only_domains
+                    .as_ref()
+                    .is_none_or(|only| r.custom_domain.as_ref().is_some_and(|d| only.contains(d)))
+            })
             .collect();
-        match self.sort.unwrap_or_default() {
+        match self.sort_key() {
             // Rows come sorted by name.
             SortKey::Name => {}
             SortKey::Account => matching.sort_by(|a, b| a.account.cmp(&b.account)),
@@ -271,6 +318,7 @@ impl DashboardQuery {
             }
             SortKey::Expiry => matching.sort_by_key(|r| r.days_left.unwrap_or(i64::MAX)),
             SortKey::Status => matching.sort_by_key(|r| (!r.flags.any(), r.domain_status.clone())),
+            SortKey::Urgency => matching.sort_by_key(|r| r.urgency()),
         }
         let total = matching.len();
         let pages = total.div_ceil(PAGE_SIZE).max(1);
@@ -293,6 +341,7 @@ fn status_matches(row: &DashboardRow, status: &str) -> bool {
     match status {
         "attention" => row.flags.any(),
         "expiring" => row.flags.expires_soon,
+        "week" => row.days_left.is_some_and(|d| d < EXPIRY_URGENT_DAYS),
         "newer" => row.flags.newer_eligible,
         "inactive" => row.flags.domain_not_active,
         "imported" => row.flags.imported,

@@ -18,7 +18,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 pub use choices::{CertificateChoice, certificate_choices, reasons as ineligibility_reasons};
-pub use dashboard::{DashboardQuery, DashboardRow, Flags, SortKey};
+pub use dashboard::{
+    DashboardQuery, DashboardRow, EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS, Flags, SortKey,
+};
 
 use crate::aws::{
     AwsAccounts, AwsClients, AwsError, CertificateSummary, DEFAULT_ACCOUNT, DomainDescription,
@@ -606,7 +608,8 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
     };
     let unreadable = |e: AwsError| {
         let problem = format!(
-            "account {label}: certdeck could not assume its role ({e}); showing the previous data"
+            "account {label}: certdeck could not assume its role ({}); showing the previous data",
+            e.for_people()
         );
         AccountRead {
             account: name.clone(),
@@ -657,7 +660,8 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
         Ok(certificates) => certificates,
         Err(e) => {
             problems.push(format!(
-                "account {label}: ACM certificates could not be listed ({e}); showing the previous list"
+                "account {label}: ACM certificates could not be listed: {}; showing the previous list",
+                e.for_people()
             ));
             previous_certificates()
         }
@@ -749,7 +753,8 @@ async fn read_region(
     let mut problems = Vec::new();
     if let Err(e) = listed {
         problems.push(format!(
-            "{region}: user pools could not be listed ({e}); showing the previous data"
+            "{region}: user pools could not be listed: {}; showing the previous data",
+            e.for_people()
         ));
         let pools = previous
             .pools
@@ -767,8 +772,9 @@ async fn read_region(
             Ok(None) => {}
             Err(e) => {
                 problems.push(format!(
-                    "{region}: pool {} could not be read ({e})",
-                    summary.id
+                    "{region}: pool {} could not be read: {}",
+                    summary.id,
+                    e.for_people()
                 ));
                 if let Some(record) = previous_of(&summary.id) {
                     pools.push(record);

@@ -108,6 +108,10 @@ async fn static_file(file: web::Path<String>) -> HttpResponse {
             include_str!("../../static/certdeck.css"),
             "text/css; charset=utf-8",
         ),
+        "certdeck.js" => (
+            include_str!("../../static/certdeck.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "propagation.js" => (
             include_str!("../../static/propagation.js"),
             "text/javascript; charset=utf-8",
@@ -428,14 +432,22 @@ pub fn extractor_errors(config: &mut web::ServiceConfig) {
         }));
 }
 
-/// "3 min ago" for a past moment.
-pub fn age(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let seconds = (now - at).whole_seconds().max(0);
-    match seconds {
-        0..=59 => format!("{seconds} s ago"),
-        60..=3599 => format!("{} min ago", seconds / 60),
-        3600..=86_399 => format!("{} h ago", seconds / 3600),
-        _ => format!("{} days ago", seconds / 86_400),
+/// A moment in people's words: "in 19 days", "3 min ago", "just now".
+pub fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (at - now).whole_seconds();
+    let span = seconds.unsigned_abs();
+    let amount = match span {
+        0..=4 => return "just now".to_owned(),
+        5..=59 => format!("{span} s"),
+        60..=3599 => format!("{} min", span / 60),
+        3600..=86_399 => format!("{} h", span / 3600),
+        86_400..=172_799 => "1 day".to_owned(),
+        _ => format!("{} days", span / 86_400),
+    };
+    if seconds > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
     }
 }
 
@@ -448,4 +460,145 @@ pub fn timestamp(at: OffsetDateTime) -> String {
         at.minute(),
         at.second()
     )
+}
+
+/// A moment as every page shows it: relative words, with the absolute UTC time on
+/// hover (`macros.html`'s `when` renders `<time datetime title>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moment {
+    /// "in 19 days", "3 min ago".
+    pub relative: String,
+    /// "2026-11-30 08:01:37 UTC".
+    pub absolute: String,
+    /// RFC 3339, for `<time datetime>`.
+    pub machine: String,
+}
+
+impl Moment {
+    pub fn new(at: OffsetDateTime, now: OffsetDateTime) -> Self {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        Self {
+            relative: relative(at, now),
+            absolute: timestamp(at),
+            machine: at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Now.
+    pub fn now() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self::new(now, now)
+    }
+
+    /// The moment `unix` seconds name (now, if out of range).
+    pub fn at_unix(unix: i64) -> Self {
+        Self::of_unix(unix).unwrap_or_else(Self::now)
+    }
+
+    /// The moment `unix` seconds name, against the clock now.
+    pub fn of_unix(unix: i64) -> Option<Self> {
+        OffsetDateTime::from_unix_timestamp(unix)
+            .ok()
+            .map(|at| Self::new(at, OffsetDateTime::now_utc()))
+    }
+
+    /// The moment an RFC 3339 text names (the audit log's form); `None` when it does
+    /// not parse.
+    pub fn of_text(text: &str) -> Option<Self> {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(|at| Self::new(at, OffsetDateTime::now_utc()))
+    }
+}
+
+/// A certificate as people name it: its domain name, expiry and the last segment of
+/// its ARN; the full ARN goes in a `title` and a copy button (`macros.html`'s `cert`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertLabel {
+    pub arn: String,
+    /// The ARN's last segment (the certificate's id).
+    pub tail: String,
+    pub name: Option<String>,
+    pub expires: Option<Moment>,
+}
+
+impl CertLabel {
+    /// The label of `arn`, named from `known` (the inventory's certificates) when there.
+    pub fn of(arn: &str, known: &[crate::aws::CertificateSummary]) -> Self {
+        let summary = known.iter().find(|c| c.arn == arn);
+        let now = OffsetDateTime::now_utc();
+        Self {
+            arn: arn.to_owned(),
+            tail: arn.rsplit(['/', ':']).next().unwrap_or(arn).to_owned(),
+            name: summary.and_then(|c| c.domain_name.clone()),
+            expires: summary
+                .and_then(|c| c.not_after)
+                .map(|t| Moment::new(t, now)),
+        }
+    }
+}
+
+/// A user agent cut to what people recognise ("Chrome 131", "curl 8", "boto3
+/// 1.35"); the full text goes in a `title`.
+pub fn short_agent(agent: &str) -> String {
+    const KNOWN: [(&str, &str); 9] = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Version/", "Safari"),
+        ("curl/", "curl"),
+        ("Boto3/", "boto3"),
+        ("aws-cli/", "AWS CLI"),
+        ("reqwest/", "reqwest"),
+    ];
+    for (marker, name) in KNOWN {
+        if let Some(at) = agent.find(marker) {
+            let version: String = agent[at + marker.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let major = version.split('.').next().unwrap_or_default();
+            return if major.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name} {major}")
+            };
+        }
+    }
+    let first = agent.split_whitespace().next().unwrap_or(agent);
+    if first.chars().count() > 32 {
+        format!("{}…", first.chars().take(32).collect::<String>())
+    } else {
+        first.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn relative_times_read_as_people_say_them() {
+        let now = datetime!(2026-11-30 08:00:00 UTC);
+        assert_eq!(relative(now, now), "just now");
+        assert_eq!(relative(now - time::Duration::minutes(3), now), "3 min ago");
+        assert_eq!(relative(now + time::Duration::days(19), now), "in 19 days");
+        assert_eq!(relative(now + time::Duration::hours(30), now), "in 1 day");
+        assert_eq!(relative(now - time::Duration::seconds(42), now), "42 s ago");
+        let moment = Moment::new(now + time::Duration::days(2), now);
+        assert_eq!(moment.absolute, "2026-12-02 08:00:00 UTC");
+        assert_eq!(moment.machine, "2026-12-02T08:00:00Z");
+    }
+
+    #[test]
+    fn user_agents_are_shortened_to_what_people_recognise() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36";
+        assert_eq!(short_agent(chrome), "Chrome 131");
+        assert_eq!(short_agent("curl/8.5.0"), "curl 8");
+        assert_eq!(short_agent("certdeck-tests"), "certdeck-tests");
+    }
 }

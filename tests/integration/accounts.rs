@@ -220,7 +220,7 @@ fn dashboard_rows(html: &str) -> Vec<crate::helpers::TableRow> {
 #[tokio::test]
 async fn three_accounts_in_two_regions_make_one_inventory() {
     let (sandbox, app, pools) = three_accounts().await;
-    let dashboard = app.dashboard("").await;
+    let dashboard = app.dashboard("?view=all").await;
     let rows = dashboard_rows(&dashboard);
     assert_eq!(rows.len(), 6, "3 accounts × 2 regions: {dashboard}");
     for account in [&ALPHA, &BETA, &GAMMA] {
@@ -238,11 +238,11 @@ async fn three_accounts_in_two_regions_make_one_inventory() {
         }
     }
     // The account is a filter; the search finds an account's id too.
-    let beta = dashboard_rows(&app.dashboard("?account=beta").await);
+    let beta = dashboard_rows(&app.dashboard("?view=all&account=beta").await);
     assert_eq!(beta.len(), 2);
     assert!(beta.iter().all(|r| r.contains("beta-")));
     assert_eq!(
-        dashboard_rows(&app.dashboard("?q=333333333333").await).len(),
+        dashboard_rows(&app.dashboard("?view=all&q=333333333333").await).len(),
         2
     );
     assert!(
@@ -321,7 +321,7 @@ async fn an_operator_whose_team_lives_in_one_account_changes_only_there() {
     .await;
     app.refresh().await;
     let operator = app.browser_as("pat", "operator", &["payments"]).await;
-    let dashboard = operator.dashboard("?account=beta").await;
+    let dashboard = operator.dashboard("?view=all&account=beta").await;
     let rows = dashboard_rows(&dashboard);
     let untagged = rows
         .iter()
@@ -415,7 +415,7 @@ async fn a_broken_role_marks_its_account_and_the_others_stay_current() {
     create_pool(&sandbox, &ALPHA, "eu-west-1", "alpha-new", &[], None).await;
     app.refresh().await;
 
-    let dashboard = app.dashboard("").await;
+    let dashboard = app.dashboard("?view=all").await;
     let rows = dashboard_rows(&dashboard);
     assert_eq!(
         rows.len(),
@@ -460,7 +460,7 @@ async fn a_wrong_external_id_is_refused_by_sts_and_shown() {
     console.accounts = vec![ALPHA.settings(), wrong, unknown];
     let app = TestApp::start_with(&sandbox, console).await;
     app.refresh().await;
-    let dashboard = app.dashboard("").await;
+    let dashboard = app.dashboard("?view=all").await;
     assert_eq!(dashboard_rows(&dashboard).len(), 1);
     assert!(dashboard.contains("account beta (222222222222): certdeck could not assume its role"));
     assert!(dashboard.contains("account gamma (333333333333): certdeck could not assume its role"));

@@ -68,7 +68,7 @@ fn configured_certificate(app: &TestApp, pool_id: &str) -> String {
 
 /// The dashboard row of `pool_id`, as the browser shows it.
 async fn dashboard_row(browser: &Browser, pool_id: &str) -> String {
-    let page = browser.dashboard("").await;
+    let page = browser.dashboard("?view=all").await;
     table_rows(&page, &format!("tr[data-pool-id=\"{pool_id}\"]"))
         .into_iter()
         .next()

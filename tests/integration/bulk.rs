@@ -482,7 +482,7 @@ async fn a_bulk_rotation_in_the_browser() {
         .type_into("input[name=password]", crate::helpers::TEST_PASSWORD)
         .await;
     browser.click("form.stack button[type=submit]").await;
-    assert!(browser.text("h1").await.contains("User pools"));
+    assert!(browser.text("h1").await.contains("Custom domains"));
     browser.click("td.certificate a").await;
     browser.wait_for_url("/certificates/").await;
     assert!(browser.text("table.usages").await.contains("d1.bulk.test"));

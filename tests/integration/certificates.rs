@@ -19,7 +19,7 @@ fn row_attributes(row: &TableRow, css: &str, attribute: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_certificate_page_lists_every_domain_that_uses_it() {
     let app = spawn_app(Seed::Demo).await;
-    let dashboard = app.dashboard("").await;
+    let dashboard = app.dashboard("?view=all").await;
     // The dashboard's certificate cells link to the certificate's page: group its rows
     // by that link.
     let mut by_link: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -58,7 +58,7 @@ async fn a_certificate_page_lists_every_domain_that_uses_it() {
 #[tokio::test]
 async fn a_certificate_page_shows_the_domain_status_and_edge() {
     let app = spawn_app(Seed::Demo).await;
-    let dashboard = app.dashboard("").await;
+    let dashboard = app.dashboard("?view=all").await;
     let row = table_rows(&dashboard, "tr[data-pool-id]")
         .into_iter()
         .find(|r| r.contains("auth.example.com"))

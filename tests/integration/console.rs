@@ -26,7 +26,7 @@ fn row_of(html: &str, name: &str) -> TableRow {
 #[tokio::test]
 async fn the_dashboard_lists_every_demo_pool_with_its_flags() {
     let app = spawn_app(Seed::Demo).await;
-    let html = app.dashboard("").await;
+    let html = app.dashboard("?view=all").await;
     assert_eq!(rows(&html).len(), 13, "every demo pool in both regions");
     assert!(html.contains("Inventory refreshed"));
     assert!(html.contains("3 need attention"));
@@ -72,22 +72,41 @@ async fn the_dashboard_lists_every_demo_pool_with_its_flags() {
 async fn search_filters_sorting_and_the_pool_page() {
     let app = spawn_app(Seed::Demo).await;
     assert_eq!(
-        rows(&app.dashboard("?q=EXAMPLE.com").await).len(),
+        rows(&app.dashboard("?view=all&q=EXAMPLE.com").await).len(),
         3,
         "auth, login, sso.eu"
     );
-    assert_eq!(rows(&app.dashboard("?q=workforce").await).len(), 2);
-    assert_eq!(rows(&app.dashboard("?region=eu-west-1").await).len(), 5);
-    assert_eq!(rows(&app.dashboard("?status=attention").await).len(), 3);
-    assert_eq!(rows(&app.dashboard("?status=expiring").await).len(), 1);
-    assert_eq!(rows(&app.dashboard("?status=custom").await).len(), 4);
+    assert_eq!(rows(&app.dashboard("?view=all&q=workforce").await).len(), 2);
     assert_eq!(
-        rows(&app.dashboard("?status=none&region=us-east-1").await).len(),
+        rows(&app.dashboard("?view=all&region=eu-west-1").await).len(),
         5
     );
-    assert_eq!(rows(&app.dashboard("?q=nothing-like-this").await).len(), 0);
+    assert_eq!(
+        rows(&app.dashboard("?view=all&status=attention").await).len(),
+        3
+    );
+    assert_eq!(
+        rows(&app.dashboard("?view=all&status=expiring").await).len(),
+        1
+    );
+    assert_eq!(
+        rows(&app.dashboard("?view=all&status=custom").await).len(),
+        4
+    );
+    assert_eq!(
+        rows(
+            &app.dashboard("?view=all&status=none&region=us-east-1")
+                .await
+        )
+        .len(),
+        5
+    );
+    assert_eq!(
+        rows(&app.dashboard("?view=all&q=nothing-like-this").await).len(),
+        0
+    );
 
-    let by_expiry = app.dashboard("?sort=expiry").await;
+    let by_expiry = app.dashboard("?view=all&sort=expiry").await;
     let first = rows(&by_expiry)[0].clone();
     let customer = app.pool_id("Customer portal").await;
     assert_eq!(first, customer, "the soonest expiry first");
@@ -122,17 +141,17 @@ async fn paging_130_pools_at_50_a_page() {
             .expect("create");
     }
     app.refresh().await;
-    let first = app.dashboard("").await;
+    let first = app.dashboard("?view=all").await;
     assert_eq!(rows(&first).len(), 50);
     assert!(first.contains("page 1 of 3 · 130 matching"));
     assert!(first.contains(">pool 000</a>") && first.contains(">pool 049</a>"));
-    let third = app.dashboard("?page=3").await;
+    let third = app.dashboard("?view=all&page=3").await;
     assert_eq!(rows(&third).len(), 30);
     assert!(third.contains(">pool 129</a>") && third.contains("rel=\"prev\""));
-    let filtered = app.dashboard("?q=pool+12&page=1").await;
+    let filtered = app.dashboard("?view=all&q=pool+12&page=1").await;
     assert_eq!(rows(&filtered).len(), 10, "pool 120 to pool 129");
     // Out-of-range pages clamp.
-    assert_eq!(rows(&app.dashboard("?page=99").await).len(), 30);
+    assert_eq!(rows(&app.dashboard("?view=all&page=99").await).len(), 30);
 }
 
 #[tokio::test]
@@ -152,7 +171,7 @@ async fn names_and_tags_from_aws_are_escaped() {
         .expect("id")
         .to_owned();
     app.refresh().await;
-    for path in [paths::DASHBOARD.to_owned(), paths::pool(&id)] {
+    for path in ["/?view=all".to_owned(), paths::pool(&id)] {
         let html = app.get_text(&path).await;
         assert!(
             !html.contains("<script>alert(1)</script>"),
@@ -172,7 +191,7 @@ async fn a_restart_serves_the_stored_snapshot_before_aws_answers() {
     let sandbox = std::sync::Arc::new(spawn_sandbox(options(Seed::Demo)).await);
     let database = sandbox.sqlite_url();
     let first = spawn_app_on(&sandbox, &database).await;
-    assert_eq!(rows(&first.dashboard("").await).len(), 13);
+    assert_eq!(rows(&first.dashboard("?view=all").await).len(), 13);
     first.stop().await;
 
     // AWS now takes 5 s a call; the restarted console answers from the stored snapshot.
@@ -180,7 +199,7 @@ async fn a_restart_serves_the_stored_snapshot_before_aws_answers() {
     let calls_before = sandbox.calls("ListUserPools").await;
     let started = Instant::now();
     let second = TestApp::start(&sandbox, &database).await;
-    let html = second.dashboard("").await;
+    let html = second.dashboard("?view=all").await;
     let elapsed = started.elapsed();
     assert_eq!(rows(&html).len(), 13);
     assert!(

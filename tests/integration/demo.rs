@@ -55,23 +55,25 @@ async fn certdeck_demo_opens_a_dashboard_of_every_demo_pool() {
     assert!(login.contains(&accounts[0].2), "with their passwords");
     assert_eq!(browser.sign_in("admin", &accounts[0].2).await.status(), 303);
     let listed = eventually(Duration::from_secs(20), || async {
-        table_rows(&browser.dashboard("").await, "tr[data-pool-id]").len() == 16
+        table_rows(&browser.dashboard("?view=all").await, "tr[data-pool-id]").len() == 16
     })
     .await;
     assert!(
         listed,
         "the dashboard lists the 13 demo pools of prod and the 3 of staging"
     );
-    let dashboard = browser.dashboard("").await;
+    let dashboard = browser.dashboard("?view=all").await;
     for (account, id, pools) in [("prod", "123456789012", 13), ("staging", "210987654321", 3)] {
         assert!(dashboard.contains(id), "the account id of {account}");
         let rows = table_rows(
-            &browser.dashboard(&format!("?account={account}")).await,
+            &browser
+                .dashboard(&format!("?view=all&account={account}"))
+                .await,
             "tr[data-pool-id]",
         );
         assert_eq!(rows.len(), pools, "{account}");
     }
-    let dashboard = browser.dashboard("").await;
+    let dashboard = browser.dashboard("?view=all").await;
     for region in ["us-east-1", "eu-west-1"] {
         assert!(dashboard.contains(region));
     }

@@ -40,3 +40,4 @@ mod sandbox_rules;
 mod sandbox_wire;
 mod store;
 mod supervision;
+mod ui;

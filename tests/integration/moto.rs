@@ -209,7 +209,7 @@ async fn check_inventory(url: &str, moto: bool) {
         // moto never says which certificate a domain uses.
         assert_eq!(shop.certificate_arn, None);
         assert!(html.contains("Unknown: AWS did not report which certificate the domain uses."));
-        let dashboard = app.dashboard("?q=shop").await;
+        let dashboard = app.dashboard("?view=all&q=shop").await;
         assert!(dashboard.contains("unknown"));
     } else {
         assert!(shop.certificate.is_some());

@@ -789,7 +789,7 @@ async fn chromium_signs_in_through_the_providers_login_form() {
     browser.click("button[type=submit]").await;
     // The callback's page moves on to the dashboard by itself.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !browser.text("h1").await.contains("User pools") {
+    while !browser.text("h1").await.contains("Custom domains") {
         assert!(Instant::now() < deadline, "never reached the dashboard");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -142,8 +142,12 @@ async fn an_edge_that_never_switches_times_out_with_an_audit_entry() {
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].record.outcome, "failure");
     // The dashboard flags the domain: the edge serves another certificate.
-    let dashboard = app.admin.dashboard("?q=customer").await;
-    assert!(dashboard.contains("served certificate differs"));
+    let dashboard = app.admin.dashboard("?view=all&q=customer").await;
+    assert!(
+        crate::helpers::texts(&dashboard, "tr[data-pool-id] .flags")
+            .concat()
+            .contains("served certificate differs")
+    );
 }
 
 #[tokio::test]
@@ -412,17 +416,21 @@ async fn the_sweep_flags_a_domain_whose_edge_serves_another_certificate() {
         .await
         .expect("update");
     let flagged = eventually(Duration::from_secs(30), || async {
-        let page = app.admin.dashboard("?q=merchant").await;
-        page.contains("served certificate differs")
+        let page = app.admin.dashboard("?view=all&q=merchant").await;
+        crate::helpers::texts(&page, "tr[data-pool-id] .flags")
+            .concat()
+            .contains("served certificate differs")
     })
     .await;
     assert!(
         flagged,
         "the sweep saw the edge serving the old certificate"
     );
-    let others = app.admin.dashboard("?q=customer").await;
+    let others = app.admin.dashboard("?view=all&q=customer").await;
     assert!(
-        !others.contains("served certificate differs"),
+        !crate::helpers::texts(&others, "tr[data-pool-id] .flags")
+            .concat()
+            .contains("served certificate differs"),
         "domains served as configured are not flagged"
     );
 }

@@ -381,7 +381,7 @@ async fn three_replicas_share_the_work_and_survive_a_kill() {
 
     // A double submit arriving at replicas 1 and 2: one update.
     let pool = {
-        let dashboard = admin.dashboard("?q=EU+customer+portal").await;
+        let dashboard = admin.dashboard("?view=all&q=EU+customer+portal").await;
         crate::helpers::table_rows(&dashboard, "tr[data-pool-id]")[0]
             .html
             .split("data-pool-id=\"")

@@ -6,7 +6,7 @@ use askama::Template;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{Chrome, PageError, html};
+use super::{CertLabel, Chrome, Moment, PageError, html};
 use crate::auth::CurrentUser;
 use crate::domain::audit::AuditEntry;
 use crate::state::{AppState, AuditChainStatus};
@@ -32,11 +32,28 @@ pub struct AuditView {
     pub chain: AuditChainStatus,
     pub older_href: Option<String>,
     pub export_query: String,
+    /// The inventory, to name certificates by their domain and expiry.
+    pub inventory: std::sync::Arc<crate::inventory::View>,
 }
 
 impl AuditView {
     fn value<'a>(&self, v: &'a Option<String>) -> &'a str {
         v.as_deref().unwrap_or_default()
+    }
+
+    /// A certificate in people's words.
+    fn cert(&self, arn: &str) -> CertLabel {
+        CertLabel::of(arn, &self.inventory.snapshot.certificates)
+    }
+
+    /// A stored time (RFC 3339) as every page shows times.
+    fn when(&self, at: &str) -> Option<Moment> {
+        Moment::of_text(at)
+    }
+
+    /// A user agent as people recognise it (the full text goes in a title).
+    fn agent(&self, agent: &str) -> String {
+        super::short_agent(agent)
     }
 
     /// Whether the last verification covered this entry (and found it intact).
@@ -75,6 +92,7 @@ pub async fn show(
         filter,
         chain,
         older_href,
+        inventory: state.inventory.view(),
     };
     html(&view)
 }

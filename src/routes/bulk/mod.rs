@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Chrome, PageError, audit, audit_record, deny, html, timestamp};
+use super::{Chrome, Moment, PageError, audit, audit_record, deny, html};
 use crate::auth::{CurrentUser, Role};
 use crate::domain::audit::AuditAction;
 use crate::state::AppState;
@@ -19,7 +19,7 @@ pub struct RunView<'a> {
     pub chrome: Chrome,
     pub run: BulkRun,
     pub items: Vec<BulkItem>,
-    pub not_before: String,
+    pub not_before: Moment,
     pub old_href: String,
     pub may_cancel: bool,
 }
@@ -57,9 +57,7 @@ pub async fn show(
     let page = RunView {
         title: "Bulk rotation",
         chrome: Chrome::of(&user),
-        not_before: time::OffsetDateTime::from_unix_timestamp(run.not_before)
-            .map(timestamp)
-            .unwrap_or_default(),
+        not_before: Moment::at_unix(run.not_before),
         old_href: super::certificates::href(&run.old_certificate_arn),
         may_cancel: may_cancel(&user, &run),
         run,
@@ -73,7 +71,7 @@ pub async fn show(
 pub struct ScheduledView<'a> {
     pub title: &'a str,
     pub chrome: Chrome,
-    pub scheduled: Vec<(BulkRun, String, bool)>,
+    pub scheduled: Vec<(BulkRun, Moment, bool)>,
     pub recent: Vec<BulkRun>,
 }
 
@@ -87,9 +85,7 @@ pub async fn scheduled(
         .await?
         .into_iter()
         .map(|run| {
-            let at = time::OffsetDateTime::from_unix_timestamp(run.not_before)
-                .map(timestamp)
-                .unwrap_or_default();
+            let at = Moment::at_unix(run.not_before);
             let cancel = may_cancel(&user, &run);
             (run, at, cancel)
         })

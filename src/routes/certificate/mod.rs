@@ -72,6 +72,9 @@ pub struct CertificateView {
     pub caution: Option<String>,
     /// Whether it renews by itself.
     pub renewal: String,
+    /// The ARN's last segment, shown; the full ARN is in a title and a copy button.
+    pub tail: String,
+    pub expires: Option<super::Moment>,
 }
 
 impl CertificateView {
@@ -94,6 +97,8 @@ impl CertificateView {
             origin: c.origin_label().unwrap_or_else(|| "unknown".into()),
             caution: c.caution(),
             renewal: c.renewal().to_string(),
+            tail: c.arn.rsplit(['/', ':']).next().unwrap_or(&c.arn).to_owned(),
+            expires: c.not_after.map(|t| super::Moment::new(t, now)),
         }
     }
 }

@@ -42,6 +42,13 @@ impl CertificateView<'_> {
             .map(|t| t.date().to_string())
     }
 
+    /// When it expires, as every page shows times.
+    pub fn expires(&self) -> Option<super::Moment> {
+        self.certificate
+            .and_then(|c| c.not_after)
+            .map(|t| super::Moment::new(t, time::OffsetDateTime::now_utc()))
+    }
+
     pub fn names(&self) -> String {
         self.certificate.map_or_else(String::new, |c| {
             let mut names = c.names.join(", ");
@@ -161,7 +168,7 @@ pub async fn plan(
     let page = PlanView {
         title: "Replace a certificate",
         chrome: Chrome::of(&user),
-        arn: arn.to_string(),
+        old: super::CertLabel::of(arn.as_str(), &view.snapshot.certificates),
         href: href(arn.as_str()),
         new: new.map(|n| n.to_string()),
         choices: choices
@@ -213,7 +220,8 @@ pub struct PlanItem {
 pub struct PlanView<'a> {
     pub title: &'a str,
     pub chrome: Chrome,
-    pub arn: String,
+    /// The certificate being replaced, in people's words.
+    pub old: super::CertLabel,
     pub href: String,
     pub new: Option<String>,
     pub choices: Vec<Choice>,

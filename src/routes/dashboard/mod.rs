@@ -1,12 +1,17 @@
-//! `GET /`: one row per pool of every configured region.
+//! `GET /`: the custom domains, most urgent first, under a summary strip; `?view=all`
+//! has one row per pool of every configured region.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::{Chrome, PageError, age, html, timestamp};
+use std::collections::HashSet;
+
+use super::{Chrome, Moment, PageError, html};
 use crate::auth::CurrentUser;
-use crate::inventory::{DashboardQuery, DashboardRow, SortKey};
+use crate::inventory::{
+    DashboardQuery, DashboardRow, EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS, SortKey,
+};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -27,7 +32,7 @@ pub struct DashboardView<'a> {
     pub regions: Vec<String>,
     /// The accounts to filter on; the account column shows only with several.
     pub accounts: Vec<String>,
-    pub refreshed: Option<(String, String)>,
+    pub refreshed: Option<Moment>,
     pub refreshing: bool,
     pub from_store: bool,
     pub problems: &'a [String],
@@ -35,16 +40,24 @@ pub struct DashboardView<'a> {
     pub next_href: Option<String>,
     pub attention: usize,
     /// Custom domains whose edge was last probed serving another certificate.
-    pub served_differs: std::collections::HashSet<String>,
+    pub served_differs: HashSet<String>,
+    /// Custom domains with a change in flight.
+    pub in_flight: HashSet<String>,
+    /// Every pool (`?view=all`), not only custom domains.
+    pub all_pools: bool,
+    pub summary: Summary,
     pub status_choices: &'static [(&'static str, &'static str)],
     pub sort_choices: &'static [(&'static str, &'static str)],
 }
 
 /// The status filter's choices: value and label.
-pub const STATUS_CHOICES: [(&str, &str); 9] = [
+pub const STATUS_CHOICES: [(&str, &str); 12] = [
     ("", "any"),
     ("attention", "needs attention"),
+    ("week", "expires within 7 days"),
     ("expiring", "expires within 30 days"),
+    ("differs", "served certificate differs"),
+    ("inflight", "change in flight"),
     ("newer", "newer eligible certificate"),
     ("inactive", "domain not ACTIVE"),
     ("custom", "has a custom domain"),
@@ -53,7 +66,8 @@ pub const STATUS_CHOICES: [(&str, &str); 9] = [
     ("UPDATING", "UPDATING"),
 ];
 
-pub const SORT_CHOICES: [(&str, &str); 6] = [
+pub const SORT_CHOICES: [(&str, &str); 7] = [
+    ("urgency", "most urgent first"),
     ("name", "name"),
     ("account", "account"),
     ("region", "region"),
@@ -62,10 +76,39 @@ pub const SORT_CHOICES: [(&str, &str); 6] = [
     ("status", "attention first"),
 ];
 
+/// The summary strip: counts over the custom domains, each a link to its list.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub domains: usize,
+    pub expiring: usize,
+    pub urgent: usize,
+    pub differs: usize,
+    pub in_flight: usize,
+}
+
 impl DashboardView<'_> {
     /// The page of the certificate `arn` (where it is used).
     pub fn certificate_href(&self, arn: &str) -> String {
         super::certificates::href(arn)
+    }
+
+    /// When the row's certificate expires.
+    pub fn expires(&self, row: &DashboardRow) -> Option<Moment> {
+        row.certificate
+            .as_ref()
+            .and_then(|c| c.not_after)
+            .map(|t| Moment::new(t, OffsetDateTime::now_utc()))
+    }
+
+    /// How the days left are coloured (the number and the flags say it in words).
+    pub fn days_class(&self, days: &i64) -> &'static str {
+        if *days < EXPIRY_URGENT_DAYS {
+            "days-urgent"
+        } else if *days < EXPIRY_WARNING_DAYS {
+            "days-soon"
+        } else {
+            ""
+        }
     }
 }
 
@@ -75,8 +118,46 @@ pub async fn show(
     query: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, PageError> {
     let view = state.inventory.view();
-    let query = query.into_inner();
-    let page = query.apply(&view.rows);
+    let mut query = query.into_inner();
+    let all_pools = query.view.as_deref() == Some("all");
+    query.view = Some(if all_pools { "all" } else { "domains" }.to_owned());
+    let served_differs = state.watcher.served_differs();
+    let in_flight: HashSet<String> = state
+        .store
+        .active_propagations()
+        .await?
+        .into_iter()
+        .map(|p| p.domain)
+        .collect();
+    // The watcher and the store know these two, not the rows.
+    let mut filter = query.clone();
+    match query.status.as_deref() {
+        Some("differs") => filter.only_domains = Some(served_differs.clone()),
+        Some("inflight") => filter.only_domains = Some(in_flight.clone()),
+        _ => {}
+    }
+    if filter.only_domains.is_some() {
+        filter.status = None;
+    }
+    let page = filter.apply(&view.rows);
+    let domains = || {
+        view.rows
+            .iter()
+            .filter_map(|r| Some((r, r.custom_domain.as_ref()?)))
+    };
+    let summary = Summary {
+        domains: domains().count(),
+        expiring: domains().filter(|(r, _)| r.flags.expires_soon).count(),
+        urgent: domains()
+            .filter(|(r, _)| r.days_left.is_some_and(|d| d < EXPIRY_URGENT_DAYS))
+            .count(),
+        differs: domains()
+            .filter(|(_, d)| served_differs.contains(d.as_str()))
+            .count(),
+        in_flight: domains()
+            .filter(|(_, d)| in_flight.contains(d.as_str()))
+            .count(),
+    };
     let now = OffsetDateTime::now_utc();
     let mut regions: Vec<String> = state.inventory.accounts().regions();
     let mut accounts: Vec<String> = state
@@ -99,17 +180,22 @@ pub async fn show(
         pairs.push(("page", page_number.to_string()));
         format!("/?{}", encode_pairs(&pairs))
     };
-    let sort = match query.sort.unwrap_or_default() {
+    let sort = match query.sort_key() {
         SortKey::Name => "name",
         SortKey::Account => "account",
         SortKey::Region => "region",
         SortKey::Domain => "domain",
         SortKey::Expiry => "expiry",
         SortKey::Status => "status",
+        SortKey::Urgency => "urgency",
     };
     let taken_at = view.snapshot.taken_at;
     let body = DashboardView {
-        title: "User pools",
+        title: if all_pools {
+            "All pools"
+        } else {
+            "Custom domains"
+        },
         chrome: Chrome::of(&user),
         total: page.total,
         pool_count: view.rows.len(),
@@ -125,12 +211,15 @@ pub async fn show(
         sort,
         regions,
         accounts,
-        refreshed: (!view.is_empty_start()).then(|| (timestamp(taken_at), age(taken_at, now))),
+        refreshed: (!view.is_empty_start()).then(|| Moment::new(taken_at, now)),
         refreshing: state.inventory.is_refreshing(),
         from_store: view.from_store,
         problems: &view.snapshot.problems,
         attention: view.rows.iter().filter(|r| r.flags.any()).count(),
-        served_differs: state.watcher.served_differs(),
+        served_differs,
+        in_flight,
+        all_pools,
+        summary,
         status_choices: &STATUS_CHOICES,
         sort_choices: &SORT_CHOICES,
     };
@@ -139,6 +228,9 @@ pub async fn show(
 
 fn url_pairs(query: &DashboardQuery) -> Vec<(&'static str, String)> {
     let mut pairs = Vec::new();
+    if query.view.as_deref() == Some("all") {
+        pairs.push(("view", "all".to_owned()));
+    }
     for (key, value) in [
         ("q", &query.q),
         ("account", &query.account),
@@ -149,7 +241,7 @@ fn url_pairs(query: &DashboardQuery) -> Vec<(&'static str, String)> {
             pairs.push((key, v.clone()));
         }
     }
-    if let Some(sort) = query.sort.filter(|s| *s != SortKey::Name) {
+    if let Some(sort) = query.sort {
         pairs.push(("sort", format!("{sort:?}").to_lowercase()));
     }
     pairs

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::{Chrome, PageError, age, audit, audit_record, deny, html, timestamp};
+use super::{CertLabel, Chrome, Moment, PageError, audit, audit_record, deny, html};
 use crate::auth::{CurrentUser, Role};
 use crate::aws::{AwsError, CertificateSummary};
 use crate::domain::UserPoolId;
@@ -29,9 +29,23 @@ pub struct PoolView<'a> {
     pub certificate: Option<&'a CertificateSummary>,
     pub certificate_window: Option<(String, String)>,
     pub tags: Vec<(&'a String, &'a String)>,
-    pub refreshed: String,
+    pub refreshed: Moment,
     /// The certificate the last change replaced, and what still uses it.
     pub previous: Option<PreviousCertificate<'a>>,
+    /// The inventory's certificates, to name the history's by domain and expiry.
+    pub known: &'a [CertificateSummary],
+}
+
+impl PoolView<'_> {
+    /// A stored time (RFC 3339) as every page shows times.
+    fn when(&self, at: &str) -> Option<Moment> {
+        Moment::of_text(at)
+    }
+
+    /// A certificate in people's words.
+    fn cert(&self, arn: &str) -> CertLabel {
+        CertLabel::of(arn, self.known)
+    }
 }
 
 /// The certificate a change replaced: it can be deleted once nothing uses it (ACM empties
@@ -100,11 +114,9 @@ pub async fn show(
         certificate,
         certificate_window: window,
         tags: record.pool.tags.iter().collect(),
-        refreshed: age(view.snapshot.taken_at, OffsetDateTime::now_utc())
-            + " ("
-            + &timestamp(view.snapshot.taken_at)
-            + ")",
+        refreshed: Moment::new(view.snapshot.taken_at, OffsetDateTime::now_utc()),
         previous,
+        known: &view.snapshot.certificates,
     };
     html(&page)
 }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::{Chrome, PageError, html, timestamp};
+use super::{CertLabel, Chrome, Moment, PageError, html, timestamp};
 use crate::auth::{self, CurrentUser};
 use crate::change::{self, ChangeError};
 use crate::domain::UserPoolId;
@@ -28,8 +28,6 @@ pub struct PropagationView {
     pub chrome: Chrome,
     pub p: Propagation,
     pub timeline: Vec<(String, String, String)>,
-    pub submitted: String,
-    pub deadline: String,
     pub now: i64,
     pub time_left: String,
     pub terminal: bool,
@@ -39,6 +37,110 @@ pub struct PropagationView {
     pub can_roll_back: bool,
     /// Why a rollback was refused, in words.
     pub rollback_refusal: Option<String>,
+    /// The step indicator: each phase of the happy path and how far it got.
+    pub steps: Vec<Step>,
+    /// One sentence for the current state.
+    pub narration: String,
+    /// Time since the submission ("4 m 12 s").
+    pub elapsed: String,
+    pub submitted_at: Moment,
+    pub deadline_at: Moment,
+    pub old: Option<CertLabel>,
+    pub new: CertLabel,
+    /// How often the edge is probed, in seconds.
+    pub probe_every: u64,
+}
+
+/// One step of the propagation's indicator.
+pub struct Step {
+    pub phase: &'static str,
+    pub label: &'static str,
+    /// `done`, `current`, `failed` or `pending` (a CSS class; the text says it too).
+    pub state: &'static str,
+}
+
+/// The happy path's phases as the step indicator names them.
+const STEPS: [(Phase, &str, &str); 4] = [
+    (Phase::Submitted, "submitted", "Submitted to Cognito"),
+    (Phase::Updating, "updating", "Cognito updating"),
+    (
+        Phase::Distributed,
+        "distributed",
+        "Distributed by CloudFront",
+    ),
+    (Phase::Verified, "verified", "Verified at the edge"),
+];
+
+fn steps(phase: Phase, reached: &[Phase]) -> Vec<Step> {
+    let failed = matches!(phase, Phase::Failed | Phase::TimedOut | Phase::Superseded);
+    // The last step reached before a failure is where it stopped.
+    let last_reached = STEPS
+        .iter()
+        .rposition(|(p, _, _)| reached.contains(p) || *p == phase)
+        .unwrap_or(0);
+    STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, (p, name, label))| Step {
+            phase: name,
+            label,
+            state: if *p == phase && phase == Phase::Verified {
+                "done"
+            } else if *p == phase {
+                "current"
+            } else if failed && i == last_reached + 1 {
+                "failed"
+            } else if i < last_reached || (failed && i == last_reached) {
+                "done"
+            } else {
+                "pending"
+            },
+        })
+        .collect()
+}
+
+/// The current state in one sentence.
+fn narration(p: &Propagation, detail: Option<&str>, probe_every: u64) -> String {
+    let served = match (&p.served_serial, &p.served_not_after) {
+        (Some(serial), Some(expiry)) => format!(" (serial {serial}, expires {expiry})"),
+        (Some(serial), None) => format!(" (serial {serial})"),
+        _ => String::new(),
+    };
+    let still_old = p.served_serial.is_some()
+        && p.expected_serial.is_some()
+        && !matches!((&p.served_serial, &p.expected_serial),
+            (Some(served), Some(expected)) if crate::domain::same_serial(served, expected));
+    match p.phase {
+        Phase::Submitted => format!(
+            "Cognito accepted the change and has not started updating the domain yet; checking every {probe_every} s."
+        ),
+        Phase::Updating => format!(
+            "Cognito is updating {} (status UPDATING); checking every {probe_every} s.",
+            p.domain
+        ),
+        Phase::Distributed if still_old => format!(
+            "Cognito is done, but CloudFront is still serving the old certificate{served}; checking every {probe_every} s."
+        ),
+        Phase::Distributed if p.probe_error.is_some() => format!(
+            "Cognito is done; the edge could not be probed yet ({}); checking every {probe_every} s.",
+            p.probe_error.as_deref().unwrap_or_default()
+        ),
+        Phase::Distributed => format!(
+            "Cognito is done; waiting for CloudFront to serve the new certificate; checking every {probe_every} s."
+        ),
+        Phase::Verified => format!(
+            "Done: CloudFront is serving the new certificate{served} for {}.",
+            p.domain
+        ),
+        Phase::Failed => format!(
+            "The change failed{}. Check the pool's domain before trying again.",
+            detail.map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        Phase::TimedOut => format!(
+            "The edge was not seen serving the new certificate before the deadline{served}. Check the pool; AWS may still finish it."
+        ),
+        Phase::Superseded => "A later change to this domain replaced this one.".to_owned(),
+    }
 }
 
 #[derive(Template)]
@@ -46,13 +148,7 @@ pub struct PropagationView {
 pub struct PropagationsView {
     pub title: &'static str,
     pub chrome: Chrome,
-    pub propagations: Vec<(Propagation, String)>,
-}
-
-fn at(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .map(timestamp)
-        .unwrap_or_default()
+    pub propagations: Vec<(Propagation, Option<Moment>, CertLabel)>,
 }
 
 /// "59:58": minutes and seconds left.
@@ -65,14 +161,16 @@ pub async fn index(
     state: web::Data<AppState>,
     user: CurrentUser,
 ) -> Result<HttpResponse, PageError> {
+    let view = state.inventory.view();
     let propagations = state
         .store
         .recent_propagations(100)
         .await?
         .into_iter()
         .map(|p| {
-            let submitted = at(p.submitted_at);
-            (p, submitted)
+            let submitted = Moment::of_unix(p.submitted_at);
+            let new = CertLabel::of(&p.new_certificate_arn, &view.snapshot.certificates);
+            (p, submitted, new)
         })
         .collect();
     html(&PropagationsView {
@@ -130,13 +228,33 @@ async fn render(
     let can_roll_back = change::ROLLBACK_PHASES.contains(&p.phase)
         && p.old_certificate_arn.is_some()
         && user.may_change(team);
+    let reached: Vec<Phase> = events.iter().map(|e| e.phase).collect();
+    let probe_every = state.settings.probe_interval.as_secs().max(1);
+    let known = &view.snapshot.certificates;
+    let end = if terminal {
+        events
+            .last()
+            .map_or(now, |e| e.at_ms / 1000)
+            .max(p.submitted_at)
+    } else {
+        now
+    };
     super::html_with_status(
         &PropagationView {
             title: "Propagation",
             chrome: Chrome::of(user),
             timeline: timeline(&events),
-            submitted: at(p.submitted_at),
-            deadline: at(p.deadline),
+            steps: steps(p.phase, &reached),
+            narration: narration(&p, outcome.as_deref(), probe_every),
+            elapsed: crate::propagation::watcher::human_duration(end - p.submitted_at),
+            submitted_at: Moment::at_unix(p.submitted_at),
+            deadline_at: Moment::at_unix(p.deadline),
+            old: p
+                .old_certificate_arn
+                .as_deref()
+                .map(|arn| CertLabel::of(arn, known)),
+            new: CertLabel::of(&p.new_certificate_arn, known),
+            probe_every,
             now,
             time_left: clock(p.deadline - now),
             terminal,

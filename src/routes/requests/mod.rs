@@ -5,9 +5,8 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use time::OffsetDateTime;
 
-use super::{Chrome, PageError, deny, timestamp};
+use super::{Chrome, Moment, PageError, deny};
 use crate::auth::CurrentUser;
 use crate::change::{self, ChangeError, approval};
 use crate::domain::UserPoolId;
@@ -18,8 +17,8 @@ use crate::store::{ChangeRequestRow, RequestStatus};
 /// One request as the page lists it.
 pub struct RequestView {
     pub row: ChangeRequestRow,
-    pub created: String,
-    pub expires: String,
+    pub created: Moment,
+    pub expires: Moment,
     /// The user may approve or reject it (in scope, not their own, pending).
     pub may_decide: bool,
     pub own: bool,
@@ -32,12 +31,6 @@ pub struct RequestsPage {
     pub chrome: Chrome,
     pub requests: Vec<RequestView>,
     pub message: Option<String>,
-}
-
-fn at(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .map(timestamp)
-        .unwrap_or_default()
 }
 
 /// Whether `user` may decide on `row`: pending, not their own, the pool in their scope.
@@ -65,8 +58,8 @@ async fn page(
             let own = row.requester == user.username;
             let may_decide = may_decide(state, user, &row);
             (own || may_decide || user.role == crate::auth::Role::Admin).then(|| RequestView {
-                created: at(row.created_at),
-                expires: at(row.expires_at),
+                created: Moment::at_unix(row.created_at),
+                expires: Moment::at_unix(row.expires_at),
                 may_decide,
                 own,
                 row,

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Chrome, PageError, audit_record, timestamp};
+use super::{Chrome, Moment, PageError, audit_record};
 use crate::auth::CurrentUser;
 use crate::auth::tokens::{self, DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, TokenError, TokenScope};
 use crate::domain::audit::AuditAction;
@@ -22,9 +22,10 @@ pub struct TokenRow {
     pub id: String,
     pub name: String,
     pub scope: String,
-    pub created: String,
-    pub expires: String,
-    pub last_used: String,
+    pub created: Moment,
+    pub expires: Moment,
+    /// `None`: never used.
+    pub last_used: Option<Moment>,
     pub state: &'static str,
     pub active: bool,
 }
@@ -41,12 +42,6 @@ pub struct TokensPage {
     pub default_days: i64,
 }
 
-fn at(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .map(timestamp)
-        .unwrap_or_default()
-}
-
 fn row(token: StoredToken, now: i64) -> TokenRow {
     let state = if token.revoked_at.is_some() {
         "revoked"
@@ -57,9 +52,9 @@ fn row(token: StoredToken, now: i64) -> TokenRow {
     };
     TokenRow {
         active: token.active_at(now),
-        created: at(token.created_at),
-        expires: at(token.expires_at),
-        last_used: token.last_used_at.map_or_else(|| "never".to_owned(), at),
+        created: Moment::at_unix(token.created_at),
+        expires: Moment::at_unix(token.expires_at),
+        last_used: token.last_used_at.map(Moment::at_unix),
         id: token.id,
         name: token.name,
         scope: token.scope,
