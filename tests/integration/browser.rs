@@ -361,6 +361,8 @@ fn pages_by_address(pool: &str, other: &str, certificate: &str) -> Vec<(&'static
         ("requests", "/requests".to_owned()),
         ("tokens", "/tokens".to_owned()),
         ("scheduled", "/scheduled".to_owned()),
+        ("expiry", "/expiry".to_owned()),
+        ("notifications", "/notifications".to_owned()),
         ("error-404", "/no/such/page".to_owned()),
         ("error-403", paths::change(other)),
     ]
@@ -386,7 +388,13 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(8);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let app = TestApp::start_with(&sandbox, settings(&sandbox, &sandbox.sqlite_url())).await;
+    let mut s = settings(&sandbox, &sandbox.sqlite_url());
+    // A channel, so the notifications page shows its test button (nothing listens there).
+    s.notifications = crate::notifications::notifications(&format!(
+        "default_routes = [\"on-call\"]\n{}",
+        crate::notifications::webhook_channel("on-call", "http://127.0.0.1:9/hook")
+    ));
+    let app = TestApp::start_with(&sandbox, s).await;
     app.refresh().await;
     app.create_account("olivia", "operator", &["payments"])
         .await;
@@ -560,7 +568,13 @@ async fn the_dashboard_and_the_propagation_page_work_without_javascript() {
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(600);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let app = TestApp::start_with(&sandbox, settings(&sandbox, &sandbox.sqlite_url())).await;
+    let mut s = settings(&sandbox, &sandbox.sqlite_url());
+    // A channel, so the notifications page shows its test button (nothing listens there).
+    s.notifications = crate::notifications::notifications(&format!(
+        "default_routes = [\"on-call\"]\n{}",
+        crate::notifications::webhook_channel("on-call", "http://127.0.0.1:9/hook")
+    ));
+    let app = TestApp::start_with(&sandbox, s).await;
     app.refresh().await;
     app.create_account("olivia", "operator", &["payments"])
         .await;
