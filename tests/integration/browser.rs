@@ -362,7 +362,6 @@ fn pages_by_address(pool: &str, other: &str, certificate: &str) -> Vec<(&'static
         ("tokens", "/tokens".to_owned()),
         ("scheduled", "/scheduled".to_owned()),
         ("expiry", "/expiry".to_owned()),
-        ("notifications", "/notifications".to_owned()),
         ("error-404", "/no/such/page".to_owned()),
         ("error-403", paths::change(other)),
     ]
@@ -557,6 +556,25 @@ async fn sign_in_change_and_watch_the_countdown_until_verified() {
         browser.go(&format!("{base}{path}")).await;
         tour.check(&browser, name).await;
     }
+    // The admins' page, signed in as an admin.
+    browser.click("form[action='/logout'] button").await;
+    // Signed out: the sign-in form (waited for, so the sign-out has landed).
+    browser.find("input[name=username]").await;
+    browser
+        .type_into("input[name=username]", "test-admin")
+        .await;
+    browser
+        .type_into("input[name=password]", TEST_PASSWORD)
+        .await;
+    browser.click("form.stack button[type=submit]").await;
+    // Signed in: the dashboard's rows.
+    browser.find("tr[data-pool-id]").await;
+    browser.go(&format!("{base}/notifications")).await;
+    assert!(
+        browser.text("h1").await.contains("Notifications"),
+        "the admin sees the notifications page"
+    );
+    tour.check(&browser, "notifications").await;
     browser.close().await;
     tour.finish();
 }
@@ -568,13 +586,7 @@ async fn the_dashboard_and_the_propagation_page_work_without_javascript() {
     let mut opts = options(Seed::Demo);
     opts.timings.propagation = Duration::from_secs(600);
     let sandbox = Arc::new(spawn_sandbox(opts).await);
-    let mut s = settings(&sandbox, &sandbox.sqlite_url());
-    // A channel, so the notifications page shows its test button (nothing listens there).
-    s.notifications = crate::notifications::notifications(&format!(
-        "default_routes = [\"on-call\"]\n{}",
-        crate::notifications::webhook_channel("on-call", "http://127.0.0.1:9/hook")
-    ));
-    let app = TestApp::start_with(&sandbox, s).await;
+    let app = TestApp::start_with(&sandbox, settings(&sandbox, &sandbox.sqlite_url())).await;
     app.refresh().await;
     app.create_account("olivia", "operator", &["payments"])
         .await;

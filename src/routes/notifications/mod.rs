@@ -6,9 +6,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
-use super::{Chrome, PageError, audit, audit_record, deny, timestamp};
+use super::{Chrome, Moment, PageError, audit, audit_record, deny};
 use crate::auth::{CurrentUser, Role};
 use crate::domain::audit::AuditAction;
 use crate::notify::ChannelView;
@@ -28,8 +27,8 @@ pub struct FailedRow {
     pub summary: String,
     pub attempts: i64,
     pub last_error: String,
-    pub created: String,
-    pub finished: String,
+    pub created: Option<Moment>,
+    pub finished: Option<Moment>,
 }
 
 #[derive(Template)]
@@ -61,10 +60,8 @@ pub struct TestForm {
     channel: String,
 }
 
-fn at_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .map(timestamp)
-        .unwrap_or_default()
+fn at_ms(ms: i64) -> Option<Moment> {
+    Moment::of_unix(ms.div_euclid(1000))
 }
 
 fn failed_row(d: Delivery) -> FailedRow {
@@ -79,7 +76,7 @@ fn failed_row(d: Delivery) -> FailedRow {
         attempts: d.attempts,
         last_error: d.last_error.unwrap_or_default(),
         created: at_ms(d.created_at),
-        finished: d.finished_at.map(at_ms).unwrap_or_default(),
+        finished: d.finished_at.and_then(at_ms),
     }
 }
 
