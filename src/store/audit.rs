@@ -103,6 +103,9 @@ async fn key_for_append(
     }
 }
 
+/// Rows a verification reads at a time.
+const VERIFY_PAGE: i64 = 2_000;
+
 const COLUMNS: &str = "id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
     old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash, \
     account, account_id, assumed_role";
@@ -116,6 +119,9 @@ pub struct AuditFilter {
     pub outcome: Option<String>,
     /// certdeck's name of an AWS account.
     pub account: Option<String>,
+    /// A custom domain (`auth.example.com`).
+    #[serde(default)]
+    pub domain: Option<String>,
     /// Inclusive lower bound: a date (`2026-11-29`) or an RFC 3339 time.
     pub from: Option<String>,
     /// Inclusive upper bound, same forms (a date means its whole day).
@@ -154,6 +160,9 @@ impl AuditFilter {
         }
         if let Some(v) = set(&self.account) {
             push("account = ?", v);
+        }
+        if let Some(v) = set(&self.domain) {
+            push("domain = ?", v);
         }
         if let Some(v) = set(&self.from) {
             push("at >= ?", bound(&v, false).unwrap_or(v));
@@ -338,6 +347,19 @@ impl Store {
         resume: Option<(i64, String)>,
         anchors: &[AuditAnchor],
     ) -> anyhow::Result<ChainReport> {
+        self.verify_audit_chain_within(resume, anchors, None).await
+    }
+
+    /// [`Self::verify_audit_chain`], stopping after `budget` entries when given: the
+    /// report then says how far the chain is intact (`outcome` is that entry), and a
+    /// later call carries on from there. A page view verifies within a budget, so its
+    /// work stays bounded however long the log is.
+    pub async fn verify_audit_chain_within(
+        &self,
+        resume: Option<(i64, String)>,
+        anchors: &[AuditAnchor],
+        budget: Option<i64>,
+    ) -> anyhow::Result<ChainReport> {
         let head = read_head(&self.pool).await?;
         let keyed_from = head.keyed_from;
         let mut verifier = ChainVerifier::new(Sealing {
@@ -360,9 +382,19 @@ impl Store {
         // The head as of the rows read: re-read after them, so an append landing while
         // the log is read is never taken for a row past the head.
         let mut count = head.count;
+        let stop_at = budget.map(|b| verifier.verified().0.saturating_add(b.max(1)));
         let last_hash = loop {
+            if stop_at.is_some_and(|stop| verifier.verified().0 >= stop) {
+                let verified = verifier.verified().0;
+                return Ok(report(&verifier, Ok(verified)));
+            }
+            // Pages of rows (one query each), so that other requests get the database's
+            // connection in between.
+            let page = stop_at.map_or(VERIFY_PAGE, |stop| {
+                (stop - verifier.verified().0).clamp(1, VERIFY_PAGE)
+            });
             let rows: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"
+                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT {page}"
             )))
             .bind(verifier.verified().0)
             .fetch_all(&self.pool)

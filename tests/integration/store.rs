@@ -226,6 +226,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../src/store/migrations/0015_served_certificates.sql"),
     ),
+    (
+        17,
+        include_str!("../../src/store/migrations/0017_audit_indexes.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.
