@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::ordering::Rows;
 use super::{Owners, Snapshot};
 use crate::aws::{AwsValue, CertificateSummary};
 use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibility};
@@ -239,7 +240,7 @@ pub struct DashboardPage<'a> {
 }
 
 impl DashboardQuery {
-    pub fn apply<'a>(&self, rows: &'a [DashboardRow]) -> DashboardPage<'a> {
+    pub fn apply<'a>(&self, rows: &'a Rows) -> DashboardPage<'a> {
         let needle = self
             .q
             .as_deref()
@@ -249,29 +250,15 @@ impl DashboardQuery {
         let region = self.region.as_deref().filter(|r| !r.is_empty());
         let account = self.account.as_deref().filter(|a| !a.is_empty());
         let status = self.status.as_deref().filter(|s| !s.is_empty());
-        let mut matching: Vec<&DashboardRow> = rows
-            .iter()
+        // The sort order was computed with the snapshot: this walks it, filtering.
+        let matching: Vec<&DashboardRow> = rows
+            .order(self.sort.unwrap_or_default())
+            .map(|i| &rows[i])
             .filter(|r| needle.as_deref().is_none_or(|n| r.search_text.contains(n)))
             .filter(|r| account.is_none_or(|wanted| r.account == wanted))
             .filter(|r| region.is_none_or(|wanted| r.region == wanted))
             .filter(|r| status.is_none_or(|s| status_matches(r, s)))
             .collect();
-        match self.sort.unwrap_or_default() {
-            // Rows come sorted by name.
-            SortKey::Name => {}
-            SortKey::Account => matching.sort_by(|a, b| a.account.cmp(&b.account)),
-            SortKey::Region => matching.sort_by(|a, b| a.region.cmp(&b.region)),
-            SortKey::Domain => {
-                matching.sort_by(|a, b| match (&a.custom_domain, &b.custom_domain) {
-                    (Some(x), Some(y)) => x.cmp(y),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                })
-            }
-            SortKey::Expiry => matching.sort_by_key(|r| r.days_left.unwrap_or(i64::MAX)),
-            SortKey::Status => matching.sort_by_key(|r| (!r.flags.any(), r.domain_status.clone())),
-        }
         let total = matching.len();
         let pages = total.div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);

@@ -18,7 +18,7 @@ pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use jobs::{BulkItem, BulkRun};
 pub use oidc::OidcSignIn;
 pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS, ServedRecord};
-pub use sessions::{SESSION_ID, SESSION_USER};
+pub use sessions::{AUTH_CACHE_TTL, SESSION_ID, SESSION_USER};
 pub use tokens::{IdempotencyClaim, NewToken, StoredToken};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
@@ -52,6 +52,8 @@ pub struct Store {
     backend: Backend,
     /// Seals and verifies the keyed audit chain; never written to the database.
     audit_key: Option<crate::domain::audit::AuditKey>,
+    /// Sessions and accounts read by signed-in requests, reused for up to a second.
+    auth_cache: std::sync::Arc<sessions::AuthCache>,
 }
 
 impl Store {
@@ -81,6 +83,7 @@ impl Store {
             pool,
             backend,
             audit_key: None,
+            auth_cache: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

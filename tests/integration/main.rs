@@ -23,6 +23,7 @@ mod helpers;
 mod hostile;
 mod moto;
 mod oidc;
+mod performance;
 mod preflight;
 mod propagation;
 mod replicas;

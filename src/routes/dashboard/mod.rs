@@ -86,12 +86,15 @@ pub async fn show(
         .iter()
         .map(|a| a.account().name.clone())
         .collect();
-    for row in &view.rows {
-        if !regions.contains(&row.region) {
-            regions.push(row.region.clone());
+    // The rows' regions and accounts were gathered with the snapshot.
+    for region in view.rows.regions() {
+        if !regions.contains(region) {
+            regions.push(region.clone());
         }
-        if !accounts.contains(&row.account) {
-            accounts.push(row.account.clone());
+    }
+    for account in view.rows.accounts() {
+        if !accounts.contains(account) {
+            accounts.push(account.clone());
         }
     }
     let href = |page_number: usize| {
@@ -129,7 +132,7 @@ pub async fn show(
         refreshing: state.inventory.is_refreshing(),
         from_store: view.from_store,
         problems: &view.snapshot.problems,
-        attention: view.rows.iter().filter(|r| r.flags.any()).count(),
+        attention: view.rows.attention(),
         served_differs: state.watcher.served_differs(),
         status_choices: &STATUS_CHOICES,
         sort_choices: &SORT_CHOICES,
