@@ -188,24 +188,40 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let dir = process::temp_dir("audit-million")?;
+    // `--dir D` keeps the database in D and reuses it when it is there (writing a
+    // million entries takes minutes); otherwise a fresh temporary one is removed after.
+    let kept: Option<std::path::PathBuf> = std::env::args()
+        .skip_while(|a| a != "--dir")
+        .nth(1)
+        .map(Into::into);
+    let dir = match &kept {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            dir.clone()
+        }
+        None => process::temp_dir("audit-million")?,
+    };
     let url = format!("{}?mode=rwc", process::database_url(&dir));
     let mut failures = Vec::new();
 
-    println!("writing {entries} chained audit entries…");
-    let started = Instant::now();
-    write_log(&url, entries).await?;
-    let written = started.elapsed().as_secs_f64();
-    println!(
-        "  written in {written:.1} s ({:.0} entries/s)",
-        entries as f64 / written
-    );
+    if kept.is_some() && dir.join("certdeck.db").exists() {
+        println!("reusing the audit log in {}", dir.display());
+    } else {
+        println!("writing {entries} chained audit entries…");
+        let started = Instant::now();
+        write_log(&url, entries).await?;
+        let written = started.elapsed().as_secs_f64();
+        println!(
+            "  written in {written:.1} s ({:.0} entries/s)",
+            entries as f64 / written
+        );
+    }
 
     // `certdeck audit verify`, best of three (the machine's cores are shared).
     let mut runs = Vec::new();
     for _ in 0..3 {
         let (count, secs) = verify(&dir)?;
-        anyhow::ensure!(count == entries, "verified {count} of {entries}");
+        anyhow::ensure!(count >= entries, "verified {count} of {entries}");
         runs.push(entries as f64 / secs);
     }
     runs.sort_by(f64::total_cmp);
@@ -342,7 +358,9 @@ async fn main() -> anyhow::Result<()> {
     }
     process::stop_console(&mut console).await;
     sandbox.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     anyhow::ensure!(failures.is_empty(), "bounds missed: {failures:?}");
     println!("  all bounds met");
     Ok(())

@@ -54,6 +54,8 @@ pub(crate) struct AuditWatch {
     verified: Option<(i64, String)>,
     /// The head last written out (anchor file and log).
     anchored: Option<(i64, String)>,
+    /// Whether an unbounded verification (from the first entry) is reading the log now.
+    full_running: bool,
 }
 
 /// The audit chain as the last verification found it (`/audit` shows it).
@@ -120,14 +122,32 @@ impl AppState {
             } else {
                 watch.verified.clone()
             };
+            // A page view does not read the log from its start while the background
+            // does: until it is done, the page shows what was verified before (or
+            // nothing as verified).
+            if budget.is_some() && resume.is_none() && watch.full_running {
+                return Ok(AuditChainStatus {
+                    verified_through: 0,
+                    broken: None,
+                    checked_at: crate::store::audit_time(time::OffsetDateTime::now_utc()),
+                    keyed_from: watch.checked.as_ref().and_then(|(_, s)| s.keyed_from),
+                });
+            }
             (full, resume)
         };
+        if full {
+            self.audit_watch.lock().await.full_running = true;
+        }
         let from_start = resume.is_none();
         let report = self
             .store
             .verify_audit_chain_within(resume, &[], budget)
-            .await?;
+            .await;
         let mut watch = self.audit_watch.lock().await;
+        if full {
+            watch.full_running = false;
+        }
+        let report = report?;
         if full {
             watch.full_at = Some(std::time::Instant::now());
         }

@@ -54,6 +54,9 @@ pub struct Store {
     audit_key: Option<crate::domain::audit::AuditKey>,
     /// Sessions and accounts read by signed-in requests, reused for up to a second.
     auth_cache: std::sync::Arc<sessions::AuthCache>,
+    /// On SQLite, the database's URL: a long verification of the audit log reads it on
+    /// a connection of its own.
+    sqlite_url: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
@@ -84,6 +87,7 @@ impl Store {
             backend,
             audit_key: None,
             auth_cache: Default::default(),
+            sqlite_url: (backend == Backend::Sqlite).then(|| url.as_str().into()),
         };
         store.migrate().await?;
         Ok(store)
