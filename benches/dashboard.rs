@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use certdeck_sandbox::{Sandbox, SandboxOptions, Seed};
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use serde_json::Value;
 
 mod common;
@@ -261,8 +261,13 @@ async fn main() -> anyhow::Result<()> {
     let sandbox = Sandbox::start(
         SandboxOptions {
             seed: Seed::Empty,
+            // Certificates issued at once, so that domains can be made on them.
+            timings: Timings {
+                propagation: Duration::ZERO,
+                validation: Duration::ZERO,
+            },
+            latency: Duration::ZERO,
             quota_scale: 0.0,
-            ..SandboxOptions::default()
         },
         "127.0.0.1:0",
         "127.0.0.1:0",
