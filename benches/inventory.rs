@@ -5,7 +5,8 @@
 //! allowed rate, per quota category; categories run in parallel). While a refresh runs,
 //! the dashboard is timed to show it answers from the last snapshot.
 //!
-//! `cargo bench --bench inventory` (add `-- --pools N` for another size). Exits non-zero
+//! `cargo bench --bench inventory` (add `-- --pools N` for another size; issue 17
+//! measures `-- --pools 10000` against 1.05 × the bound: `-- --pools 10000 --bound 1.05`). Exits non-zero
 //! when the refresh exceeds 1.1 × the bound or a throttling error reaches the inventory.
 
 use std::time::{Duration, Instant};
@@ -25,6 +26,9 @@ mod populate;
 
 const QUOTA_SCALE: f64 = 10.0;
 const LATENCY: Duration = Duration::from_millis(50);
+/// Above this many pools the one-call-at-a-time loop is not run (at 10,000 pools it
+/// would take 17 minutes); its lower bound, calls × latency, is printed instead.
+const SEQUENTIAL_MAX_POOLS: usize = 2_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,6 +38,13 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(1000);
+    // PRODUCT.md §8 allows 1.1 x; issue 17 asks 1.05 x at 10,000 pools.
+    let allowed: f64 = std::env::args()
+        .skip_while(|a| a != "--bound")
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(1.1);
     let sandbox = Sandbox::start(
         SandboxOptions {
             seed: Seed::Empty,
@@ -93,10 +104,16 @@ async fn main() -> anyhow::Result<()> {
     let throttled = counter(&after, "throttled") - counter(&before, "throttled");
     let calls = counter(&after, "calls") - counter(&before, "calls");
 
-    // The same calls, one at a time.
-    let started = Instant::now();
-    let sequential_pools = sequential_inventory(&aws).await?;
-    let sequential = started.elapsed().as_secs_f64();
+    // The same calls, one at a time: run up to SEQUENTIAL_MAX_POOLS; above, its
+    // lower bound (every call takes at least the added latency) stands for it.
+    let (sequential, sequential_pools, sequential_ran) = if pools <= SEQUENTIAL_MAX_POOLS {
+        let started = Instant::now();
+        let read = sequential_inventory(&aws).await?;
+        (started.elapsed().as_secs_f64(), read, true)
+    } else {
+        let calls_one_by_one = (list_pages + 2 * pools + 1) as f64;
+        (calls_one_by_one * LATENCY.as_secs_f64(), 0, false)
+    };
 
     // The dashboard during a refresh, served by the console.
     let app = Application::build(Settings {
@@ -160,17 +177,30 @@ async fn main() -> anyhow::Result<()> {
         "  quota bound (calls / rate):      {bound:.2} s  (UserPoolRead {read_calls} calls: {bound_read:.2} s, UserPoolResourceRead {domain_calls} calls: {bound_domain:.2} s)"
     );
     println!(
-        "  certdeck (paced, concurrent):    {concurrent:.2} s  = {:.3} x bound",
+        "  certdeck (paced, concurrent):    {concurrent:.2} s  = {:.3} x bound (allowed {allowed} x)",
         concurrent / bound
     );
-    println!(
-        "  one call at a time:              {sequential:.2} s  = {:.1} x slower than certdeck",
-        sequential / concurrent
-    );
+    if sequential_ran {
+        println!(
+            "  one call at a time:              {sequential:.2} s  = {:.1} x slower than certdeck",
+            sequential / concurrent
+        );
+    } else {
+        println!(
+            "  one call at a time:              >= {sequential:.0} s (calls x {} ms; not run above {SEQUENTIAL_MAX_POOLS} pools) = >= {:.1} x slower than certdeck",
+            LATENCY.as_millis(),
+            sequential / concurrent
+        );
+    }
     println!("  throttled by the sandbox:        {throttled}");
     println!(
-        "  pools in the snapshot:           {} (sequential loop read {sequential_pools})",
-        view.rows.len()
+        "  pools in the snapshot:           {}{}",
+        view.rows.len(),
+        if sequential_ran {
+            format!(" (sequential loop read {sequential_pools})")
+        } else {
+            String::new()
+        }
     );
     println!(
         "  problems reported to the user:   {}",
@@ -200,8 +230,8 @@ async fn main() -> anyhow::Result<()> {
         view.snapshot.problems
     );
     anyhow::ensure!(
-        concurrent <= 1.1 * bound,
-        "the cold inventory took {:.3} x the quota bound",
+        concurrent <= allowed * bound,
+        "the cold inventory took {:.3} x the quota bound (allowed {allowed})",
         concurrent / bound
     );
     anyhow::ensure!(

@@ -56,6 +56,8 @@ pub(crate) struct AuditWatch {
     verified: Option<(i64, String)>,
     /// The head last written out (anchor file and log).
     anchored: Option<(i64, String)>,
+    /// Whether an unbounded verification (from the first entry) is reading the log now.
+    full_running: bool,
 }
 
 /// The audit chain as the last verification found it (`/audit` shows it).
@@ -75,53 +77,120 @@ pub struct AuditChainStatus {
 /// carries on from the last entry verified, so a page view reads only newer entries.
 const AUDIT_FULL_VERIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// At most this many entries are verified for one page view (about 10 ms); a longer
+/// log is verified by the background anchor round, and entries past what was verified
+/// show as not verified meanwhile.
+const AUDIT_PAGE_VERIFY_BUDGET: i64 = 2_000;
+
 /// How long a broken chain's verification is shown before it is redone (it reads the
 /// whole log).
 const AUDIT_BROKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AppState {
     /// Verifies the audit chain (entries added since the last verification, or all of
-    /// it now and then) and says how far it is intact.
+    /// it now and then) and says how far it is intact. Unbounded: for the background
+    /// anchor and the CLI-like callers, not for page views.
     pub async fn audit_chain_status(&self) -> anyhow::Result<AuditChainStatus> {
-        let mut watch = self.audit_watch.lock().await;
-        if let Some((at, status)) = &watch.checked
-            && status.broken.is_some()
-            && at.elapsed() < AUDIT_BROKEN_TTL
-        {
-            return Ok(status.clone());
-        }
-        let full = watch
-            .full_at
-            .is_none_or(|at| at.elapsed() >= AUDIT_FULL_VERIFY_EVERY)
-            || watch
+        self.verify_audit_chain(None).await
+    }
+
+    /// One verification: the whole chain when one is due and `budget` is `None`,
+    /// otherwise carried on from the last entry verified, for at most `budget` entries.
+    /// The chain is read without holding the watch, so a long verification in the
+    /// background never makes a page wait for it.
+    async fn verify_audit_chain(&self, budget: Option<i64>) -> anyhow::Result<AuditChainStatus> {
+        let (full, resume) = {
+            let watch = self.audit_watch.lock().await;
+            if let Some((at, status)) = &watch.checked
+                && status.broken.is_some()
+                && at.elapsed() < AUDIT_BROKEN_TTL
+            {
+                return Ok(status.clone());
+            }
+            let due = watch
+                .full_at
+                .is_none_or(|at| at.elapsed() >= AUDIT_FULL_VERIFY_EVERY)
+                || watch
+                    .checked
+                    .as_ref()
+                    .is_some_and(|(_, s)| s.broken.is_some());
+            let full = due && budget.is_none();
+            let broken = watch
                 .checked
                 .as_ref()
                 .is_some_and(|(_, s)| s.broken.is_some());
-        let resume = if full { None } else { watch.verified.clone() };
-        let report = self.store.verify_audit_chain(resume, &[]).await?;
+            let resume = if full || broken {
+                None
+            } else {
+                watch.verified.clone()
+            };
+            // A page view does not read the log from its start while the background
+            // does: until it is done, the page shows what was verified before (or
+            // nothing as verified).
+            if budget.is_some() && resume.is_none() && watch.full_running {
+                return Ok(AuditChainStatus {
+                    verified_through: 0,
+                    broken: None,
+                    checked_at: crate::store::audit_time(time::OffsetDateTime::now_utc()),
+                    keyed_from: watch.checked.as_ref().and_then(|(_, s)| s.keyed_from),
+                });
+            }
+            (full, resume)
+        };
+        if full {
+            self.audit_watch.lock().await.full_running = true;
+        }
+        let from_start = resume.is_none();
+        let report = self
+            .store
+            .verify_audit_chain_within(resume, &[], budget)
+            .await;
+        let mut watch = self.audit_watch.lock().await;
+        if full {
+            watch.full_running = false;
+        }
+        let report = report?;
         if full {
             watch.full_at = Some(std::time::Instant::now());
         }
+        // A shorter intact result (a page's bounded one, read while a longer one ran)
+        // does not move the verified point back; a break always counts.
+        let behind = report.outcome.is_ok()
+            && watch
+                .verified
+                .as_ref()
+                .is_some_and(|(id, _)| *id > report.verified_id)
+            && !(from_start && full);
+        if !behind {
+            watch.verified = Some((report.verified_id, report.verified_hash));
+        }
+        let verified_through = watch.verified.as_ref().map_or(0, |(id, _)| *id);
         let status = AuditChainStatus {
-            verified_through: report.verified_id,
+            verified_through: if report.outcome.is_ok() {
+                verified_through
+            } else {
+                report.verified_id
+            },
             broken: report.outcome.as_ref().err().map(ToString::to_string),
             checked_at: crate::store::audit_time(time::OffsetDateTime::now_utc()),
             keyed_from: report.keyed_from,
         };
-        watch.verified = Some((report.verified_id, report.verified_hash));
         watch.checked = Some((std::time::Instant::now(), status.clone()));
         Ok(status)
     }
 
-    /// [`Self::audit_chain_status`] for a page showing `entries`: each entry the status
-    /// counts as verified has its own seal checked too, and any that fails makes the chain
-    /// verified again from the first entry at once, so an entry changed since the last
-    /// full verification is never shown as verified.
+    /// The chain's status for a page showing `entries`, within a bounded amount of
+    /// work ([`AUDIT_PAGE_VERIFY_BUDGET`] entries; the background verification does
+    /// the rest): each entry the status counts as verified has its own seal checked
+    /// too, and any that fails makes the chain verified again from the first entry, so
+    /// an entry changed since the last full verification is never shown as verified.
     pub async fn audit_chain_status_for(
         &self,
         entries: &[crate::domain::audit::AuditEntry],
     ) -> anyhow::Result<AuditChainStatus> {
-        let status = self.audit_chain_status().await?;
+        let status = self
+            .verify_audit_chain(Some(AUDIT_PAGE_VERIFY_BUDGET))
+            .await?;
         let sealing = self.store.audit_sealing(status.keyed_from);
         let altered = entries.iter().any(|e| {
             e.id <= status.verified_through
@@ -137,8 +206,13 @@ impl AppState {
             let mut watch = self.audit_watch.lock().await;
             watch.full_at = None;
             watch.checked = None;
+            watch.verified = None;
         }
-        self.audit_chain_status().await
+        let status = self
+            .verify_audit_chain(Some(AUDIT_PAGE_VERIFY_BUDGET))
+            .await?;
+        // Entries the bounded verification did not reach are shown as not verified.
+        Ok(status)
     }
 
     /// One round of the anchor: verifies the entries added since the last round and, if

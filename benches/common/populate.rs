@@ -8,7 +8,18 @@ use futures_util::StreamExt;
 
 /// `pools` pools, each with a custom domain on one wildcard certificate (its ARN is
 /// returned), paced under the sandbox's quotas × `quota_scale`.
+#[allow(dead_code)] // not every bench uses both
 pub async fn populate(url: &str, pools: usize, quota_scale: f64) -> anyhow::Result<String> {
+    populate_range(url, 0..pools, quota_scale).await
+}
+
+/// Pools numbered `range` (named `bench NNNN`, domains `pNNNN.bench.example`), so that
+/// a benchmark can add pools to those it made before.
+pub async fn populate_range(
+    url: &str,
+    range: std::ops::Range<usize>,
+    quota_scale: f64,
+) -> anyhow::Result<String> {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(url)
@@ -28,7 +39,7 @@ pub async fn populate(url: &str, pools: usize, quota_scale: f64) -> anyhow::Resu
         .to_owned();
     // Paced under the sandbox's quotas (CreateUserPoolDomain: 150 a second at x10).
     let pace = std::sync::Arc::new(certdeck::aws::RateLimiter::new(quota_scale * 0.9));
-    let results = futures_util::stream::iter(0..pools)
+    let results = futures_util::stream::iter(range)
         .map(|i| {
             let cognito = cognito.clone();
             let arn = arn.clone();

@@ -69,8 +69,9 @@ pub fn parse_username(name: &str) -> Result<String, String> {
     }
 }
 
-/// The signed-in account of a request, read fresh from the store on every request so
-/// that role changes and removals take effect at once.
+/// The signed-in account of a request, read from the store (reused for at most
+/// `store::AUTH_CACHE_TTL`, a second) so that role changes and removals take effect
+/// within a second on every replica, and at once through this one.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub username: String,
@@ -184,7 +185,7 @@ pub async fn current_user(store: &Store, session: &Session) -> anyhow::Result<Op
         session.purge();
         return Ok(None);
     }
-    let stored = store.find_user(&username).await?;
+    let stored = store.find_user_cached(&username).await?;
     let Some(stored) = stored else {
         // The account was removed: the session ends with it.
         session.purge();

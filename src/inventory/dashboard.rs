@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::ordering::Rows;
 use super::{Owners, Snapshot};
 use crate::aws::{AwsValue, CertificateSummary};
 use crate::domain::{CertificateFacts, DomainName, DomainStatus, check_eligibility};
@@ -280,7 +281,7 @@ impl DashboardQuery {
         })
     }
 
-    pub fn apply<'a>(&self, rows: &'a [DashboardRow]) -> DashboardPage<'a> {
+    pub fn apply<'a>(&self, rows: &'a Rows) -> DashboardPage<'a> {
         let needle = self
             .q
             .as_deref()
@@ -290,43 +291,41 @@ impl DashboardQuery {
         let region = self.region.as_deref().filter(|r| !r.is_empty());
         let account = self.account.as_deref().filter(|a| !a.is_empty());
         let status = self.status.as_deref().filter(|s| !s.is_empty());
-        let mut matching: Vec<&DashboardRow> = rows
-            .iter()
-            .filter(|r| needle.as_deref().is_none_or(|n| r.search_text.contains(n)))
-            .filter(|r| account.is_none_or(|wanted| r.account == wanted))
-            .filter(|r| region.is_none_or(|wanted| r.region == wanted))
-            .filter(|r| status.is_none_or(|s| status_matches(r, s)))
-            .filter(|r| !self.domains_only() || r.custom_domain.is_some())
-            .filter(|r| {
-                self.only_domains
-                    .as_ref()
-                    .is_none_or(|only| r.custom_domain.as_ref().is_some_and(|d| only.contains(d)))
-            })
-            .collect();
-        match self.sort_key() {
-            // Rows come sorted by name.
-            SortKey::Name => {}
-            SortKey::Account => matching.sort_by(|a, b| a.account.cmp(&b.account)),
-            SortKey::Region => matching.sort_by(|a, b| a.region.cmp(&b.region)),
-            SortKey::Domain => {
-                matching.sort_by(|a, b| match (&a.custom_domain, &b.custom_domain) {
-                    (Some(x), Some(y)) => x.cmp(y),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
+        // The sort order was computed with the snapshot. Without a filter a page is a
+        // slice of it; with one, the order is walked, filtering.
+        let order = rows.order(self.sort_key(), self.domains_only());
+        let filtered = needle.is_some()
+            || account.is_some()
+            || region.is_some()
+            || status.is_some()
+            || self.only_domains.is_some();
+        let matching: Vec<u32> = if filtered {
+            order
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let r = &rows[i as usize];
+                    needle.as_deref().is_none_or(|n| r.search_text.contains(n))
+                        && account.is_none_or(|wanted| r.account == wanted)
+                        && region.is_none_or(|wanted| r.region == wanted)
+                        && status.is_none_or(|s| status_matches(r, s))
+                        && self.only_domains.as_ref().is_none_or(|only| {
+                            r.custom_domain.as_ref().is_some_and(|d| only.contains(d))
+                        })
                 })
-            }
-            SortKey::Expiry => matching.sort_by_key(|r| r.days_left.unwrap_or(i64::MAX)),
-            SortKey::Status => matching.sort_by_key(|r| (!r.flags.any(), r.domain_status.clone())),
-            SortKey::Urgency => matching.sort_by_key(|r| r.urgency()),
-        }
-        let total = matching.len();
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let indices: &[u32] = if filtered { &matching } else { order };
+        let total = indices.len();
         let pages = total.div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);
-        let rows = matching
-            .into_iter()
+        let rows = indices
+            .iter()
             .skip((page - 1) * PAGE_SIZE)
             .take(PAGE_SIZE)
+            .map(|&i| &rows[i as usize])
             .collect();
         DashboardPage {
             rows,

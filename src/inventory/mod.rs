@@ -5,6 +5,7 @@
 
 mod choices;
 mod dashboard;
+mod ordering;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -21,6 +22,7 @@ pub use choices::{CertificateChoice, certificate_choices, reasons as ineligibili
 pub use dashboard::{
     DashboardQuery, DashboardRow, EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS, Flags, SortKey,
 };
+pub use ordering::Rows;
 
 use crate::aws::{
     AwsAccounts, AwsClients, AwsError, CertificateSummary, DEFAULT_ACCOUNT, DomainDescription,
@@ -84,7 +86,8 @@ pub fn arn_account(arn: &str) -> Option<&str> {
 /// A snapshot with the dashboard rows computed from it once.
 pub struct View {
     pub snapshot: Snapshot,
-    pub rows: Vec<DashboardRow>,
+    /// The rows, with their sort orders computed once (`ordering`).
+    pub rows: Rows,
     /// When the view came from the store rather than from AWS in this process.
     pub from_store: bool,
     by_pool: HashMap<String, usize>,
@@ -148,7 +151,7 @@ impl View {
             .collect();
         Self {
             snapshot,
-            rows,
+            rows: Rows::new(rows),
             from_store,
             by_pool,
             by_account,
@@ -168,7 +171,7 @@ impl View {
     }
 
     pub fn row(&self, pool_id: &str) -> Option<&DashboardRow> {
-        self.rows.iter().find(|r| r.pool_id == pool_id)
+        self.rows.of_pool(pool_id)
     }
 
     pub fn certificate(&self, arn: &str) -> Option<&CertificateSummary> {

@@ -3,8 +3,9 @@
 //! (whole, or carried on from an entry verified before).
 
 use anyhow::Context;
-use futures_util::Stream;
+use futures_util::{Stream, TryStreamExt};
 use serde::Deserialize;
+use sqlx::Connection;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Store;
 use crate::domain::audit::{
-    AuditAnchor, AuditEntry, AuditKey, AuditRecord, ChainBreak, ChainVerifier, Sealing,
+    AuditAction, AuditAnchor, AuditEntry, AuditKey, AuditRecord, ChainBreak, ChainVerifier, Sealing,
 };
 
 /// What a process without the key is told when the log is keyed.
@@ -103,6 +104,10 @@ async fn key_for_append(
     }
 }
 
+/// Rows a verification reads at a time: one read holds SQLite's only connection, so
+/// requests wait at most one page's read (a few ms) while a long verification runs.
+const VERIFY_PAGE: i64 = 1_000;
+
 pub(super) const COLUMNS: &str = "id, at, actor, role, source_ip, user_agent, action, pool_id, domain, \
     old_certificate_arn, new_certificate_arn, outcome, detail, aws_request_id, prev_hash, hash, \
     account, account_id, assumed_role";
@@ -116,6 +121,9 @@ pub struct AuditFilter {
     pub outcome: Option<String>,
     /// certdeck's name of an AWS account.
     pub account: Option<String>,
+    /// A custom domain (`auth.example.com`).
+    #[serde(default)]
+    pub domain: Option<String>,
     /// Inclusive lower bound: a date (`2026-11-29`) or an RFC 3339 time.
     pub from: Option<String>,
     /// Inclusive upper bound, same forms (a date means its whole day).
@@ -154,6 +162,9 @@ impl AuditFilter {
         }
         if let Some(v) = set(&self.account) {
             push("account = ?", v);
+        }
+        if let Some(v) = set(&self.domain) {
+            push("domain = ?", v);
         }
         if let Some(v) = set(&self.from) {
             push("at >= ?", bound(&v, false).unwrap_or(v));
@@ -338,6 +349,19 @@ impl Store {
         resume: Option<(i64, String)>,
         anchors: &[AuditAnchor],
     ) -> anyhow::Result<ChainReport> {
+        self.verify_audit_chain_within(resume, anchors, None).await
+    }
+
+    /// [`Self::verify_audit_chain`], stopping after `budget` entries when given: the
+    /// report then says how far the chain is intact (`outcome` is that entry), and a
+    /// later call carries on from there. A page view verifies within a budget, so its
+    /// work stays bounded however long the log is.
+    pub async fn verify_audit_chain_within(
+        &self,
+        resume: Option<(i64, String)>,
+        anchors: &[AuditAnchor],
+        budget: Option<i64>,
+    ) -> anyhow::Result<ChainReport> {
         let head = read_head(&self.pool).await?;
         let keyed_from = head.keyed_from;
         let mut verifier = ChainVerifier::new(Sealing {
@@ -360,9 +384,65 @@ impl Store {
         // The head as of the rows read: re-read after them, so an append landing while
         // the log is read is never taken for a row past the head.
         let mut count = head.count;
+        let stop_at = budget.map(|b| verifier.verified().0.saturating_add(b.max(1)));
+        let mut direct = match (&self.sqlite_url, budget) {
+            (Some(url), None) => Some(
+                sqlx::SqliteConnection::connect(url)
+                    .await
+                    .context("opening the audit log for verification")?,
+            ),
+            _ => None,
+        };
+        let mut reused = AuditEntry {
+            id: 0,
+            at: String::new(),
+            record: AuditRecord::default(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
         let last_hash = loop {
+            if stop_at.is_some_and(|stop| verifier.verified().0 >= stop) {
+                let verified = verifier.verified().0;
+                return Ok(report(&verifier, Ok(verified)));
+            }
+            // Pages of rows (one query each), so that other requests get the database's
+            // connection in between.
+            let page = stop_at.map_or(VERIFY_PAGE, |stop| {
+                (stop - verifier.verified().0).clamp(1, VERIFY_PAGE)
+            });
+            // Unbounded on SQLite (the CLI's `audit verify`, the background round): rows
+            // are decoded as borrowed text into one reused entry, on a connection of
+            // its own (a page at a time: one short read, then writers get their turn).
+            if let Some(conn) = direct.as_mut() {
+                let mut read = 0;
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT {page}"
+                )))
+                .bind(verifier.verified().0)
+                .fetch(&mut *conn);
+                while let Some(row) = rows.try_next().await.context("reading the audit log")? {
+                    fill_entry(&mut reused, &row).context("reading an audit entry")?;
+                    read += 1;
+                    if let Some(broken) = self.past_head(&reused, &mut count).await? {
+                        return Ok(report(&verifier, Err(broken)));
+                    }
+                    if let Err(broken) = verifier.check(&reused) {
+                        return Ok(report(&verifier, Err(broken)));
+                    }
+                }
+                if read > 0 {
+                    continue;
+                }
+                let now = read_head(&self.pool).await?;
+                if now.count > count {
+                    count = now.count;
+                    continue;
+                }
+                count = now.count;
+                break now.last_hash;
+            }
             let rows: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000"
+                "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT {page}"
             )))
             .bind(verifier.verified().0)
             .fetch_all(&self.pool)
@@ -378,17 +458,8 @@ impl Store {
                 break now.last_hash;
             }
             for entry in &rows {
-                if entry.id > count {
-                    count = read_head(&self.pool).await?.count;
-                    if entry.id > count {
-                        return Ok(report(
-                            &verifier,
-                            Err(ChainBreak::PastHead {
-                                id: entry.id,
-                                recorded: count,
-                            }),
-                        ));
-                    }
+                if let Some(broken) = self.past_head(entry, &mut count).await? {
+                    return Ok(report(&verifier, Err(broken)));
                 }
                 if let Err(broken) = verifier.check(entry) {
                     return Ok(report(&verifier, Err(broken)));
@@ -397,6 +468,25 @@ impl Store {
         };
         let outcome = verifier.finish(count, &last_hash);
         Ok(report(&verifier, outcome))
+    }
+
+    /// Whether `entry` lies past the recorded head (`count`, re-read when it seems to:
+    /// an append may have landed meanwhile).
+    async fn past_head(
+        &self,
+        entry: &AuditEntry,
+        count: &mut i64,
+    ) -> anyhow::Result<Option<ChainBreak>> {
+        if entry.id > *count {
+            *count = read_head(&self.pool).await?.count;
+            if entry.id > *count {
+                return Ok(Some(ChainBreak::PastHead {
+                    id: entry.id,
+                    recorded: *count,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// How this store checks entries of a log keyed from `keyed_from`.
@@ -492,6 +582,47 @@ pub(super) async fn append_audit_in(
         .await
         .context("moving the audit head")?;
     Ok(entry)
+}
+
+/// Reads a row (the columns of `COLUMNS`, in order) into `entry`, reusing its strings:
+/// no allocation per row once they are long enough.
+fn fill_entry(entry: &mut AuditEntry, row: &sqlx::sqlite::SqliteRow) -> Result<(), sqlx::Error> {
+    fn text(target: &mut String, value: &str) {
+        target.clear();
+        target.push_str(value);
+    }
+    fn optional(target: &mut Option<String>, value: Option<&str>) {
+        match (target.as_mut(), value) {
+            (Some(target), Some(value)) => text(target, value),
+            (None, Some(value)) => *target = Some(value.to_owned()),
+            (_, None) => *target = None,
+        }
+    }
+    entry.id = row.try_get(0)?;
+    text(&mut entry.at, row.try_get(1)?);
+    let r = &mut entry.record;
+    text(&mut r.actor, row.try_get(2)?);
+    optional(&mut r.role, row.try_get(3)?);
+    optional(&mut r.source_ip, row.try_get(4)?);
+    optional(&mut r.user_agent, row.try_get(5)?);
+    let action: &str = row.try_get(6)?;
+    if r.action.as_str() != action {
+        r.action = AuditAction::from(action);
+    }
+    optional(&mut r.pool_id, row.try_get(7)?);
+    optional(&mut r.domain, row.try_get(8)?);
+    optional(&mut r.old_certificate_arn, row.try_get(9)?);
+    optional(&mut r.new_certificate_arn, row.try_get(10)?);
+    text(&mut r.outcome, row.try_get(11)?);
+    optional(&mut r.detail, row.try_get(12)?);
+    optional(&mut r.aws_request_id, row.try_get(13)?);
+    text(&mut entry.prev_hash, row.try_get(14)?);
+    text(&mut entry.hash, row.try_get(15)?);
+    let r = &mut entry.record;
+    optional(&mut r.account, row.try_get(16)?);
+    optional(&mut r.account_id, row.try_get(17)?);
+    optional(&mut r.assumed_role, row.try_get(18)?);
+    Ok(())
 }
 
 /// An entry as stored; the action is read as an [`AuditAction`](crate::domain::audit::AuditAction)

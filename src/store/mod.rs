@@ -20,7 +20,7 @@ pub use jobs::{BulkItem, BulkRun};
 pub use notifications::{Delivery, NewDelivery};
 pub use oidc::OidcSignIn;
 pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS, ServedRecord};
-pub use sessions::{SESSION_ID, SESSION_USER};
+pub use sessions::{AUTH_CACHE_TTL, SESSION_ID, SESSION_USER};
 pub use tokens::{IdempotencyClaim, NewToken, StoredToken};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
@@ -54,6 +54,11 @@ pub struct Store {
     backend: Backend,
     /// Seals and verifies the keyed audit chain; never written to the database.
     audit_key: Option<crate::domain::audit::AuditKey>,
+    /// Sessions and accounts read by signed-in requests, reused for up to a second.
+    auth_cache: std::sync::Arc<sessions::AuthCache>,
+    /// On SQLite, the database's URL: a long verification of the audit log reads it on
+    /// a connection of its own.
+    sqlite_url: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
@@ -83,6 +88,8 @@ impl Store {
             pool,
             backend,
             audit_key: None,
+            auth_cache: Default::default(),
+            sqlite_url: (backend == Backend::Sqlite).then(|| url.as_str().into()),
         };
         store.migrate().await?;
         Ok(store)

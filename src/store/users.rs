@@ -83,6 +83,7 @@ impl Store {
     }
 
     pub async fn insert_user(&self, user: &StoredUser) -> Result<(), UserError> {
+        self.auth_cache.forget_user(&user.username);
         let result = sqlx::query(
             "INSERT INTO users (username, role, teams, password_hash, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (username) DO NOTHING",
@@ -107,6 +108,7 @@ impl Store {
         role: Role,
         teams: &[String],
     ) -> Result<(), UserError> {
+        self.auth_cache.forget_user(username);
         let result = sqlx::query(
             "UPDATE users SET role = $1, teams = $2, updated_at = $3 WHERE username = $4",
         )
@@ -124,6 +126,7 @@ impl Store {
     }
 
     pub async fn set_password_hash(&self, username: &str, hash: &str) -> Result<(), UserError> {
+        self.auth_cache.forget_user(username);
         let result =
             sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3")
                 .bind(hash)
@@ -139,6 +142,7 @@ impl Store {
     }
 
     pub async fn remove_user(&self, username: &str) -> Result<(), UserError> {
+        self.auth_cache.forget_user(username);
         let result = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
             .execute(&self.pool)

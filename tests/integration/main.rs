@@ -26,6 +26,7 @@ mod metrics;
 mod moto;
 mod notifications;
 mod oidc;
+mod performance;
 mod preflight;
 mod propagation;
 mod replicas;

@@ -230,6 +230,10 @@ const LATER_MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../src/store/migrations/0016_notifications.sql"),
     ),
+    (
+        17,
+        include_str!("../../src/store/migrations/0017_audit_indexes.sql"),
+    ),
 ];
 
 /// What `_sqlx_migrations` must record: every migration, each applied once.

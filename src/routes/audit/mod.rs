@@ -199,6 +199,7 @@ pub(super) fn filter_pairs(filter: &AuditFilter) -> Vec<(String, String)> {
         ("actor", &filter.actor),
         ("account", &filter.account),
         ("pool_id", &filter.pool_id),
+        ("domain", &filter.domain),
         ("action", &filter.action),
         ("outcome", &filter.outcome),
         ("from", &filter.from),

@@ -140,22 +140,19 @@ pub async fn show(
         filter.status = None;
     }
     let page = filter.apply(&view.rows);
-    let domains = || {
-        view.rows
-            .iter()
-            .filter_map(|r| Some((r, r.custom_domain.as_ref()?)))
-    };
+    // Counted with the snapshot, but for what the watcher and the store know.
+    let domains = view.rows.domains();
     let summary = Summary {
-        domains: domains().count(),
-        expiring: domains().filter(|(r, _)| r.flags.expires_soon).count(),
-        urgent: domains()
-            .filter(|(r, _)| r.days_left.is_some_and(|d| d < EXPIRY_URGENT_DAYS))
+        domains: domains.len(),
+        expiring: view.rows.expiring(),
+        urgent: view.rows.urgent(),
+        differs: served_differs
+            .iter()
+            .filter(|d| domains.contains(d.as_str()))
             .count(),
-        differs: domains()
-            .filter(|(_, d)| served_differs.contains(d.as_str()))
-            .count(),
-        in_flight: domains()
-            .filter(|(_, d)| in_flight.contains(d.as_str()))
+        in_flight: in_flight
+            .iter()
+            .filter(|d| domains.contains(d.as_str()))
             .count(),
     };
     let now = OffsetDateTime::now_utc();
@@ -167,12 +164,15 @@ pub async fn show(
         .iter()
         .map(|a| a.account().name.clone())
         .collect();
-    for row in &view.rows {
-        if !regions.contains(&row.region) {
-            regions.push(row.region.clone());
+    // The rows' regions and accounts were gathered with the snapshot.
+    for region in view.rows.regions() {
+        if !regions.contains(region) {
+            regions.push(region.clone());
         }
-        if !accounts.contains(&row.account) {
-            accounts.push(row.account.clone());
+    }
+    for account in view.rows.accounts() {
+        if !accounts.contains(account) {
+            accounts.push(account.clone());
         }
     }
     let href = |page_number: usize| {
@@ -215,7 +215,7 @@ pub async fn show(
         refreshing: state.inventory.is_refreshing(),
         from_store: view.from_store,
         problems: &view.snapshot.problems,
-        attention: view.rows.iter().filter(|r| r.flags.any()).count(),
+        attention: view.rows.attention(),
         served_differs,
         in_flight,
         all_pools,

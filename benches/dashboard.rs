@@ -1,0 +1,368 @@
+//! The signed-in dashboard under load, against a real `certdeck serve` process (issue
+//! 17, points 1, 2 and 6; PRODUCT.md §8), driven by wrk (`apt-get install wrk`) with
+//! 2 threads and 32 connections on the same cores:
+//! - at 1,000 and 10,000 pools inventoried from the sandbox: the static stylesheet
+//!   first (the machine's ceiling for this stack, measured in the same run), then the
+//!   dashboard's default page, a search, a filter, a sort and a late page. Bounds: at
+//!   1,000 pools each ≥ 0.8 × static and p99 < 15 ms; at 10,000, ≥ 0.5 × and < 25 ms;
+//! - memory: the console's RSS with 10,000 pools (< 64 MiB), then over 10 refreshes
+//!   (each printed; no growth: the last within 4 MiB of the first);
+//! - pages during refreshes: the default dashboard page while 10,000 pools are read
+//!   again back to back, p99 < 25 ms.
+//!
+//! `cargo bench --bench dashboard` (`-- --small N --large N --seconds S` for other
+//! sizes). Exits non-zero when a bound is missed.
+
+use std::time::{Duration, Instant};
+
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
+use serde_json::Value;
+
+mod common;
+#[path = "common/populate.rs"]
+mod populate;
+#[path = "common/process.rs"]
+mod process;
+
+use process::{ADMIN_PASSWORD, Killed, mib, status_kib};
+
+/// The console paces itself to AWS's quotas × this (the sandbox has none here: the
+/// inventory's speed is `inventory`'s subject, not this one's).
+const CONSOLE_QUOTA_SCALE: &str = "100";
+const RSS_BOUND_MIB: f64 = 64.0;
+const RSS_GROWTH_BOUND_MIB: f64 = 4.0;
+
+fn arg(name: &str, default: u64) -> u64 {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What wrk measured.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    requests_per_sec: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+/// A wrk duration (`812.00us`, `1.20ms`, `1.01s`) in milliseconds.
+fn millis(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => return None,
+    })
+}
+
+/// `wrk -t2 -c32 -dS --latency` on `url` with the session cookie.
+async fn wrk(url: &str, cookie: &str, seconds: u64) -> anyhow::Result<Load> {
+    let output = tokio::process::Command::new("wrk")
+        .args([
+            "-t2",
+            "-c32",
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            url,
+        ])
+        .output()
+        .await
+        .map_err(|e| anyhow::anyhow!("wrk could not run ({e}): apt-get install wrk"))?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    anyhow::ensure!(output.status.success(), "wrk failed: {text}");
+    let requests_per_sec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk's output: {text}"))?;
+    let p99_ms = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("99%"))
+        .and_then(|v| millis(v.trim()))
+        .ok_or_else(|| anyhow::anyhow!("no 99% latency in wrk's output: {text}"))?;
+    let non_2xx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(Load {
+        requests_per_sec,
+        p99_ms,
+        non_2xx,
+    })
+}
+
+/// A console on its own database, signed in: (process, base URL, client, session
+/// cookie). The database is removed when the process is.
+async fn console(
+    endpoint: &str,
+    refresh_secs: u64,
+) -> anyhow::Result<(Console, String, reqwest::Client, String)> {
+    let dir = process::temp_dir("dashboard")?;
+    let port = process::free_port()?;
+    let refresh = refresh_secs.to_string();
+    let console = process::start_console(
+        &dir,
+        endpoint,
+        port,
+        &[
+            ("CERTDECK_AWS_QUOTA_SCALE", CONSOLE_QUOTA_SCALE),
+            ("CERTDECK_INVENTORY_REFRESH_SECS", refresh.as_str()),
+        ],
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    process::wait_until_up(&base).await?;
+    let (client, cookie) = common::sign_in(port, "admin", ADMIN_PASSWORD).await?;
+    Ok((
+        Console {
+            process: console,
+            dir,
+        },
+        base,
+        client,
+        cookie,
+    ))
+}
+
+/// A console process and its database's directory.
+struct Console {
+    process: Killed,
+    dir: std::path::PathBuf,
+}
+
+impl Console {
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    async fn stop(mut self) {
+        process::stop_console(&mut self.process).await;
+        drop(self.process);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The console's pools JSON (`total`, `refreshed_at`).
+async fn pools_json(client: &reqwest::Client, base: &str) -> anyhow::Result<Value> {
+    Ok(client
+        .get(format!("{base}/api/v1/pools"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// Waits until the console's inventory has `pools` pools; the snapshot's time.
+async fn wait_for_pools(
+    client: &reqwest::Client,
+    base: &str,
+    pools: u64,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    loop {
+        let json = pools_json(client, base).await?;
+        if json["total"].as_u64() == Some(pools) {
+            return Ok(json["refreshed_at"].as_str().unwrap_or_default().to_owned());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the inventory did not reach {pools} pools: {}",
+            json["total"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits for the next snapshot after `after`; its time.
+async fn next_snapshot(
+    client: &reqwest::Client,
+    base: &str,
+    after: &str,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    loop {
+        let json = pools_json(client, base).await?;
+        let at = json["refreshed_at"].as_str().unwrap_or_default();
+        if at != after {
+            return Ok(at.to_owned());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "no refresh after {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The dashboard's pages under load: static first, then each page; the failures.
+async fn measure_pages(
+    base: &str,
+    cookie: &str,
+    pools: u64,
+    seconds: u64,
+    ratio_bound: f64,
+    p99_bound: f64,
+) -> anyhow::Result<Vec<String>> {
+    let mut failures = Vec::new();
+    let late = (pools / 50).max(1) - 1;
+    let pages = [
+        ("default page", "/".to_owned()),
+        ("search", "/?q=p07".to_owned()),
+        ("filter", "/?status=custom&region=us-east-1".to_owned()),
+        ("sort", "/?sort=domain".to_owned()),
+        ("late page", format!("/?sort=expiry&page={late}")),
+    ];
+    let stylesheet = wrk(&format!("{base}/static/certdeck.css"), cookie, seconds).await?;
+    println!(
+        "  static /static/certdeck.css      {:>7.0} requests/s, p99 {:>6.2} ms   (the ceiling)",
+        stylesheet.requests_per_sec, stylesheet.p99_ms
+    );
+    for (name, path) in &pages {
+        let load = wrk(&format!("{base}{path}"), cookie, seconds).await?;
+        let ratio = load.requests_per_sec / stylesheet.requests_per_sec;
+        let met = ratio >= ratio_bound && load.p99_ms < p99_bound && load.non_2xx == 0;
+        println!(
+            "  {name:<13} {path:<20} {:>7.0} requests/s = {ratio:.2} x static (bound >= {ratio_bound}), p99 {:>6.2} ms (bound < {p99_bound} ms){}: {}",
+            load.requests_per_sec,
+            load.p99_ms,
+            if load.non_2xx > 0 {
+                format!(", {} not 200", load.non_2xx)
+            } else {
+                String::new()
+            },
+            if met { "met" } else { "NOT met" }
+        );
+        if !met {
+            failures.push(format!(
+                "{pools} pools, {name}: {ratio:.2} x static, p99 {:.2} ms",
+                load.p99_ms
+            ));
+        }
+    }
+    Ok(failures)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let small = arg("--small", 1_000);
+    let large = arg("--large", 10_000);
+    let seconds = arg("--seconds", 10);
+    let sandbox = Sandbox::start(
+        SandboxOptions {
+            seed: Seed::Empty,
+            // Certificates issued at once, so that domains can be made on them.
+            timings: Timings {
+                propagation: Duration::ZERO,
+                validation: Duration::ZERO,
+            },
+            latency: Duration::ZERO,
+            quota_scale: 0.0,
+        },
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await?;
+    let endpoint = sandbox.endpoint_url().to_owned();
+    let mut failures = Vec::new();
+
+    // 1,000 pools.
+    println!("setting up {small} pools with custom domains…");
+    populate::populate_range(&endpoint, 0..small as usize, 100.0).await?;
+    let (server, base, client, cookie) = console(&endpoint, 86_400).await?;
+    wait_for_pools(&client, &base, small).await?;
+    println!();
+    println!("dashboard, signed in, {small} pools (wrk -t2 -c32 -d{seconds}s)");
+    failures.extend(measure_pages(&base, &cookie, small, seconds, 0.8, 15.0).await?);
+    server.stop().await;
+
+    // 10,000 pools.
+    println!();
+    println!("setting up {} more pools…", large - small);
+    populate::populate_range(&endpoint, small as usize..large as usize, 100.0).await?;
+    let (server, base, client, cookie) = console(&endpoint, 86_400).await?;
+    let pid = server.pid();
+    wait_for_pools(&client, &base, large).await?;
+    println!();
+    println!("dashboard, signed in, {large} pools (wrk -t2 -c32 -d{seconds}s)");
+    failures.extend(measure_pages(&base, &cookie, large, seconds, 0.5, 25.0).await?);
+    let rss = status_kib(pid, "VmRSS:");
+    println!(
+        "  console RSS with {large} pools, after the load: {:.1} MiB (bound < {RSS_BOUND_MIB} MiB): {}",
+        mib(rss),
+        if mib(rss) < RSS_BOUND_MIB {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    if mib(rss) >= RSS_BOUND_MIB {
+        failures.push(format!("RSS {:.1} MiB with {large} pools", mib(rss)));
+    }
+    server.stop().await;
+
+    // Refreshes back to back: memory after each, and pages while they run.
+    println!();
+    println!("{large} pools, the inventory refreshed back to back");
+    let (server, base, client, cookie) = console(&endpoint, 1).await?;
+    let pid = server.pid();
+    let mut at = wait_for_pools(&client, &base, large).await?;
+    let started = Instant::now();
+    let during = wrk(&format!("{base}/"), &cookie, seconds).await?;
+    let refreshes_during = {
+        let now = pools_json(&client, &base).await?;
+        now["refreshed_at"].as_str().unwrap_or_default() != at
+    };
+    let met = during.p99_ms < 25.0 && refreshes_during && during.non_2xx == 0;
+    println!(
+        "  dashboard during refreshes (wrk {:.0} s): {:.0} requests/s, p99 {:.2} ms (bound < 25 ms){}: {}",
+        started.elapsed().as_secs_f64(),
+        during.requests_per_sec,
+        during.p99_ms,
+        if refreshes_during {
+            ""
+        } else {
+            " — no refresh finished meanwhile"
+        },
+        if met { "met" } else { "NOT met" }
+    );
+    if !met {
+        failures.push(format!("during refreshes: p99 {:.2} ms", during.p99_ms));
+    }
+    let mut samples = Vec::new();
+    for refresh in 1..=10 {
+        at = next_snapshot(&client, &base, &at).await?;
+        let rss = mib(status_kib(pid, "VmRSS:"));
+        println!("  after refresh {refresh:>2}: RSS {rss:.1} MiB");
+        samples.push(rss);
+    }
+    let (first, last) = (samples[0], samples[samples.len() - 1]);
+    let peak = samples.iter().copied().fold(0.0, f64::max);
+    let hwm = mib(status_kib(pid, "VmHWM:"));
+    let met = last - first < RSS_GROWTH_BOUND_MIB && peak < RSS_BOUND_MIB;
+    println!(
+        "  growth over 10 refreshes: {:+.1} MiB (bound < {RSS_GROWTH_BOUND_MIB} MiB), peak after a refresh {peak:.1} MiB, high-water mark {hwm:.1} MiB (bound < {RSS_BOUND_MIB} MiB): {}",
+        last - first,
+        if met { "met" } else { "NOT met" }
+    );
+    if !met {
+        failures.push(format!(
+            "refreshes: {first:.1} → {last:.1} MiB, peak {peak:.1} MiB"
+        ));
+    }
+    server.stop().await;
+    sandbox.stop().await;
+    anyhow::ensure!(failures.is_empty(), "bounds missed: {failures:?}");
+    println!("all bounds met");
+    Ok(())
+}
