@@ -1,6 +1,8 @@
 //! Dashboard rows: one per pool, with the flags that say what needs attention, and the
 //! search, filters, sorting and paging of `GET /`.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -58,8 +60,8 @@ pub struct DashboardRow {
     pub domain_status: Option<String>,
     /// The configured certificate's ARN (`None`: no custom domain, or not reported).
     pub certificate_arn: Option<String>,
-    /// The configured certificate as ACM lists it.
-    pub certificate: Option<CertificateSummary>,
+    /// The configured certificate as ACM lists it (shared by the rows using it).
+    pub certificate: Option<Arc<CertificateSummary>>,
     pub days_left: Option<i64>,
     pub flags: Flags,
     search_text: String,
@@ -111,6 +113,14 @@ pub fn rows<'s>(
     certificates_of: impl Fn(&str) -> &'s [CertificateSummary],
 ) -> Vec<DashboardRow> {
     let now = snapshot.taken_at.max(OffsetDateTime::now_utc());
+    // Each certificate once, shared by the rows that use it: a wildcard certificate on
+    // thousands of domains (with its `InUseBy` list) is not copied per row, and rows
+    // find it without walking every certificate.
+    let by_arn: std::collections::HashMap<&str, Arc<CertificateSummary>> = snapshot
+        .certificates
+        .iter()
+        .map(|c| (c.arn.as_str(), Arc::new(c.clone())))
+        .collect();
     let mut rows: Vec<DashboardRow> = snapshot
         .pools
         .iter()
@@ -119,7 +129,7 @@ pub fn rows<'s>(
             let certificate_arn = domain.and_then(|d| d.certificate_arn.clone());
             let certificate = certificate_arn
                 .as_deref()
-                .and_then(|arn| snapshot.certificates.iter().find(|c| c.arn == arn))
+                .and_then(|arn| by_arn.get(arn))
                 .cloned();
             let days_left = certificate
                 .as_ref()
@@ -141,9 +151,7 @@ pub fn rows<'s>(
                 domain_not_active: domain
                     .and_then(|d| d.status.as_ref())
                     .is_some_and(|s| *s != DomainStatus::Active),
-                imported: certificate
-                    .as_ref()
-                    .is_some_and(CertificateSummary::imported),
+                imported: certificate.as_ref().is_some_and(|c| c.imported()),
                 discouraged_tls: domain.is_some_and(|d| d.security_policy_discouraged()),
             };
             let search_text = [

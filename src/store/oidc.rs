@@ -54,6 +54,9 @@ impl Store {
                     .execute(&self.pool)
                     .await
                     .context("updating a single sign-on account")?;
+                    // Its sessions here see the new rights at once, not after the
+                    // cache's second.
+                    self.auth_cache.forget_user(&username);
                 }
                 return self.find_user(&username).await;
             }
@@ -73,6 +76,8 @@ impl Store {
             .await
             .context("creating a single sign-on account")?;
             if inserted.rows_affected() == 1 {
+                // A name that was just removed may be cached as missing.
+                self.auth_cache.forget_user(&sign_in.username);
                 return self.find_user(&sign_in.username).await;
             }
             // The name is taken, or the same subject's first sign-in ran in parallel:
@@ -105,6 +110,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .context("removing a single sign-on account")?;
+        self.auth_cache.forget_user(&username);
         Ok(Some(username))
     }
 }
