@@ -267,6 +267,33 @@ impl Store {
         .context("listing active propagations")
     }
 
+    /// The domains with a change in flight, read at most once a second (the dashboard's
+    /// summary and filter ask on every page view; a second's lag is not a wrong answer
+    /// there, and the propagation pages read the store directly).
+    pub async fn domains_in_flight(
+        &self,
+    ) -> anyhow::Result<std::sync::Arc<std::collections::HashSet<String>>> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+        if let Ok(cached) = self.in_flight.lock()
+            && let Some((read_at, domains)) = cached.as_ref()
+            && read_at.elapsed() < FRESH
+        {
+            return Ok(domains.clone());
+        }
+        let read_at = std::time::Instant::now();
+        let domains: std::sync::Arc<std::collections::HashSet<String>> = std::sync::Arc::new(
+            self.active_propagations()
+                .await?
+                .into_iter()
+                .map(|p| p.domain)
+                .collect(),
+        );
+        if let Ok(mut cached) = self.in_flight.lock() {
+            *cached = Some((read_at, domains.clone()));
+        }
+        Ok(domains)
+    }
+
     /// Writes what the watcher saw; a phase change also goes to the timeline. Only a
     /// propagation still in `from_phase` is changed, so two watchers cannot both move it.
     pub async fn observe_propagation(

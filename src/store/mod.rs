@@ -59,7 +59,15 @@ pub struct Store {
     /// On SQLite, the database's URL: a long verification of the audit log reads it on
     /// a connection of its own.
     sqlite_url: Option<std::sync::Arc<str>>,
+    /// The domains with a change in flight, as the dashboard's summary last read them.
+    in_flight: std::sync::Arc<std::sync::Mutex<Option<InFlight>>>,
 }
+
+/// The domains with a change in flight, and when they were read.
+type InFlight = (
+    std::time::Instant,
+    std::sync::Arc<std::collections::HashSet<String>>,
+);
 
 impl Store {
     /// Connects and brings the schema up to date.
@@ -90,6 +98,7 @@ impl Store {
             audit_key: None,
             auth_cache: Default::default(),
             sqlite_url: (backend == Backend::Sqlite).then(|| url.as_str().into()),
+            in_flight: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -42,7 +42,7 @@ pub struct DashboardView<'a> {
     /// Custom domains whose edge was last probed serving another certificate.
     pub served_differs: HashSet<String>,
     /// Custom domains with a change in flight.
-    pub in_flight: HashSet<String>,
+    pub in_flight: std::sync::Arc<HashSet<String>>,
     /// Every pool (`?view=all`), not only custom domains.
     pub all_pools: bool,
     pub summary: Summary,
@@ -122,18 +122,12 @@ pub async fn show(
     let all_pools = query.view.as_deref() == Some("all");
     query.view = Some(if all_pools { "all" } else { "domains" }.to_owned());
     let served_differs = state.watcher.served_differs();
-    let in_flight: HashSet<String> = state
-        .store
-        .active_propagations()
-        .await?
-        .into_iter()
-        .map(|p| p.domain)
-        .collect();
+    let in_flight = state.store.domains_in_flight().await?;
     // The watcher and the store know these two, not the rows.
     let mut filter = query.clone();
     match query.status.as_deref() {
         Some("differs") => filter.only_domains = Some(served_differs.clone()),
-        Some("inflight") => filter.only_domains = Some(in_flight.clone()),
+        Some("inflight") => filter.only_domains = Some((*in_flight).clone()),
         _ => {}
     }
     if filter.only_domains.is_some() {
