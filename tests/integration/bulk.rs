@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 use certdeck_sandbox::Seed;
 use serde_json::{Value, json};
 
@@ -44,7 +43,6 @@ async fn issue(sandbox: &TestSandbox, names: &[&str]) -> String {
 async fn fleet(sandbox: &TestSandbox, count: usize, other_team: &[usize]) -> Fleet {
     let old = issue(sandbox, &["*.bulk.test", "legacy.elsewhere.test"]).await;
     let new = issue(sandbox, &["*.bulk.test"]).await;
-    let cognito = sandbox.cognito("us-east-1").await;
     let mut domains: Vec<String> = (1..=count).map(|n| format!("d{n}.bulk.test")).collect();
     domains.push("legacy.elsewhere.test".into());
     for (index, domain) in domains.iter().enumerate() {
@@ -53,31 +51,8 @@ async fn fleet(sandbox: &TestSandbox, count: usize, other_team: &[usize]) -> Fle
         } else {
             "platform"
         };
-        let pool = cognito
-            .create_user_pool()
-            .pool_name(format!("bulk-{index}"))
-            .user_pool_tags("team", team)
-            .send()
-            .await
-            .expect("CreateUserPool");
-        let id = pool
-            .user_pool()
-            .and_then(|p| p.id())
-            .expect("id")
-            .to_owned();
-        cognito
-            .create_user_pool_domain()
-            .domain(domain)
-            .user_pool_id(&id)
-            .custom_domain_config(
-                CustomDomainConfigType::builder()
-                    .certificate_arn(&old)
-                    .build()
-                    .expect("config"),
-            )
-            .send()
-            .await
-            .expect("CreateUserPoolDomain");
+        crate::helpers::pool_with_domain(sandbox, &format!("bulk-{index}"), team, domain, &old)
+            .await;
     }
     Fleet { old, new, domains }
 }

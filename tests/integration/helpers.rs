@@ -859,3 +859,41 @@ pub async fn confirm_recommended(browser: &Browser, pool_id: &str) -> reqwest::R
         .0;
     browser.confirm_change(pool_id, &arn, &token).await
 }
+
+/// A pool `name` of `team` (its `team` tag) with custom domain `domain` on certificate
+/// `arn`, made in the sandbox through the SDK; its id.
+pub async fn pool_with_domain(
+    sandbox: &TestSandbox,
+    name: &str,
+    team: &str,
+    domain: &str,
+    arn: &str,
+) -> String {
+    let cognito = sandbox.cognito("us-east-1").await;
+    let pool = cognito
+        .create_user_pool()
+        .pool_name(name)
+        .user_pool_tags("team", team)
+        .send()
+        .await
+        .expect("CreateUserPool");
+    let id = pool
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("id")
+        .to_owned();
+    cognito
+        .create_user_pool_domain()
+        .domain(domain)
+        .user_pool_id(&id)
+        .custom_domain_config(
+            aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType::builder()
+                .certificate_arn(arn)
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("CreateUserPoolDomain");
+    id
+}

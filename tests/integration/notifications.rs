@@ -7,7 +7,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 use certdeck::domain::notification::NotificationSettings;
 use certdeck_sandbox::Seed;
 use serde_json::{Value, json};
@@ -189,33 +188,7 @@ async fn issue(sandbox: &TestSandbox, name: &str, days: i64) -> String {
 
 /// A pool of `team` with custom domain `domain` on certificate `arn`; its id.
 async fn pool_with_domain(sandbox: &TestSandbox, team: &str, domain: &str, arn: &str) -> String {
-    let cognito = sandbox.cognito("us-east-1").await;
-    let pool = cognito
-        .create_user_pool()
-        .pool_name(format!("pool-{domain}"))
-        .user_pool_tags("team", team)
-        .send()
-        .await
-        .expect("CreateUserPool");
-    let id = pool
-        .user_pool()
-        .and_then(|p| p.id())
-        .expect("id")
-        .to_owned();
-    cognito
-        .create_user_pool_domain()
-        .domain(domain)
-        .user_pool_id(&id)
-        .custom_domain_config(
-            CustomDomainConfigType::builder()
-                .certificate_arn(arn)
-                .build()
-                .expect("config"),
-        )
-        .send()
-        .await
-        .expect("CreateUserPoolDomain");
-    id
+    crate::helpers::pool_with_domain(sandbox, &format!("pool-{domain}"), team, domain, arn).await
 }
 
 /// `[notifications]` of the tests: retries 20 ms apart at first (given up after 2.4 s).
