@@ -4,16 +4,13 @@
 //!
 //! `cargo bench --bench audit_export` (add `-- --entries N` for another size).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use certdeck::configuration::Settings;
 use certdeck::domain::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use certdeck::startup::Application;
 use certdeck::store::{Store, audit_time};
 use certdeck_sandbox::{Sandbox, SandboxOptions, Seed};
-use futures_util::StreamExt;
 
 mod common;
 
@@ -139,31 +136,12 @@ async fn main() -> anyhow::Result<()> {
     for path in ["/audit.csv", "/audit.jsonl"] {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let baseline = rss_kib();
-        let peak = Arc::new(AtomicU64::new(baseline));
-        let done = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak, done) = (peak.clone(), done.clone());
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_kib(), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-        };
-        let started = Instant::now();
-        let response = client.get(format!("{base}{path}")).send().await?;
-        anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
-        let mut stream = response.bytes_stream();
-        let (mut bytes, mut lines) = (0usize, 0usize);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            bytes += chunk.len();
-            lines += chunk.iter().filter(|b| **b == b'\n').count();
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        done.store(true, Ordering::Relaxed);
-        sampler.await?;
-        let peak = peak.load(Ordering::Relaxed);
+        let common::Download {
+            bytes,
+            lines,
+            seconds: elapsed,
+            peak_kib: peak,
+        } = common::download(&client, &format!("{base}{path}"), baseline, rss_kib).await?;
         println!(
             "  {path:<13} {:>7.1} MB in {elapsed:.2} s ({} lines); RSS before {:.1} MiB, peak {:.1} MiB, growth {:.1} MiB",
             bytes as f64 / 1e6,

@@ -13,14 +13,11 @@
 //! `cargo bench --bench audit_million` (add `-- --entries N` for another size). Exits
 //! non-zero when a bound is missed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use certdeck::domain::audit::{AuditAction, AuditEntry, AuditKey, AuditRecord, GENESIS_HASH};
 use certdeck::store::{Store, audit_time};
 use certdeck_sandbox::{Sandbox, SandboxOptions, Seed};
-use futures_util::StreamExt;
 use secrecy::SecretString;
 
 mod common;
@@ -314,31 +311,15 @@ async fn main() -> anyhow::Result<()> {
     for path in ["/audit.csv", "/audit.jsonl"] {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let baseline = status_kib(pid, "VmRSS:");
-        let peak = Arc::new(AtomicU64::new(baseline));
-        let done = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak, done) = (peak.clone(), done.clone());
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(status_kib(pid, "VmRSS:"), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-        };
-        let started = Instant::now();
-        let response = client.get(format!("{base}{path}")).send().await?;
-        anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
-        let mut stream = response.bytes_stream();
-        let (mut bytes, mut lines) = (0usize, 0usize);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            bytes += chunk.len();
-            lines += chunk.iter().filter(|b| **b == b'\n').count();
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        done.store(true, Ordering::Relaxed);
-        sampler.await?;
-        let peak = peak.load(Ordering::Relaxed);
+        let common::Download {
+            bytes,
+            lines,
+            seconds: elapsed,
+            peak_kib: peak,
+        } = common::download(&client, &format!("{base}{path}"), baseline, move || {
+            status_kib(pid, "VmRSS:")
+        })
+        .await?;
         let after = status_kib(pid, "VmRSS:");
         let growth = mib(peak.saturating_sub(baseline));
         println!(

@@ -1,4 +1,5 @@
-//! What both benchmarks need: a signed-in client.
+//! What the benchmarks share: a signed-in client, and a download measured with the
+//! server's peak memory.
 
 /// A signed-in client and its session cookie (`name=value`).
 pub async fn sign_in(
@@ -47,4 +48,59 @@ pub async fn sign_in(
         .unwrap_or_default()
         .to_owned();
     Ok((client, cookie))
+}
+
+/// What a download took.
+#[allow(dead_code)] // Not every benchmark downloads.
+pub struct Download {
+    pub bytes: usize,
+    pub lines: usize,
+    pub seconds: f64,
+    /// The server's highest RSS (KiB, as `rss` reads it) during the download.
+    pub peak_kib: u64,
+}
+
+/// Streams `url` (which must answer 200) to its end without keeping it, while `rss`
+/// (the server's resident memory in KiB) is sampled every 20 ms from `baseline_kib`.
+#[allow(dead_code)] // Not every benchmark downloads.
+pub async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    baseline_kib: u64,
+    rss: impl Fn() -> u64 + Send + 'static,
+) -> anyhow::Result<Download> {
+    use futures_util::StreamExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let peak = Arc::new(AtomicU64::new(baseline_kib));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss(), Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let response = client.get(url).send().await?;
+    anyhow::ensure!(response.status() == 200, "{url}: {}", response.status());
+    let mut stream = response.bytes_stream();
+    let (mut bytes, mut lines) = (0usize, 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    sampler.await?;
+    Ok(Download {
+        bytes,
+        lines,
+        seconds,
+        peak_kib: peak.load(Ordering::Relaxed),
+    })
 }
