@@ -140,7 +140,7 @@ impl Application {
             password_checker: Arc::new(PasswordChecker::per_core()),
             sign_in_policy,
             supervisor,
-            streams: Default::default(),
+            streams: Arc::new(crate::propagation::streams::StreamSlots::for_this_process()),
             audit_watch: Default::default(),
             replica: replica.as_str().into(),
         };
