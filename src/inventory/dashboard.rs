@@ -64,7 +64,6 @@ pub struct DashboardRow {
     pub certificate: Option<Arc<CertificateSummary>>,
     pub days_left: Option<i64>,
     pub flags: Flags,
-    search_text: String,
 }
 
 impl DashboardRow {
@@ -79,6 +78,25 @@ impl DashboardRow {
             .as_ref()
             .and_then(|c| c.not_after)
             .map(|t| t.date().to_string())
+    }
+
+    /// What a search looks in: the row's names and ids, lowercase, separated by spaces.
+    pub fn search_key(&self) -> String {
+        [
+            Some(self.account.as_str()),
+            self.account_id.as_deref(),
+            Some(self.pool_name.as_str()),
+            Some(self.pool_id.as_str()),
+            self.prefix_domain.as_deref(),
+            self.custom_domain.as_deref(),
+            self.certificate_arn.as_deref(),
+            self.certificate_name(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
     }
 
     /// The urgency order: fewest days left first (unknown last), then more flags first.
@@ -154,21 +172,6 @@ pub fn rows<'s>(
                 imported: certificate.as_ref().is_some_and(|c| c.imported()),
                 discouraged_tls: domain.is_some_and(|d| d.security_policy_discouraged()),
             };
-            let search_text = [
-                Some(record.account.as_str()),
-                record.account_id.as_deref(),
-                Some(record.pool.name.as_str()),
-                Some(record.pool.id.as_str()),
-                record.pool.prefix_domain.as_deref(),
-                custom_domain.as_deref(),
-                certificate_arn.as_deref(),
-                certificate.as_ref().and_then(|c| c.domain_name.as_deref()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
             DashboardRow {
                 account: record.account.clone(),
                 account_id: record.account_id.clone(),
@@ -187,7 +190,6 @@ pub fn rows<'s>(
                 certificate,
                 days_left,
                 flags,
-                search_text,
             }
         })
         .collect();
@@ -290,42 +292,23 @@ impl DashboardQuery {
     }
 
     pub fn apply<'a>(&self, rows: &'a Rows) -> DashboardPage<'a> {
-        let needle = self
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_lowercase);
-        let region = self.region.as_deref().filter(|r| !r.is_empty());
-        let account = self.account.as_deref().filter(|a| !a.is_empty());
-        let status = self.status.as_deref().filter(|s| !s.is_empty());
-        // The sort order was computed with the snapshot. Without a filter a page is a
-        // slice of it; with one, the order is walked, filtering.
-        let order = rows.order(self.sort_key(), self.domains_only());
-        let filtered = needle.is_some()
-            || account.is_some()
-            || region.is_some()
-            || status.is_some()
-            || self.only_domains.is_some();
-        let matching: Vec<u32> = if filtered {
-            order
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let r = &rows[i as usize];
-                    needle.as_deref().is_none_or(|n| r.search_text.contains(n))
-                        && account.is_none_or(|wanted| r.account == wanted)
-                        && region.is_none_or(|wanted| r.region == wanted)
-                        && status.is_none_or(|s| status_matches(r, s))
-                        && self.only_domains.as_ref().is_none_or(|only| {
-                            r.custom_domain.as_ref().is_some_and(|d| only.contains(d))
-                        })
-                })
-                .collect()
-        } else {
-            Vec::new()
+        let filter = Filter {
+            needle: self
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(str::to_lowercase),
+            account: self.account.as_deref().filter(|a| !a.is_empty()),
+            region: self.region.as_deref().filter(|r| !r.is_empty()),
+            status: self.status.as_deref().filter(|s| !s.is_empty()),
+            only_domains: self.only_domains.as_ref(),
         };
-        let indices: &[u32] = if filtered { &matching } else { order };
+        // The sort order was computed with the snapshot. Without a filter a page is a
+        // slice of it; with one, the order is walked over the rows' packed facts.
+        let order = rows.order(self.sort_key(), self.domains_only());
+        let matching = (!filter.is_empty()).then(|| rows.matching(order, &filter));
+        let indices: &[u32] = matching.as_deref().unwrap_or(order);
         let total = indices.len();
         let pages = total.div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);
@@ -341,6 +324,43 @@ impl DashboardQuery {
             page,
             pages,
         }
+    }
+}
+
+/// What a dashboard query keeps of the rows: each part given must match.
+#[derive(Debug, Default)]
+pub struct Filter<'q> {
+    /// Lowercase text the row's search key must contain.
+    pub needle: Option<String>,
+    pub account: Option<&'q str>,
+    pub region: Option<&'q str>,
+    /// A status filter's value (`attention`, `week`… or a domain status).
+    pub status: Option<&'q str>,
+    /// Only rows with one of these custom domains.
+    pub only_domains: Option<&'q std::collections::HashSet<String>>,
+}
+
+impl Filter<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.needle.is_none()
+            && self.account.is_none()
+            && self.region.is_none()
+            && self.status.is_none()
+            && self.only_domains.is_none()
+    }
+
+    /// Whether `row` (with its search key) passes: the definition the indexed walk in
+    /// `Rows::matching` must agree with (a unit test compares them).
+    pub fn keeps(&self, row: &DashboardRow, search_key: &str) -> bool {
+        self.needle
+            .as_deref()
+            .is_none_or(|n| search_key.contains(n))
+            && self.account.is_none_or(|wanted| row.account == wanted)
+            && self.region.is_none_or(|wanted| row.region == wanted)
+            && self.status.is_none_or(|s| status_matches(row, s))
+            && self
+                .only_domains
+                .is_none_or(|only| row.custom_domain.as_ref().is_some_and(|d| only.contains(d)))
     }
 }
 

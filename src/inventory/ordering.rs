@@ -1,13 +1,16 @@
 //! What the dashboard's requests would otherwise redo on every page view, computed once
-//! when a snapshot is installed: each sort order as a vector of row indices. A request
-//! then walks indices (filtering as it goes) instead of sorting the rows; the rows'
-//! lowercase search keys are made with the rows themselves (`DashboardRow::search_text`).
+//! when a snapshot is installed: each sort order as a vector of row indices, each row's
+//! filterable facts packed in a few integers, and every row's lowercase search key in
+//! one text. A request then walks indices over the packed facts instead of sorting and
+//! comparing rows; a search is one substring scan of that text, and the last searches'
+//! results are kept with the snapshot (bounded).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Deref;
+use std::sync::{Arc, Mutex};
 
-use super::dashboard::{DashboardRow, SortKey};
+use super::dashboard::{DashboardRow, EXPIRY_URGENT_DAYS, Filter, SortKey};
 
 /// How a sort key compares two rows.
 type Compare = fn(&DashboardRow, &DashboardRow) -> Ordering;
@@ -61,6 +64,85 @@ pub struct Rows {
     /// The rows' distinct regions and accounts, in the order rows first name them.
     regions: Vec<String>,
     accounts: Vec<String>,
+    /// Per row, what the filters ask, packed (`Facts`); the domain statuses they name.
+    facts: Vec<Facts>,
+    statuses: Vec<String>,
+    /// Every row's search key, in row order, each followed by a newline (keys hold
+    /// none); `starts[i]` is where row `i`'s begins.
+    search_text: String,
+    starts: Vec<u32>,
+    /// The last searches' matches (needle, one bit per row), newest last.
+    searches: Mutex<Vec<(String, Arc<Vec<u64>>)>>,
+}
+
+/// Searches whose matches are kept per snapshot, and the longest needle kept.
+const SEARCHES_KEPT: usize = 32;
+const SEARCH_KEPT_LEN: usize = 128;
+
+/// What the status filter and the account and region filters ask of a row, packed.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    /// `Bit`s.
+    bits: u16,
+    /// Indices into `Rows::accounts`, `Rows::regions` and `Rows::statuses`
+    /// (`NONE`: no domain status).
+    account: u32,
+    region: u32,
+    status: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The status filter's values that are facts of the row, one bit each.
+const BITS: &[(&str, u16)] = &[
+    ("attention", 1),
+    ("expiring", 1 << 1),
+    ("week", 1 << 2),
+    ("newer", 1 << 3),
+    ("inactive", 1 << 4),
+    ("imported", 1 << 5),
+    ("tls_v1", 1 << 6),
+    ("custom", 1 << 7),
+    ("none", 1 << 8),
+];
+
+fn bit(name: &str) -> u16 {
+    BITS.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+        .unwrap_or_default()
+}
+
+fn facts_bits(row: &DashboardRow) -> u16 {
+    let f = &row.flags;
+    [
+        ("attention", f.any()),
+        ("expiring", f.expires_soon),
+        (
+            "week",
+            row.days_left.is_some_and(|d| d < EXPIRY_URGENT_DAYS),
+        ),
+        ("newer", f.newer_eligible),
+        ("inactive", f.domain_not_active),
+        ("imported", f.imported),
+        ("tls_v1", f.discouraged_tls),
+        ("custom", row.custom_domain.is_some()),
+        ("none", row.custom_domain.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .fold(0, |bits, (name, _)| bits | bit(name))
+}
+
+/// The index of `value` in `list`, added when new.
+fn index_of(list: &mut Vec<String>, value: &str) -> u32 {
+    match list.iter().position(|v| v == value) {
+        Some(i) => i as u32,
+        None => {
+            list.push(value.to_owned());
+            (list.len() - 1) as u32
+        }
+    }
 }
 
 impl Rows {
@@ -97,20 +179,31 @@ impl Rows {
             .collect();
         let expiring = with_domain().filter(|r| r.flags.expires_soon).count();
         let urgent = with_domain()
-            .filter(|r| {
-                r.days_left
-                    .is_some_and(|d| d < super::dashboard::EXPIRY_URGENT_DAYS)
-            })
+            .filter(|r| r.days_left.is_some_and(|d| d < EXPIRY_URGENT_DAYS))
             .count();
-        let (mut regions, mut accounts): (Vec<String>, Vec<String>) = Default::default();
+        let (mut regions, mut accounts, mut statuses): (Vec<String>, Vec<String>, Vec<String>) =
+            Default::default();
+        let mut facts = Vec::with_capacity(rows.len());
+        let mut search_text = String::new();
+        let mut starts = Vec::with_capacity(rows.len());
         for row in &rows {
-            if !regions.contains(&row.region) {
-                regions.push(row.region.clone());
-            }
-            if !accounts.contains(&row.account) {
-                accounts.push(row.account.clone());
-            }
+            facts.push(Facts {
+                bits: facts_bits(row),
+                account: index_of(&mut accounts, &row.account),
+                region: index_of(&mut regions, &row.region),
+                status: row
+                    .domain_status
+                    .as_deref()
+                    .map_or(NONE, |s| index_of(&mut statuses, s)),
+            });
+            starts.push(search_text.len() as u32);
+            search_text.extend(row.search_key().chars().map(|c| match c {
+                '\n' => ' ',
+                c => c,
+            }));
+            search_text.push('\n');
         }
+        search_text.shrink_to_fit();
         Self {
             rows,
             orders,
@@ -122,7 +215,111 @@ impl Rows {
             urgent,
             regions,
             accounts,
+            facts,
+            statuses,
+            search_text,
+            starts,
+            searches: Mutex::default(),
         }
+    }
+
+    /// The indices of `order` whose rows `filter` keeps, in that order.
+    pub fn matching(&self, order: &[u32], filter: &Filter<'_>) -> Vec<u32> {
+        // A name no row has matches nothing; so does a status no row can have.
+        let wanted = |list: &[String], value: Option<&str>| -> Option<Option<u32>> {
+            match value {
+                None => Some(None),
+                Some(v) => list.iter().position(|x| x == v).map(|i| Some(i as u32)),
+            }
+        };
+        let (Some(account), Some(region)) = (
+            wanted(&self.accounts, filter.account),
+            wanted(&self.regions, filter.region),
+        ) else {
+            return Vec::new();
+        };
+        let (bits, status) = match filter.status {
+            None => (0, None),
+            Some(s) => match bit(s) {
+                0 => match self.statuses.iter().position(|x| x == s) {
+                    Some(i) => (0, Some(i as u32)),
+                    None => return Vec::new(),
+                },
+                b => (b, None),
+            },
+        };
+        let found = filter.needle.as_deref().map(|n| self.search(n));
+        order
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let f = &self.facts[i as usize];
+                f.bits & bits == bits
+                    && account.is_none_or(|a| f.account == a)
+                    && region.is_none_or(|r| f.region == r)
+                    && status.is_none_or(|s| f.status == s)
+                    && found
+                        .as_ref()
+                        .is_none_or(|found| found[i as usize / 64] & (1 << (i % 64)) != 0)
+                    && filter.only_domains.is_none_or(|only| {
+                        self.rows[i as usize]
+                            .custom_domain
+                            .as_ref()
+                            .is_some_and(|d| only.contains(d))
+                    })
+            })
+            .collect()
+    }
+
+    /// The rows whose search key contains `needle` (lowercase), one bit per row: one
+    /// scan of the keys' text, or the kept result of the same search.
+    fn search(&self, needle: &str) -> Arc<Vec<u64>> {
+        let mut searches = match self.searches.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(at) = searches.iter().position(|(n, _)| n == needle) {
+            let kept = searches.remove(at);
+            let found = kept.1.clone();
+            searches.push(kept);
+            return found;
+        }
+        drop(searches);
+        let mut found = vec![0u64; self.rows.len().div_ceil(64)];
+        // A key holds no newline, so a needle with one is in no key.
+        if !needle.contains('\n') {
+            let mut row = 0;
+            for (at, _) in self.search_text.match_indices(needle) {
+                // The row the match starts in (matches come in text order).
+                while row + 1 < self.starts.len() && self.starts[row + 1] as usize <= at {
+                    row += 1;
+                }
+                found[row / 64] |= 1 << (row % 64);
+            }
+        }
+        let found = Arc::new(found);
+        if needle.len() <= SEARCH_KEPT_LEN {
+            let mut searches = match self.searches.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if searches.len() >= SEARCHES_KEPT {
+                searches.remove(0);
+            }
+            searches.push((needle.to_owned(), found.clone()));
+        }
+        found
+    }
+
+    /// Row `i`'s search key (as `DashboardRow::search_key`, newlines as spaces).
+    #[cfg(test)]
+    fn search_key(&self, i: usize) -> &str {
+        let start = self.starts[i] as usize;
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.search_text.len(), |&s| s as usize);
+        &self.search_text[start..end - 1]
     }
 
     /// The row indices in `key`'s order, of every row or (`domains_only`) of the rows
@@ -192,5 +389,105 @@ impl<'a> IntoIterator for &'a Rows {
 
     fn into_iter(self) -> Self::IntoIter {
         self.rows.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::inventory::dashboard::Flags;
+
+    fn row(i: usize) -> DashboardRow {
+        let domain = (!i.is_multiple_of(3)).then(|| format!("auth{i}.example.com"));
+        DashboardRow {
+            account: ["prod", "staging", "dev"][i % 3].to_owned(),
+            account_id: Some(format!("{:012}", i % 3)),
+            account_problem: None,
+            pool_id: format!("us-east-1_P{i:04}"),
+            pool_name: format!("Pool {} {i}", ["Alpha", "beta", "GAMMA"][i % 3]),
+            region: ["us-east-1", "eu-west-1"][i % 2].to_owned(),
+            team: None,
+            prefix_domain: i.is_multiple_of(4).then(|| format!("prefix-{i}")),
+            custom_domain: domain.clone(),
+            security_policy: None,
+            domain_status: domain
+                .as_ref()
+                .map(|_| ["ACTIVE", "UPDATING", "FAILED"][i % 5 % 3].to_owned()),
+            certificate_arn: domain
+                .as_ref()
+                .map(|_| format!("arn:aws:acm:us-east-1:000000000000:certificate/c{i}")),
+            certificate: None,
+            days_left: domain.as_ref().map(|_| (i as i64 * 7) % 90 - 3),
+            flags: Flags {
+                expires_soon: i % 5 == 1,
+                newer_eligible: i % 7 == 2,
+                domain_not_active: i % 5 == 4,
+                imported: i.is_multiple_of(11),
+                discouraged_tls: i % 13 == 1,
+            },
+        }
+    }
+
+    /// The packed walk keeps exactly the rows the plain definition keeps, in order, for
+    /// every status value, account, region and search (repeated: kept results too).
+    #[test]
+    fn the_indexed_filter_keeps_what_the_plain_filter_keeps() {
+        let rows = Rows::new((0..300).map(row).collect());
+        let only: HashSet<String> = ["auth2.example.com", "auth5.example.com", "nowhere"]
+            .map(str::to_owned)
+            .into();
+        let statuses = [
+            None,
+            Some("attention"),
+            Some("expiring"),
+            Some("week"),
+            Some("newer"),
+            Some("inactive"),
+            Some("imported"),
+            Some("tls_v1"),
+            Some("custom"),
+            Some("none"),
+            Some("ACTIVE"),
+            Some("UPDATING"),
+            Some("unheard-of"),
+        ];
+        let mut checked = 0;
+        for status in statuses {
+            for account in [None, Some("prod"), Some("staging"), Some("elsewhere")] {
+                for region in [None, Some("eu-west-1"), Some("ap-south-1")] {
+                    for needle in [None, Some("gamma"), Some("p00"), Some("7 "), Some("zzz")] {
+                        for only_domains in [None, Some(&only)] {
+                            for _twice in 0..2 {
+                                let filter = Filter {
+                                    needle: needle.map(str::to_owned),
+                                    account,
+                                    region,
+                                    status,
+                                    only_domains,
+                                };
+                                let order = rows.order(SortKey::Urgency, false);
+                                let plain: Vec<u32> = order
+                                    .iter()
+                                    .copied()
+                                    .filter(|&i| {
+                                        let r = &rows[i as usize];
+                                        filter.keeps(r, &r.search_key())
+                                    })
+                                    .collect();
+                                assert_eq!(rows.matching(order, &filter), plain, "{filter:?}");
+                                checked += usize::from(!plain.is_empty());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "too few filters matched anything: {checked}");
+        // The packed search text holds every row's key.
+        for i in 0..rows.len() {
+            assert_eq!(rows.search_key(i), rows[i].search_key());
+        }
     }
 }

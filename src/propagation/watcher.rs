@@ -45,7 +45,7 @@ pub struct Watcher {
     events: broadcast::Sender<PhaseEvent>,
     /// Domains whose edge serves another certificate than the one configured (by the
     /// last probe of their latest change, or of the last sweep).
-    served_differs: RwLock<HashSet<String>>,
+    served_differs: RwLock<Arc<HashSet<String>>>,
     /// What each domain's edge served at its last probe.
     served: RwLock<HashMap<String, ServedRecord>>,
     /// The custom domains to sweep, from the inventory.
@@ -116,7 +116,7 @@ impl Watcher {
                 .max(2 * settings.propagation_poll.max(settings.probe_interval))
                 .as_secs() as i64,
             events,
-            served_differs: RwLock::new(HashSet::new()),
+            served_differs: RwLock::default(),
             served: RwLock::new(HashMap::new()),
         }
     }
@@ -152,7 +152,8 @@ impl Watcher {
 
     /// The domains whose edge was last seen serving another certificate than the one
     /// configured.
-    pub fn served_differs(&self) -> HashSet<String> {
+    /// (Shared: a new set replaces it when it changes, so that a reader can tell.)
+    pub fn served_differs(&self) -> Arc<HashSet<String>> {
         self.served_differs
             .read()
             .map(|s| s.clone())
@@ -616,8 +617,10 @@ impl Watcher {
     /// Loads what every replica's probes found.
     async fn reload_served_differs(&self) -> anyhow::Result<()> {
         let stored: HashSet<String> = self.store.served_differs().await?.into_iter().collect();
-        if let Ok(mut set) = self.served_differs.write() {
-            *set = stored;
+        if let Ok(mut set) = self.served_differs.write()
+            && **set != stored
+        {
+            *set = Arc::new(stored);
         }
         let served: HashMap<String, ServedRecord> = self
             .store
@@ -639,12 +642,17 @@ impl Watcher {
     }
 
     fn mark_served_differs(&self, domain: &str, differs: bool) {
-        if let Ok(mut set) = self.served_differs.write() {
+        if let Ok(mut set) = self.served_differs.write()
+            && set.contains(domain) != differs
+        {
+            // A new set, never one changed in place: readers compare sets by address.
+            let mut changed = (**set).clone();
             if differs {
-                set.insert(domain.to_owned());
+                changed.insert(domain.to_owned());
             } else {
-                set.remove(domain);
+                changed.remove(domain);
             }
+            *set = Arc::new(changed);
         }
     }
 }

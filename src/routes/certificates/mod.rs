@@ -108,19 +108,24 @@ pub async fn show(
 
 /// The path of a certificate's page, its ARN percent-encoded as one segment.
 pub fn href(arn: &str) -> String {
-    format!("/certificates/{}", urlencoding_segment(arn))
+    const PREFIX: &str = "/certificates/";
+    let mut out = String::with_capacity(PREFIX.len() + arn.len() * 3);
+    out.push_str(PREFIX);
+    urlencoding_segment(&mut out, arn);
+    out
 }
 
-fn urlencoding_segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
+fn urlencoding_segment(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xF)]));
         }
     }
-    out
 }
 
 /// `GET /certificates/{arn}/replace[?new=ARN]`: without `new`, the certificates of the

@@ -6,11 +6,13 @@ use askama::Template;
 use time::OffsetDateTime;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use super::{Chrome, Moment, PageError, html};
+use super::{Chrome, Moment, PageError};
 use crate::auth::CurrentUser;
 use crate::inventory::{
-    DashboardQuery, DashboardRow, EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS, SortKey,
+    DashboardQuery, DashboardRow, EXPIRY_URGENT_DAYS, EXPIRY_WARNING_DAYS, Probe, RenderedPage,
+    SortKey,
 };
 use crate::state::AppState;
 
@@ -19,7 +21,8 @@ use crate::state::AppState;
 pub struct DashboardView<'a> {
     pub title: &'a str,
     pub chrome: Chrome,
-    pub rows: Vec<&'a DashboardRow>,
+    /// The table's rows, rendered by `DashboardRows` (or kept from this second).
+    pub rows_html: Arc<str>,
     pub total: usize,
     pub pool_count: usize,
     pub page: usize,
@@ -39,10 +42,6 @@ pub struct DashboardView<'a> {
     pub previous_href: Option<String>,
     pub next_href: Option<String>,
     pub attention: usize,
-    /// Custom domains whose edge was last probed serving another certificate.
-    pub served_differs: HashSet<String>,
-    /// Custom domains with a change in flight.
-    pub in_flight: std::sync::Arc<HashSet<String>>,
     /// Every pool (`?view=all`), not only custom domains.
     pub all_pools: bool,
     pub summary: Summary,
@@ -86,7 +85,21 @@ pub struct Summary {
     pub in_flight: usize,
 }
 
-impl DashboardView<'_> {
+/// The rows of one page of the table.
+#[derive(Template)]
+#[template(path = "dashboard/rows.html", whitespace = "minimize")]
+pub struct DashboardRows<'a> {
+    pub rows: Vec<&'a DashboardRow>,
+    /// Custom domains whose edge was last probed serving another certificate.
+    pub served_differs: &'a HashSet<String>,
+    /// Custom domains with a change in flight.
+    pub in_flight: &'a HashSet<String>,
+    pub all_pools: bool,
+    /// What "expires in…" counts from.
+    pub now: OffsetDateTime,
+}
+
+impl DashboardRows<'_> {
     /// The page of the certificate `arn` (where it is used).
     pub fn certificate_href(&self, arn: &str) -> String {
         super::certificates::href(arn)
@@ -97,7 +110,7 @@ impl DashboardView<'_> {
         row.certificate
             .as_ref()
             .and_then(|c| c.not_after)
-            .map(|t| Moment::new(t, OffsetDateTime::now_utc()))
+            .map(|t| Moment::new(t, self.now))
     }
 
     /// How the days left are coloured (the number and the flags say it in words).
@@ -123,17 +136,52 @@ pub async fn show(
     query.view = Some(if all_pools { "all" } else { "domains" }.to_owned());
     let served_differs = state.watcher.served_differs();
     let in_flight = state.store.domains_in_flight().await?;
-    // The watcher and the store know these two, not the rows.
-    let mut filter = query.clone();
-    match query.status.as_deref() {
-        Some("differs") => filter.only_domains = Some(served_differs.clone()),
-        Some("inflight") => filter.only_domains = Some((*in_flight).clone()),
-        _ => {}
-    }
-    if filter.only_domains.is_some() {
-        filter.status = None;
-    }
-    let page = filter.apply(&view.rows);
+    let now = OffsetDateTime::now_utc();
+    let probe = Probe {
+        second: now.unix_timestamp(),
+        query: {
+            let mut pairs = url_pairs(&query);
+            pairs.push(("page", query.page.unwrap_or(1).to_string()));
+            encode_pairs(&pairs)
+        },
+        served_differs: &served_differs,
+        in_flight: &in_flight,
+    };
+    let part = match view.rendered.find(&probe) {
+        Some(part) => part,
+        None => {
+            // The watcher and the store know these two, not the rows.
+            let mut filter = query.clone();
+            match query.status.as_deref() {
+                Some("differs") => filter.only_domains = Some((*served_differs).clone()),
+                Some("inflight") => filter.only_domains = Some((*in_flight).clone()),
+                _ => {}
+            }
+            if filter.only_domains.is_some() {
+                filter.status = None;
+            }
+            let page = filter.apply(&view.rows);
+            let rows = DashboardRows {
+                rows: page.rows,
+                served_differs: &served_differs,
+                in_flight: &in_flight,
+                all_pools,
+                now,
+            };
+            // About a kilobyte a row: rendered without growing the text as it goes.
+            let mut html = String::with_capacity(1024 * rows.rows.len().max(1));
+            rows.render_into(&mut html)
+                .map_err(|e| PageError::Unexpected(anyhow::anyhow!("rendering failed: {e}")))?;
+            let part = RenderedPage {
+                html: html.into(),
+                total: page.total,
+                page: page.page,
+                pages: page.pages,
+            };
+            view.rendered.keep(&probe, &part);
+            part
+        }
+    };
     // Counted with the snapshot, but for what the watcher and the store know.
     let domains = view.rows.domains();
     let summary = Summary {
@@ -149,7 +197,6 @@ pub async fn show(
             .filter(|d| domains.contains(d.as_str()))
             .count(),
     };
-    let now = OffsetDateTime::now_utc();
     let mut regions: Vec<String> = state.inventory.accounts().regions();
     let mut accounts: Vec<String> = state
         .inventory
@@ -191,13 +238,13 @@ pub async fn show(
             "Custom domains"
         },
         chrome: Chrome::of(&user),
-        total: page.total,
+        total: part.total,
         pool_count: view.rows.len(),
-        page: page.page,
-        pages: page.pages,
-        previous_href: (page.page > 1).then(|| href(page.page - 1)),
-        next_href: (page.page < page.pages).then(|| href(page.page + 1)),
-        rows: page.rows,
+        page: part.page,
+        pages: part.pages,
+        previous_href: (part.page > 1).then(|| href(part.page - 1)),
+        next_href: (part.page < part.pages).then(|| href(part.page + 1)),
+        rows_html: part.html,
         q: query.q.clone().unwrap_or_default(),
         account: query.account.clone().unwrap_or_default(),
         region: query.region.clone().unwrap_or_default(),
@@ -210,14 +257,18 @@ pub async fn show(
         from_store: view.from_store,
         problems: &view.snapshot.problems,
         attention: view.rows.attention(),
-        served_differs,
-        in_flight,
         all_pools,
         summary,
         status_choices: &STATUS_CHOICES,
         sort_choices: &SORT_CHOICES,
     };
-    html(&body)
+    // The rows and about 16 KiB around them.
+    let mut page = String::with_capacity(body.rows_html.len() + 16 * 1024);
+    body.render_into(&mut page)
+        .map_err(|e| PageError::Unexpected(anyhow::anyhow!("rendering failed: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page))
 }
 
 fn url_pairs(query: &DashboardQuery) -> Vec<(&'static str, String)> {
