@@ -211,6 +211,9 @@ impl Store {
         )
         .bind(taken_at)
         .bind(body)
+        // Not kept prepared: a kept statement holds on to its last arguments, here a
+        // copy of the whole snapshot (20 MB at 10,000 pools) until the next refresh.
+        .persistent(false)
         .execute(&self.pool)
         .await
         .context("saving the inventory snapshot")?;
@@ -225,6 +228,7 @@ impl Store {
     /// The stored inventory snapshot and its version, if any.
     pub async fn load_snapshot_versioned(&self) -> anyhow::Result<Option<(i64, String)>> {
         let row = sqlx::query("SELECT version, body FROM inventory_snapshot WHERE id = 1")
+            .persistent(false)
             .fetch_optional(&self.pool)
             .await
             .context("loading the inventory snapshot")?;
