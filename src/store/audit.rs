@@ -5,7 +5,7 @@
 use anyhow::Context;
 use futures_util::{Stream, TryStreamExt};
 use serde::Deserialize;
-use sqlx::Connection;
+use sqlx::ConnectOptions;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
@@ -386,8 +386,13 @@ impl Store {
         let mut count = head.count;
         let stop_at = budget.map(|b| verifier.verified().0.saturating_add(b.max(1)));
         let mut direct = match (&self.sqlite_url, budget) {
+            // The rows come from SQLite's worker thread through a channel: a page's
+            // worth buffered, so that the two threads do not wake each other per row.
             (Some(url), None) => Some(
-                sqlx::SqliteConnection::connect(url)
+                <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+                    .context("opening the audit log for verification")?
+                    .row_buffer_size(VERIFY_PAGE as usize)
+                    .connect()
                     .await
                     .context("opening the audit log for verification")?,
             ),
