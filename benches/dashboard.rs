@@ -11,7 +11,8 @@
 //!   again back to back, p99 < 25 ms.
 //!
 //! `cargo bench --bench dashboard` (`-- --small N --large N --seconds S` for other
-//! sizes). Exits non-zero when a bound is missed.
+//! sizes). Exits non-zero when a bound is missed. `-- --hold` only sets up the large
+//! console and prints its address, session cookie and process id, to profile by hand.
 
 use std::time::{Duration, Instant};
 
@@ -276,6 +277,18 @@ async fn main() -> anyhow::Result<()> {
     let endpoint = sandbox.endpoint_url().to_owned();
     let mut failures = Vec::new();
 
+    if std::env::args().any(|a| a == "--hold") {
+        println!("setting up {large} pools…");
+        populate::populate_range(&endpoint, 0..large as usize, 100.0).await?;
+        let (server, base, client, cookie) = console(&endpoint, 86_400).await?;
+        wait_for_pools(&client, &base, large).await?;
+        println!("console {base}, process {}, cookie {cookie}", server.pid());
+        println!("held until Ctrl-C");
+        tokio::signal::ctrl_c().await?;
+        server.stop().await;
+        return Ok(());
+    }
+
     // 1,000 pools.
     println!("setting up {small} pools with custom domains…");
     populate::populate_range(&endpoint, 0..small as usize, 100.0).await?;
@@ -317,8 +330,18 @@ async fn main() -> anyhow::Result<()> {
     let (server, base, client, cookie) = console(&endpoint, 1).await?;
     let pid = server.pid();
     let mut at = wait_for_pools(&client, &base, large).await?;
+    // One refresh timed first, so that the load lasts long enough for refreshes to
+    // finish during it.
+    let timed = Instant::now();
+    at = next_snapshot(&client, &base, &at).await?;
+    let one_refresh = timed.elapsed();
+    println!(
+        "  one refresh of {large} pools took {:.1} s",
+        one_refresh.as_secs_f64()
+    );
+    let load_seconds = seconds.max((one_refresh.as_secs_f64() * 2.5).ceil() as u64);
     let started = Instant::now();
-    let during = wrk(&format!("{base}/"), &cookie, seconds).await?;
+    let during = wrk(&format!("{base}/"), &cookie, load_seconds).await?;
     let refreshes_during = {
         let now = pools_json(&client, &base).await?;
         now["refreshed_at"].as_str().unwrap_or_default() != at

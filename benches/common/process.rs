@@ -60,13 +60,25 @@ pub fn database_url(dir: &Path) -> String {
 
 /// `certdeck serve` (the release build of this package) on `port`, against `endpoint`,
 /// with its database in `dir`; `env` adds or overrides `CERTDECK_*` settings.
+/// `CERTDECK_BENCH_WRAPPER` (say `heaptrack -o /tmp/serve` or `perf record -g -o
+/// /tmp/perf.data --`) runs the console under a profiler.
 pub fn start_console(
     dir: &Path,
     endpoint: &str,
     port: u16,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Killed> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certdeck"));
+    let binary = env!("CARGO_BIN_EXE_certdeck");
+    let wrapper = std::env::var("CERTDECK_BENCH_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     command
         .arg("serve")
         .current_dir(dir)
