@@ -3,9 +3,8 @@
 //! (whole, or carried on from an entry verified before).
 
 use anyhow::Context;
-use futures_util::{Stream, TryStreamExt};
+use futures_util::Stream;
 use serde::Deserialize;
-use sqlx::ConnectOptions;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 use time::OffsetDateTime;
@@ -385,25 +384,13 @@ impl Store {
         // the log is read is never taken for a row past the head.
         let mut count = head.count;
         let stop_at = budget.map(|b| verifier.verified().0.saturating_add(b.max(1)));
+        // Unbounded on SQLite (the CLI's `audit verify`, the background round): the log
+        // is read in-process by rusqlite on a blocking thread, rows decoded as borrowed
+        // text into one reused entry, a page at a time (one short read, then writers
+        // get their turn).
         let mut direct = match (&self.sqlite_url, budget) {
-            // The rows come from SQLite's worker thread through a channel: a page's
-            // worth buffered, so that the two threads do not wake each other per row.
-            (Some(url), None) => Some(
-                <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
-                    .context("opening the audit log for verification")?
-                    .row_buffer_size(VERIFY_PAGE as usize)
-                    .connect()
-                    .await
-                    .context("opening the audit log for verification")?,
-            ),
+            (Some(url), None) => Some(Box::new(DirectRead::open(url)?)),
             _ => None,
-        };
-        let mut reused = AuditEntry {
-            id: 0,
-            at: String::new(),
-            record: AuditRecord::default(),
-            prev_hash: String::new(),
-            hash: String::new(),
         };
         let last_hash = loop {
             if stop_at.is_some_and(|stop| verifier.verified().0 >= stop) {
@@ -415,28 +402,34 @@ impl Store {
             let page = stop_at.map_or(VERIFY_PAGE, |stop| {
                 (stop - verifier.verified().0).clamp(1, VERIFY_PAGE)
             });
-            // Unbounded on SQLite (the CLI's `audit verify`, the background round): rows
-            // are decoded as borrowed text into one reused entry, on a connection of
-            // its own (a page at a time: one short read, then writers get their turn).
-            if let Some(conn) = direct.as_mut() {
-                let mut read = 0;
-                let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT {page}"
-                )))
-                .bind(verifier.verified().0)
-                .fetch(&mut *conn);
-                while let Some(row) = rows.try_next().await.context("reading the audit log")? {
-                    fill_entry(&mut reused, &row).context("reading an audit entry")?;
-                    read += 1;
-                    if let Some(broken) = self.past_head(&reused, &mut count).await? {
-                        return Ok(report(&verifier, Err(broken)));
+            if let Some(mut read) = direct.take() {
+                let known = count;
+                let (back, returned, outcome) = tokio::task::spawn_blocking(move || {
+                    let outcome = read.page(&mut verifier, known, DIRECT_PAGE);
+                    (read, verifier, outcome)
+                })
+                .await
+                .context("verifying the audit log")?;
+                direct = Some(back);
+                verifier = returned;
+                match outcome.context("reading the audit log")? {
+                    DirectPage::Broken(broken) => return Ok(report(&verifier, Err(broken))),
+                    DirectPage::PastHead(id) => {
+                        // An append may have landed meanwhile: the head is read again.
+                        count = read_head(&self.pool).await?.count;
+                        if id > count {
+                            return Ok(report(
+                                &verifier,
+                                Err(ChainBreak::PastHead {
+                                    id,
+                                    recorded: count,
+                                }),
+                            ));
+                        }
+                        continue;
                     }
-                    if let Err(broken) = verifier.check(&reused) {
-                        return Ok(report(&verifier, Err(broken)));
-                    }
-                }
-                if read > 0 {
-                    continue;
+                    DirectPage::Read(n) if n > 0 => continue,
+                    DirectPage::Read(_) => {}
                 }
                 let now = read_head(&self.pool).await?;
                 if now.count > count {
@@ -591,7 +584,79 @@ pub(super) async fn append_audit_in(
 
 /// Reads a row (the columns of `COLUMNS`, in order) into `entry`, reusing its strings:
 /// no allocation per row once they are long enough.
-fn fill_entry(entry: &mut AuditEntry, row: &sqlx::sqlite::SqliteRow) -> Result<(), sqlx::Error> {
+/// Rows `audit verify` reads at once from SQLite in-process.
+const DIRECT_PAGE: i64 = 10_000;
+
+/// The SQLite log read in-process (rusqlite over the same libsqlite3 as sqlx), with the
+/// entry each row is decoded into.
+struct DirectRead {
+    conn: rusqlite::Connection,
+    entry: AuditEntry,
+}
+
+/// What a page of rows read in-process found.
+enum DirectPage {
+    /// This many rows, all verified.
+    Read(usize),
+    Broken(ChainBreak),
+    /// A row past the head as last read (`count`): the caller reads the head again;
+    /// the row was not verified.
+    PastHead(i64),
+}
+
+impl DirectRead {
+    fn open(url: &str) -> anyhow::Result<Self> {
+        let options: sqlx::sqlite::SqliteConnectOptions = url
+            .parse()
+            .context("opening the audit log for verification")?;
+        let conn = rusqlite::Connection::open_with_flags(
+            options.get_filename(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .context("opening the audit log for verification")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .context("opening the audit log for verification")?;
+        Ok(Self {
+            conn,
+            entry: AuditEntry {
+                id: 0,
+                at: String::new(),
+                record: AuditRecord::default(),
+                prev_hash: String::new(),
+                hash: String::new(),
+            },
+        })
+    }
+
+    /// Verifies up to `limit` rows after the verifier's last entry, stopping at a row
+    /// past `count` (the head as last read).
+    fn page(
+        &mut self,
+        verifier: &mut ChainVerifier,
+        count: i64,
+        limit: i64,
+    ) -> anyhow::Result<DirectPage> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let mut rows = statement.query((verifier.verified().0, limit))?;
+        let mut read = 0;
+        while let Some(row) = rows.next()? {
+            fill_entry(&mut self.entry, row)?;
+            if self.entry.id > count {
+                return Ok(DirectPage::PastHead(self.entry.id));
+            }
+            if let Err(broken) = verifier.check(&self.entry) {
+                return Ok(DirectPage::Broken(broken));
+            }
+            read += 1;
+        }
+        Ok(DirectPage::Read(read))
+    }
+}
+
+/// Decodes a row of `COLUMNS` into `entry`, reusing its text buffers.
+fn fill_entry(entry: &mut AuditEntry, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
     fn text(target: &mut String, value: &str) {
         target.clear();
         target.push_str(value);
@@ -603,30 +668,33 @@ fn fill_entry(entry: &mut AuditEntry, row: &sqlx::sqlite::SqliteRow) -> Result<(
             (_, None) => *target = None,
         }
     }
-    entry.id = row.try_get(0)?;
-    text(&mut entry.at, row.try_get(1)?);
+    let str_at = |i: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
+    let maybe_at =
+        |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
+    entry.id = row.get(0)?;
+    text(&mut entry.at, str_at(1)?);
     let r = &mut entry.record;
-    text(&mut r.actor, row.try_get(2)?);
-    optional(&mut r.role, row.try_get(3)?);
-    optional(&mut r.source_ip, row.try_get(4)?);
-    optional(&mut r.user_agent, row.try_get(5)?);
-    let action: &str = row.try_get(6)?;
+    text(&mut r.actor, str_at(2)?);
+    optional(&mut r.role, maybe_at(3)?);
+    optional(&mut r.source_ip, maybe_at(4)?);
+    optional(&mut r.user_agent, maybe_at(5)?);
+    let action = str_at(6)?;
     if r.action.as_str() != action {
         r.action = AuditAction::from(action);
     }
-    optional(&mut r.pool_id, row.try_get(7)?);
-    optional(&mut r.domain, row.try_get(8)?);
-    optional(&mut r.old_certificate_arn, row.try_get(9)?);
-    optional(&mut r.new_certificate_arn, row.try_get(10)?);
-    text(&mut r.outcome, row.try_get(11)?);
-    optional(&mut r.detail, row.try_get(12)?);
-    optional(&mut r.aws_request_id, row.try_get(13)?);
-    text(&mut entry.prev_hash, row.try_get(14)?);
-    text(&mut entry.hash, row.try_get(15)?);
+    optional(&mut r.pool_id, maybe_at(7)?);
+    optional(&mut r.domain, maybe_at(8)?);
+    optional(&mut r.old_certificate_arn, maybe_at(9)?);
+    optional(&mut r.new_certificate_arn, maybe_at(10)?);
+    text(&mut r.outcome, str_at(11)?);
+    optional(&mut r.detail, maybe_at(12)?);
+    optional(&mut r.aws_request_id, maybe_at(13)?);
+    text(&mut entry.prev_hash, str_at(14)?);
+    text(&mut entry.hash, str_at(15)?);
     let r = &mut entry.record;
-    optional(&mut r.account, row.try_get(16)?);
-    optional(&mut r.account_id, row.try_get(17)?);
-    optional(&mut r.assumed_role, row.try_get(18)?);
+    optional(&mut r.account, maybe_at(16)?);
+    optional(&mut r.account_id, maybe_at(17)?);
+    optional(&mut r.assumed_role, maybe_at(18)?);
     Ok(())
 }
 
