@@ -49,6 +49,17 @@ struct Load {
     non_2xx: u64,
 }
 
+impl Load {
+    /// ", N not 200" when some responses were not 200.
+    fn not_200(&self) -> String {
+        if self.non_2xx > 0 {
+            format!(", {} not 200", self.non_2xx)
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// A wrk duration (`812.00us`, `1.20ms`, `1.01s`) in milliseconds.
 fn millis(text: &str) -> Option<f64> {
     let split = text.find(|c: char| c.is_ascii_alphabetic())?;
@@ -272,11 +283,7 @@ async fn measure_pages(
             "  {name:<13} {path:<20} {:>7.0} requests/s = {ratio:.2} x static (bound >= {ratio_bound}), p99 {:>6.2} ms (bound < {p99_bound} ms){}: {}",
             load.requests_per_sec,
             load.p99_ms,
-            if load.non_2xx > 0 {
-                format!(", {} not 200", load.non_2xx)
-            } else {
-                String::new()
-            },
+            load.not_200(),
             if met { "met" } else { "NOT met" }
         );
         if !met {
@@ -323,11 +330,7 @@ async fn measure_uncached(
             "  uncached {name:<11} (each request another) {:>7.0} requests/s, p99 {:>6.2} ms{}   (not cached: for comparison)",
             load.requests_per_sec,
             load.p99_ms,
-            if load.non_2xx > 0 {
-                format!(", {} not 200", load.non_2xx)
-            } else {
-                String::new()
-            },
+            load.not_200(),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
