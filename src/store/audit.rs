@@ -389,7 +389,7 @@ impl Store {
         // text into one reused entry, a page at a time (one short read, then writers
         // get their turn).
         let mut direct = match (&self.sqlite_url, budget) {
-            (Some(url), None) => Some(Box::new(DirectRead::open(url)?)),
+            (Some(url), None) => DirectRead::open(url)?.map(Box::new),
             _ => None,
         };
         let last_hash = loop {
@@ -605,10 +605,19 @@ enum DirectPage {
 }
 
 impl DirectRead {
-    fn open(url: &str) -> anyhow::Result<Self> {
+    /// The log's file opened read-only; `None` for an in-memory database, which only
+    /// the store's own connections see.
+    fn open(url: &str) -> anyhow::Result<Option<Self>> {
         let options: sqlx::sqlite::SqliteConnectOptions = url
             .parse()
             .context("opening the audit log for verification")?;
+        let file = options.get_filename();
+        if file.as_os_str().is_empty()
+            || file == std::path::Path::new(":memory:")
+            || url.contains("mode=memory")
+        {
+            return Ok(None);
+        }
         let conn = rusqlite::Connection::open_with_flags(
             options.get_filename(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -616,7 +625,7 @@ impl DirectRead {
         .context("opening the audit log for verification")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .context("opening the audit log for verification")?;
-        Ok(Self {
+        Ok(Some(Self {
             conn,
             entry: AuditEntry {
                 id: 0,
@@ -625,7 +634,7 @@ impl DirectRead {
                 prev_hash: String::new(),
                 hash: String::new(),
             },
-        })
+        }))
     }
 
     /// Verifies up to `limit` rows after the verifier's last entry, stopping at a row
