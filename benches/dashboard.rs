@@ -33,14 +33,6 @@ const CONSOLE_QUOTA_SCALE: &str = "100";
 const RSS_BOUND_MIB: f64 = 64.0;
 const RSS_GROWTH_BOUND_MIB: f64 = 4.0;
 
-fn arg(name: &str, default: u64) -> u64 {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
 /// What wrk measured.
 #[derive(Debug, Clone, Copy)]
 struct Load {
@@ -339,9 +331,9 @@ async fn measure_uncached(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let small = arg("--small", 1_000);
-    let large = arg("--large", 10_000);
-    let seconds = arg("--seconds", 10);
+    let small = common::arg("--small", 1_000);
+    let large = common::arg("--large", 10_000);
+    let seconds = common::arg("--seconds", 10);
     let sandbox = Sandbox::start(
         SandboxOptions {
             seed: Seed::Empty,

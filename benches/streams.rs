@@ -21,8 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_cognitoidentityprovider::config::Credentials;
 use certdeck::domain::propagation::Phase;
 use certdeck::propagation::streams::{STREAMS_PER_SESSION, raise_open_files_limit};
 use certdeck::propagation::watcher::PhaseEvent;
@@ -42,14 +40,6 @@ const RSS_GROWTH_BOUND_MIB: f64 = 32.0;
 /// Streams being opened at once (each until its first event): a crowd arriving, not
 /// one SYN flood against the listen backlog.
 const OPENING_AT_ONCE: usize = 64;
-
-fn arg(name: &str, default: u64) -> u64 {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
 
 fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
@@ -159,16 +149,6 @@ async fn follow(
     }
 }
 
-/// The AWS SDK's configuration for the sandbox at `url`.
-async fn sdk_config(url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("bench-setup", "x", None, None, "bench"))
-        .load()
-        .await
-}
-
 /// The value of the form field `name` in `html`.
 fn field(html: &str, name: &str) -> Option<String> {
     html.split(&format!("name=\"{name}\" value=\""))
@@ -244,8 +224,8 @@ async fn submit_change(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let clients = arg("--clients", 1_000) as usize;
-    let propagation = Duration::from_secs(arg("--propagation-secs", 15));
+    let clients = common::arg("--clients", 1_000) as usize;
+    let propagation = Duration::from_secs(common::arg("--propagation-secs", 15));
     // This process holds every client's socket (and the sandbox's).
     let files = raise_open_files_limit(clients as u64 + 512);
     anyhow::ensure!(
@@ -274,15 +254,8 @@ async fn main() -> anyhow::Result<()> {
         propagation.as_secs()
     );
     populate::populate(&endpoint, 1, 100.0).await?;
-    let config = sdk_config(&endpoint).await;
-    let new_arn = aws_sdk_acm::Client::new(&config)
-        .request_certificate()
-        .domain_name("*.bench.example")
-        .send()
-        .await?
-        .certificate_arn()
-        .unwrap_or_default()
-        .to_owned();
+    let config = populate::sdk_config(&endpoint).await;
+    let new_arn = populate::wildcard_certificate(&config).await?;
     let pool = aws_sdk_cognitoidentityprovider::Client::new(&config)
         .list_user_pools()
         .max_results(10)

@@ -1,5 +1,15 @@
-//! What the benchmarks share: a signed-in client, and a download measured with the
-//! server's peak memory.
+//! What the benchmarks share: their options, a signed-in client, and a download
+//! measured with the server's peak memory.
+
+/// The number after `name` on the command line (`-- --pools 10000`), or `default`.
+#[allow(dead_code)] // not every bench takes options
+pub fn arg(name: &str, default: u64) -> u64 {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
 
 /// A signed-in client and its session cookie (`name=value`).
 pub async fn sign_in(

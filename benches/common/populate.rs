@@ -6,6 +6,29 @@ use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 use certdeck::aws::Category;
 use futures_util::StreamExt;
 
+/// The SDK's configuration for the sandbox at `url` (us-east-1, retrying throttles).
+pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("bench-setup", "x", None, None, "bench"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
+        .load()
+        .await
+}
+
+/// A new `*.bench.example` certificate; its ARN.
+pub async fn wildcard_certificate(config: &aws_config::SdkConfig) -> anyhow::Result<String> {
+    Ok(aws_sdk_acm::Client::new(config)
+        .request_certificate()
+        .domain_name("*.bench.example")
+        .send()
+        .await?
+        .certificate_arn()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// `pools` pools, each with a custom domain on one wildcard certificate (its ARN is
 /// returned), paced under the sandbox's quotas × `quota_scale`.
 #[allow(dead_code)] // not every bench uses both
@@ -20,23 +43,9 @@ pub async fn populate_range(
     range: std::ops::Range<usize>,
     quota_scale: f64,
 ) -> anyhow::Result<String> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("bench-setup", "x", None, None, "bench"))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(10))
-        .load()
-        .await;
+    let config = sdk_config(url).await;
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&config);
-    let acm = aws_sdk_acm::Client::new(&config);
-    let arn = acm
-        .request_certificate()
-        .domain_name("*.bench.example")
-        .send()
-        .await?
-        .certificate_arn()
-        .unwrap_or_default()
-        .to_owned();
+    let arn = wildcard_certificate(&config).await?;
     // Paced under the sandbox's quotas (CreateUserPoolDomain: 150 a second at x10).
     let pace = std::sync::Arc::new(certdeck::aws::RateLimiter::new(quota_scale * 0.9));
     let results = futures_util::stream::iter(range)
