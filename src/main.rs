@@ -6,9 +6,18 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    certdeck::telemetry::init(certdeck::telemetry::LogFormat::from_env()?);
-    let cli = certdeck::cli::Cli::parse();
-    certdeck::cli::run(cli).await
+/// The runtime's threads run the background work (inventory refreshes, edge sweeps,
+/// notifications) at a lower priority; requests are served by actix's workers, which
+/// `serve` starts from the main thread at the normal priority (issue 17: pages stay fast
+/// while 10,000 pools are refreshed).
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(certdeck::supervisor::lower_this_threads_priority)
+        .build()?
+        .block_on(async {
+            certdeck::telemetry::init(certdeck::telemetry::LogFormat::from_env()?);
+            let cli = certdeck::cli::Cli::parse();
+            certdeck::cli::run(cli).await
+        })
 }

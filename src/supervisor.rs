@@ -12,6 +12,20 @@ pub struct Supervisor {
     running: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
+/// The nice value of the threads that run the background work: when the request
+/// handlers (nice 0) want the CPU too, Linux's scheduler gives these about a tenth of
+/// their share (weight 110 against 1,024), and all of it when they are idle.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to `BACKGROUND_NICE` (the threads it
+/// starts inherit it). On Linux a thread's nice value is its own: `setpriority` on the
+/// caller changes this thread only. Where it fails, the thread keeps its priority.
+pub fn lower_this_threads_priority() {
+    if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICE) {
+        tracing::debug!(error = %e, "the background thread's priority was not lowered");
+    }
+}
+
 /// A supervised task: its name, and why it stopped if it did.
 #[derive(Debug, Clone)]
 pub struct TaskStatus {
@@ -79,4 +93,33 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_background_priority_is_the_calling_threads_only() {
+        use rustix::process::getpriority_process;
+        let before = getpriority_process(None).expect("this thread's priority");
+        let (lowered, inherited) = std::thread::spawn(|| {
+            lower_this_threads_priority();
+            let lowered = getpriority_process(None).expect("the priority");
+            let inherited = std::thread::spawn(|| getpriority_process(None).expect("inherited"))
+                .join()
+                .expect("the inner thread");
+            (lowered, inherited)
+        })
+        .join()
+        .expect("the thread");
+        // Not below what it was: an unprivileged process cannot raise it back.
+        assert_eq!(lowered, BACKGROUND_NICE.max(before));
+        assert_eq!(inherited, lowered, "threads it starts inherit it");
+        assert_eq!(
+            getpriority_process(None).expect("this thread's priority"),
+            before,
+            "the thread that started it keeps its own"
+        );
+    }
 }

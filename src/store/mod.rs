@@ -24,6 +24,8 @@ pub use sessions::{AUTH_CACHE_TTL, SESSION_ID, SESSION_USER};
 pub use tokens::{IdempotencyClaim, NewToken, StoredToken};
 pub use users::{StoredUser, ThrottleKind, UserError};
 
+use std::time::Duration;
+
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::AnyPoolOptions;
@@ -89,6 +91,12 @@ impl Store {
         let pool = AnyPoolOptions::new()
             // SQLite takes one writer at a time; more connections only wait on its lock.
             .max_connections(if backend == Backend::Sqlite { 1 } else { 10 })
+            // SQLite's one connection has a thread of its own, started here at the
+            // normal priority, and lives as long as the process: reopened from a
+            // background task, its thread would inherit that task's lower priority
+            // (`supervisor::BACKGROUND_NICE`) and serve requests at it.
+            .idle_timeout((backend == Backend::Postgres).then_some(Duration::from_secs(600)))
+            .max_lifetime((backend == Backend::Postgres).then_some(Duration::from_secs(1800)))
             .connect(&url)
             .await
             .with_context(|| format!("connecting to the {backend:?} database"))?;
