@@ -1,28 +1,35 @@
-//! Dashboard pages of rows rendered from one snapshot in the current second, kept with
-//! the snapshot: the same page asked again in that second, with the same domains in
-//! flight and the same served-differs set, reuses them. What a page shows is then never
-//! older than a second (its relative times are rendered to the second), and a new
-//! snapshot starts with none. Bounded: `KEPT` pages, of the current second only.
+//! Dashboard pages rendered from one snapshot in the current second, kept with the
+//! snapshot: the same page asked again in that second, with the same domains in flight
+//! and the same served-differs set, reuses them. What a page shows is then never older
+//! than a second (its relative times are rendered to the second), and a new snapshot
+//! starts with none. Two kinds are kept: the table's rows, the same for everyone, and
+//! whole pages, for the one session they were rendered for (they hold its name, role
+//! and form token). Bounded: `KEPT` of each, of the current second only.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use bytes::Bytes;
 
 const KEPT: usize = 32;
 
 #[derive(Default)]
 pub struct RenderedPages {
-    kept: Mutex<Vec<Kept>>,
+    rows: Mutex<Vec<Kept<RenderedPage>>>,
+    whole: Mutex<Vec<Kept<Bytes>>>,
 }
 
-/// One rendered page of rows and what it was rendered from. The `Weak`s name the sets
-/// without keeping their contents alive (and their addresses cannot be reused while
-/// held, so a match is the same set).
-struct Kept {
+/// One rendered page and what it was rendered from. The `Weak`s name the sets without
+/// keeping their contents alive (and their addresses cannot be reused while held, so a
+/// match is the same set).
+struct Kept<T> {
     second: i64,
     query: String,
     served_differs: Weak<HashSet<String>>,
     in_flight: Weak<HashSet<String>>,
-    page: RenderedPage,
+    /// Who it was rendered for (empty for the rows, which are everyone's).
+    viewer: String,
+    page: T,
 }
 
 /// A page of rows as HTML, and where it stands among the matching rows.
@@ -45,9 +52,10 @@ pub struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    fn is(&self, kept: &Kept) -> bool {
+    fn is<T>(&self, kept: &Kept<T>, viewer: &str) -> bool {
         kept.second == self.second
             && kept.query == self.query
+            && kept.viewer == viewer
             && std::ptr::eq(
                 kept.served_differs.as_ptr(),
                 Arc::as_ptr(self.served_differs),
@@ -56,43 +64,69 @@ impl Probe<'_> {
     }
 }
 
-impl RenderedPages {
-    fn lock(&self) -> MutexGuard<'_, Vec<Kept>> {
-        match self.kept.lock() {
-            Ok(kept) => kept,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+fn lock<T>(list: &Mutex<Vec<Kept<T>>>) -> MutexGuard<'_, Vec<Kept<T>>> {
+    match list.lock() {
+        Ok(kept) => kept,
+        Err(poisoned) => poisoned.into_inner(),
     }
+}
 
+fn find<T: Clone>(list: &Mutex<Vec<Kept<T>>>, probe: &Probe<'_>, viewer: &str) -> Option<T> {
+    lock(list)
+        .iter()
+        .find(|kept| probe.is(kept, viewer))
+        .map(|kept| kept.page.clone())
+}
+
+fn keep<T: Clone>(list: &Mutex<Vec<Kept<T>>>, probe: &Probe<'_>, viewer: &str, page: &T) {
+    let mut kept = lock(list);
+    kept.retain(|k| k.second == probe.second);
+    if kept.len() >= KEPT {
+        kept.remove(0);
+    }
+    kept.push(Kept {
+        second: probe.second,
+        query: probe.query.clone(),
+        served_differs: Arc::downgrade(probe.served_differs),
+        in_flight: Arc::downgrade(probe.in_flight),
+        viewer: viewer.to_owned(),
+        page: page.clone(),
+    });
+}
+
+impl RenderedPages {
+    /// The rows rendered for `probe`.
     pub fn find(&self, probe: &Probe<'_>) -> Option<RenderedPage> {
-        self.lock()
-            .iter()
-            .find(|kept| probe.is(kept))
-            .map(|kept| kept.page.clone())
+        find(&self.rows, probe, "")
     }
 
     pub fn keep(&self, probe: &Probe<'_>, page: &RenderedPage) {
-        let mut kept = self.lock();
-        kept.retain(|k| k.second == probe.second);
-        if kept.len() >= KEPT {
-            kept.remove(0);
-        }
-        kept.push(Kept {
-            second: probe.second,
-            query: probe.query.clone(),
-            served_differs: Arc::downgrade(probe.served_differs),
-            in_flight: Arc::downgrade(probe.in_flight),
-            page: page.clone(),
-        });
+        keep(&self.rows, probe, "", page);
     }
 
-    /// Pages kept now.
+    /// The whole page rendered for `probe` and `viewer`: everything the page shows of
+    /// the session (its user's name, role and teams, its form token) and of the
+    /// console's state beyond the snapshot and the probe's sets.
+    pub fn find_whole(&self, probe: &Probe<'_>, viewer: &str) -> Option<Bytes> {
+        find(&self.whole, probe, viewer)
+    }
+
+    pub fn keep_whole(&self, probe: &Probe<'_>, viewer: &str, page: &Bytes) {
+        keep(&self.whole, probe, viewer, page);
+    }
+
+    /// Pages of rows kept now.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.rows).len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whole pages kept now.
+    pub fn whole_len(&self) -> usize {
+        lock(&self.whole).len()
     }
 }
 
@@ -158,5 +192,61 @@ mod tests {
             );
         }
         assert_eq!(pages.len(), KEPT);
+    }
+
+    /// A whole page is found only for the viewer it was kept for, with the same second,
+    /// query and sets as the rows; the rows are found whoever asks. Bounded like them.
+    #[test]
+    fn a_whole_page_is_reused_only_for_the_same_viewer() {
+        let pages = RenderedPages::default();
+        let differs = Arc::new(HashSet::new());
+        let in_flight = Arc::new(HashSet::new());
+        let probe = |second, query: &str| Probe {
+            second,
+            query: query.to_owned(),
+            served_differs: &differs,
+            in_flight: &in_flight,
+        };
+        pages.keep_whole(
+            &probe(10, "page=1"),
+            "alice admin token-a",
+            &Bytes::from("a"),
+        );
+        assert_eq!(
+            pages.find_whole(&probe(10, "page=1"), "alice admin token-a"),
+            Some(Bytes::from("a"))
+        );
+        for other in [
+            "alice viewer token-a",
+            "alice admin token-b",
+            "bob admin token-a",
+            "",
+        ] {
+            assert!(
+                pages.find_whole(&probe(10, "page=1"), other).is_none(),
+                "{other}"
+            );
+        }
+        assert!(
+            pages
+                .find_whole(&probe(10, "page=2"), "alice admin token-a")
+                .is_none()
+        );
+        assert!(
+            pages
+                .find_whole(&probe(11, "page=1"), "alice admin token-a")
+                .is_none()
+        );
+        // Whole pages are not rows: neither list answers for the other.
+        assert!(pages.find(&probe(10, "page=1")).is_none());
+        for n in 0..100 {
+            pages.keep_whole(
+                &probe(11, "page=1"),
+                &format!("viewer {n}"),
+                &Bytes::from("x"),
+            );
+        }
+        assert_eq!(pages.whole_len(), KEPT);
+        assert!(pages.is_empty());
     }
 }

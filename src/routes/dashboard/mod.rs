@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use bytes::Bytes;
 use time::OffsetDateTime;
 
 use std::collections::HashSet;
@@ -147,6 +148,20 @@ pub async fn show(
         served_differs: &served_differs,
         in_flight: &in_flight,
     };
+    // Everything the whole page shows beyond the snapshot and the probe: the session
+    // (its user, role, teams and form token: the session is checked before this, and a
+    // changed role or team renders anew) and whether a refresh is running.
+    let refreshing = state.inventory.is_refreshing();
+    let viewer = format!(
+        "{}\0{}\0{}\0{}\0{refreshing}",
+        user.username,
+        user.role,
+        user.teams.join("\n"),
+        user.csrf_token
+    );
+    if let Some(page) = view.rendered.find_whole(&probe, &viewer) {
+        return Ok(html_response(page));
+    }
     let part = match view.rendered.find(&probe) {
         Some(part) => part,
         None => {
@@ -253,7 +268,7 @@ pub async fn show(
         regions,
         accounts,
         refreshed: (!view.is_empty_start()).then(|| Moment::new(taken_at, now)),
-        refreshing: state.inventory.is_refreshing(),
+        refreshing,
         from_store: view.from_store,
         problems: &view.snapshot.problems,
         attention: view.rows.attention(),
@@ -266,9 +281,15 @@ pub async fn show(
     let mut page = String::with_capacity(body.rows_html.len() + 16 * 1024);
     body.render_into(&mut page)
         .map_err(|e| PageError::Unexpected(anyhow::anyhow!("rendering failed: {e}")))?;
-    Ok(HttpResponse::Ok()
+    let page = Bytes::from(page);
+    view.rendered.keep_whole(&probe, &viewer, &page);
+    Ok(html_response(page))
+}
+
+fn html_response(page: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(page))
+        .body(page)
 }
 
 fn url_pairs(query: &DashboardQuery) -> Vec<(&'static str, String)> {
