@@ -163,3 +163,33 @@ pub async fn settle(pid: u32) {
         before = now;
     }
 }
+
+/// The nice value of each of a process's threads, by thread name, as
+/// `name (count) at nice N` lines' data: (nice, name, count), lowest nice first.
+pub fn thread_priorities(pid: u32) -> Vec<(i64, String, usize)> {
+    let mut seen: std::collections::BTreeMap<(i64, String), usize> = Default::default();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `tid (comm) state …`: the comm may hold spaces; the fields after it are plain.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit());
+        // Field 19 (nice) is the 17th after the comm.
+        if let Some(nice) = stat[close + 1..]
+            .split_whitespace()
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+        {
+            *seen.entry((nice, name.to_owned())).or_default() += 1;
+        }
+    }
+    seen.into_iter()
+        .map(|((nice, name), count)| (nice, name, count))
+        .collect()
+}
