@@ -455,8 +455,9 @@ async fn measure_refreshes(
         .map(|(nice, name, count)| format!("{name} ×{count} at nice {nice}"))
         .collect();
     println!("  the console's threads: {}", priorities.join(", "));
-    // Under the load the refreshes run at the background's lower priority, about half
-    // as fast: the load lasts five unloaded refreshes, so that several finish in it.
+    // Under the load the refreshes run at the background's lower priority, two to
+    // three times slower: the load lasts five unloaded refreshes, so that at least one
+    // finishes in it.
     let load_seconds = seconds.max((one_refresh.as_secs_f64() * 5.0).ceil() as u64);
     // The refreshes that finish during the load, seen by polling the snapshot's time.
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -164,8 +164,8 @@ pub async fn settle(pid: u32) {
     }
 }
 
-/// The nice value of each of a process's threads, by thread name, as
-/// `name (count) at nice N` lines' data: (nice, name, count), lowest nice first.
+/// A process's threads grouped by nice value and name (trailing digits dropped):
+/// (nice, name, how many), lowest nice first.
 pub fn thread_priorities(pid: u32) -> Vec<(i64, String, usize)> {
     let mut seen: std::collections::BTreeMap<(i64, String), usize> = Default::default();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
