@@ -19,7 +19,6 @@
 
 use std::time::{Duration, Instant};
 
-use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use serde_json::Value;
 
 mod common;
@@ -337,21 +336,7 @@ async fn main() -> anyhow::Result<()> {
     let small = common::arg("--small", 1_000);
     let large = common::arg("--large", 10_000);
     let seconds = common::arg("--seconds", 10);
-    let sandbox = Sandbox::start(
-        SandboxOptions {
-            seed: Seed::Empty,
-            // Certificates issued at once, so that domains can be made on them.
-            timings: Timings {
-                propagation: Duration::ZERO,
-                validation: Duration::ZERO,
-            },
-            latency: Duration::ZERO,
-            quota_scale: 0.0,
-        },
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-    )
-    .await?;
+    let sandbox = populate::empty_sandbox(Duration::ZERO).await?;
     let endpoint = sandbox.endpoint_url().to_owned();
     let mut failures = Vec::new();
 
@@ -375,14 +360,7 @@ async fn main() -> anyhow::Result<()> {
     println!("setting up {small} pools with custom domains…");
     populate::populate_range(&endpoint, 0..small as usize, 100.0).await?;
     if runs("small") {
-        let (server, base, client, cookie) = console(&endpoint, 86_400).await?;
-        wait_for_pools(&client, &base, small).await?;
-        server.settle().await;
-        println!();
-        println!("dashboard, signed in, {small} pools (wrk -t2 -c32 -d{seconds}s)");
-        failures.extend(measure_pages(&base, &cookie, small, seconds, 0.8, 15.0).await?);
-        measure_uncached(&base, &cookie, small, seconds).await?;
-        server.stop().await;
+        failures.extend(measure_dashboard(&endpoint, small, seconds, 0.8, 15.0, false).await?);
     }
 
     // 10,000 pools.
@@ -390,7 +368,7 @@ async fn main() -> anyhow::Result<()> {
     println!("setting up {} more pools…", large - small);
     populate::populate_range(&endpoint, small as usize..large as usize, 100.0).await?;
     if runs("large") {
-        failures.extend(measure_large(&endpoint, large, seconds).await?);
+        failures.extend(measure_dashboard(&endpoint, large, seconds, 0.5, 25.0, true).await?);
     }
     if runs("refresh") {
         failures.extend(measure_refreshes(&endpoint, large, seconds).await?);
@@ -401,29 +379,38 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The dashboard at `large` pools, then the console's RSS.
-async fn measure_large(endpoint: &str, large: u64, seconds: u64) -> anyhow::Result<Vec<String>> {
-    let mut failures = Vec::new();
+/// The dashboard at `pools` pools (each page ≥ `min_ratio` × static, p99 under
+/// `max_p99_ms`), then, when `bound_rss`, the console's RSS after the load.
+async fn measure_dashboard(
+    endpoint: &str,
+    pools: u64,
+    seconds: u64,
+    min_ratio: f64,
+    max_p99_ms: f64,
+    bound_rss: bool,
+) -> anyhow::Result<Vec<String>> {
     let (server, base, client, cookie) = console(endpoint, 86_400).await?;
     let pid = server.pid();
-    wait_for_pools(&client, &base, large).await?;
+    wait_for_pools(&client, &base, pools).await?;
     server.settle().await;
     println!();
-    println!("dashboard, signed in, {large} pools (wrk -t2 -c32 -d{seconds}s)");
-    failures.extend(measure_pages(&base, &cookie, large, seconds, 0.5, 25.0).await?);
-    measure_uncached(&base, &cookie, large, seconds).await?;
-    let rss = status_kib(pid, "VmRSS:");
-    println!(
-        "  console RSS with {large} pools, after the load: {:.1} MiB (bound < {RSS_BOUND_MIB} MiB): {}",
-        mib(rss),
-        if mib(rss) < RSS_BOUND_MIB {
-            "met"
-        } else {
-            "NOT met"
+    println!("dashboard, signed in, {pools} pools (wrk -t2 -c32 -d{seconds}s)");
+    let mut failures = measure_pages(&base, &cookie, pools, seconds, min_ratio, max_p99_ms).await?;
+    measure_uncached(&base, &cookie, pools, seconds).await?;
+    if bound_rss {
+        let rss = status_kib(pid, "VmRSS:");
+        println!(
+            "  console RSS with {pools} pools, after the load: {:.1} MiB (bound < {RSS_BOUND_MIB} MiB): {}",
+            mib(rss),
+            if mib(rss) < RSS_BOUND_MIB {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        if mib(rss) >= RSS_BOUND_MIB {
+            failures.push(format!("RSS {:.1} MiB with {pools} pools", mib(rss)));
         }
-    );
-    if mib(rss) >= RSS_BOUND_MIB {
-        failures.push(format!("RSS {:.1} MiB with {large} pools", mib(rss)));
     }
     server.stop().await;
     Ok(failures)

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use certdeck::domain::propagation::Phase;
 use certdeck::propagation::streams::{STREAMS_PER_SESSION, raise_open_files_limit};
 use certdeck::propagation::watcher::PhaseEvent;
-use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use futures_util::StreamExt;
 
 mod common;
@@ -234,20 +233,7 @@ async fn main() -> anyhow::Result<()> {
         files.soft
     );
 
-    let sandbox = Sandbox::start(
-        SandboxOptions {
-            seed: Seed::Empty,
-            timings: Timings {
-                propagation,
-                validation: Duration::ZERO,
-            },
-            latency: Duration::ZERO,
-            quota_scale: 0.0,
-        },
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-    )
-    .await?;
+    let sandbox = populate::empty_sandbox(propagation).await?;
     let endpoint = sandbox.endpoint_url().to_owned();
     println!(
         "setting up a pool with a custom domain and a second certificate (distribution takes {} s)…",

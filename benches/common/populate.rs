@@ -4,7 +4,29 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cognitoidentityprovider::config::Credentials;
 use aws_sdk_cognitoidentityprovider::types::CustomDomainConfigType;
 use certdeck::aws::Category;
+use certdeck_sandbox::{Sandbox, SandboxOptions, Seed, Timings};
 use futures_util::StreamExt;
+
+/// A sandbox with no pools, no quotas and no latency. Its certificates are issued at
+/// once (so that domains can be made on them) and a change is distributed in
+/// `propagation`.
+#[allow(dead_code)] // not every bench uses it
+pub async fn empty_sandbox(propagation: std::time::Duration) -> anyhow::Result<Sandbox> {
+    Sandbox::start(
+        SandboxOptions {
+            seed: Seed::Empty,
+            timings: Timings {
+                propagation,
+                validation: std::time::Duration::ZERO,
+            },
+            latency: std::time::Duration::ZERO,
+            quota_scale: 0.0,
+        },
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await
+}
 
 /// The SDK's configuration for the sandbox at `url` (us-east-1, retrying throttles).
 pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
