@@ -499,8 +499,7 @@ async fn measure_refreshes(
     let mut samples = Vec::new();
     for refresh in 1..=10 {
         at = next_snapshot(&client, &base, &at).await?;
-        // The view is installed before it is stored; the store, then the memory's
-        // release, follow within a second.
+        // The view is installed before it is stored; the store follows within a second.
         tokio::time::sleep(SETTLED_AFTER_INSTALL).await;
         let rss = mib(status_kib(pid, "VmRSS:"));
         println!("  {SETTLED_AFTER_INSTALL:?} after refresh {refresh:>2}: RSS {rss:.1} MiB");

@@ -372,8 +372,8 @@ impl Inventory {
         self.refreshing.store(true, Ordering::Relaxed);
         let previous = self.view();
         let snapshot = build_snapshot(&self.aws, &previous.snapshot).await;
-        // Not held while the new view is built and installed: two old views and a new
-        // one were resident at once (issue 17).
+        // Not held past the read: the view it is gets freed when the new one is
+        // installed, not after the new one is also stored (issue 17).
         drop(previous);
         self.refreshing.store(false, Ordering::Relaxed);
         for problem in &snapshot.problems {
