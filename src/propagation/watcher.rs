@@ -509,10 +509,8 @@ impl Watcher {
             .into_iter()
             .map(|p| p.domain)
             .collect();
-        // The view is not held through the probes: a refresh meanwhile frees it.
-        let targets: Vec<(String, String, Option<String>, String)> = self
-            .inventory
-            .view()
+        let view = self.inventory.view();
+        let targets: Vec<(String, String, Option<String>, String)> = view
             .snapshot
             .pools
             .iter()
