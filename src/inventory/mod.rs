@@ -71,7 +71,8 @@ pub struct PoolRecord {
     pub account_id: Option<String>,
     pub region: String,
     pub pool: PoolDetail,
-    pub custom_domain: Option<DomainDescription>,
+    /// Boxed: most of a record, and absent from pools without a custom domain.
+    pub custom_domain: Option<Box<DomainDescription>>,
 }
 
 fn default_account() -> String {
@@ -371,6 +372,9 @@ impl Inventory {
         self.refreshing.store(true, Ordering::Relaxed);
         let previous = self.view();
         let snapshot = build_snapshot(&self.aws, &previous.snapshot).await;
+        // Not held past the read: the view it is gets freed when the new one is
+        // installed, not after the new one is also stored (issue 17).
+        drop(previous);
         self.refreshing.store(false, Ordering::Relaxed);
         for problem in &snapshot.problems {
             tracing::warn!(problem, "inventory refresh");
@@ -481,6 +485,7 @@ impl Inventory {
             return Ok(false);
         };
         let snapshot = decode_snapshot(&body).context("reading the stored inventory snapshot")?;
+        drop(body);
         self.install(View::new(snapshot, &self.owners, true));
         self.loaded_version.store(version, Ordering::Relaxed);
         Ok(true)
@@ -607,7 +612,7 @@ pub async fn build_snapshot(accounts: &AwsAccounts, previous: &Snapshot) -> Snap
     };
     let mut seen = std::collections::HashSet::new();
     for read in reads {
-        snapshot.pools.extend(read.pools);
+        append(&mut snapshot.pools, read.pools);
         snapshot.problems.extend(read.problems);
         if let Some(problem) = read.unreadable {
             snapshot
@@ -625,7 +630,19 @@ pub async fn build_snapshot(accounts: &AwsAccounts, previous: &Snapshot) -> Snap
                 .filter(|c| seen.insert(c.arn.clone())),
         );
     }
+    // Vectors grown by doubling hold up to twice what they need, for as long as the view.
+    snapshot.pools.shrink_to_fit();
     snapshot
+}
+
+/// `part` added to `all`: moved as it is when `all` is empty (one account, one region),
+/// rather than copied (10,000 pools are megabytes, held twice while copied).
+fn append<T>(all: &mut Vec<T>, mut part: Vec<T>) {
+    if all.is_empty() {
+        std::mem::swap(all, &mut part);
+    } else {
+        all.append(&mut part);
+    }
 }
 
 /// What one account's read gave.
@@ -697,7 +714,7 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
     let mut problems = Vec::new();
     let mut all_pools = Vec::new();
     for (pools, region_problems, _) in regions_read {
-        all_pools.extend(pools);
+        append(&mut all_pools, pools);
         problems.extend(
             region_problems
                 .into_iter()
@@ -787,23 +804,45 @@ async fn read_region(
     // Owned values in each future: borrowed ones make the stream's future not `Send`
     // for every lifetime, which `tokio::spawn` needs.
     let owned_region = region.to_owned();
-    let describe = summaries
-        .map(|summary| {
-            let (aws, region) = (aws.clone(), owned_region.clone());
-            async move { (read_pool(&aws, &region, &summary.id).await, summary) }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>();
-    let (listed, described) = tokio::join!(list, describe);
-
     let account = aws.account().name.as_str();
     let previous_of = |id: &str| previous.pools.iter().find(|p| p.pool.id == id).cloned();
-    let mut problems = Vec::new();
+    // Each description becomes its record as it arrives: the responses are not all held
+    // at once beside the records.
+    let describe = async {
+        let mut described = std::pin::pin!(
+            summaries
+                .map(|summary| {
+                    let (aws, region) = (aws.clone(), owned_region.clone());
+                    async move { (read_pool(&aws, &region, &summary.id).await, summary.id) }
+                })
+                .buffer_unordered(CONCURRENCY)
+        );
+        let (mut pools, mut problems) = (Vec::new(), Vec::new());
+        while let Some((result, id)) = described.next().await {
+            match result {
+                Ok(Some(record)) => pools.push(record),
+                // Deleted between the listing and the description.
+                Ok(None) => {}
+                Err(e) => {
+                    problems.push(format!(
+                        "{region}: pool {id} could not be read: {}",
+                        e.for_people()
+                    ));
+                    if let Some(record) = previous_of(&id) {
+                        pools.push(record);
+                    }
+                }
+            }
+        }
+        (pools, problems)
+    };
+    let (listed, (pools, problems)) = tokio::join!(list, describe);
+
     if let Err(e) = listed {
-        problems.push(format!(
+        let problems = vec![format!(
             "{region}: user pools could not be listed: {}; showing the previous data",
             e.for_people()
-        ));
+        )];
         let pools = previous
             .pools
             .iter()
@@ -811,24 +850,6 @@ async fn read_region(
             .cloned()
             .collect();
         return (pools, problems, Some(e));
-    }
-    let mut pools = Vec::new();
-    for (result, summary) in described {
-        match result {
-            Ok(Some(record)) => pools.push(record),
-            // Deleted between the listing and the description.
-            Ok(None) => {}
-            Err(e) => {
-                problems.push(format!(
-                    "{region}: pool {} could not be read: {}",
-                    summary.id,
-                    e.for_people()
-                ));
-                if let Some(record) = previous_of(&summary.id) {
-                    pools.push(record);
-                }
-            }
-        }
     }
     (pools, problems, None)
 }
@@ -845,7 +866,10 @@ async fn read_pool(
         Err(e) => return Err(e),
     };
     let custom_domain = match &pool.custom_domain {
-        Some(domain) => aws.describe_user_pool_domain(region, domain).await?,
+        Some(domain) => aws
+            .describe_user_pool_domain(region, domain)
+            .await?
+            .map(Box::new),
         None => None,
     };
     let account = aws.account();

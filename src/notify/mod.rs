@@ -84,7 +84,8 @@ pub struct Notifier {
     inventory: Arc<Inventory>,
     replica: String,
     /// The inventory view expiry was last checked against, and when.
-    checked: Mutex<Option<(Arc<View>, Instant)>>,
+    /// Weak: a view replaced by a refresh is freed at once, not kept until this round.
+    checked: Mutex<Option<(std::sync::Weak<View>, Instant)>>,
     last_prune: Mutex<Option<Instant>>,
 }
 
@@ -174,16 +175,20 @@ impl Notifier {
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
         {
-            Some((last, at)) => !Arc::ptr_eq(last, &view) || at.elapsed() >= EXPIRY_EVERY,
+            Some((last, at)) => {
+                !std::ptr::eq(last.as_ptr(), Arc::as_ptr(&view)) || at.elapsed() >= EXPIRY_EVERY
+            }
             None => true,
         };
         if due && !view.is_empty_start() {
             round.enqueued += self.check_expiry(&view).await?;
             if let Ok(mut checked) = self.checked.lock() {
-                *checked = Some((view.clone(), Instant::now()));
+                *checked = Some((Arc::downgrade(&view), Instant::now()));
             }
         }
         round.enqueued += self.collect_change_events(&view).await?;
+        // Not held through the deliveries (SMTP, webhooks): a refresh meanwhile frees it.
+        drop(view);
         let delivered = self.deliver_due().await?;
         round.sent = delivered.sent;
         round.retried = delivered.retried;

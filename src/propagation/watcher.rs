@@ -509,8 +509,10 @@ impl Watcher {
             .into_iter()
             .map(|p| p.domain)
             .collect();
-        let view = self.inventory.view();
-        let targets: Vec<(String, String, Option<String>, String)> = view
+        // The view is not held through the probes: a refresh meanwhile frees it.
+        let targets: Vec<(String, String, Option<String>, String)> = self
+            .inventory
+            .view()
             .snapshot
             .pools
             .iter()
