@@ -129,21 +129,48 @@ async fn wrk_with(
 
 /// A console on its own database, signed in: (process, base URL, client, session
 /// cookie). The database is removed when the process is.
+/// Where the consoles find the sandbox: its AWS endpoint, and its edge, which serves
+/// each custom domain's certificate as CloudFront would. With the edge, the consoles'
+/// sweeps make a TLS handshake with every custom domain, as they do in production;
+/// without it, each probe stopped at resolving a made-up distribution name, which
+/// costs far less.
+struct SandboxAt {
+    endpoint: String,
+    edge_addr: String,
+    edge_ca_file: std::path::PathBuf,
+}
+
+impl SandboxAt {
+    fn new(sandbox: &certdeck_sandbox::Sandbox) -> anyhow::Result<Self> {
+        let dir = process::temp_dir("edge-ca")?;
+        let edge_ca_file = dir.join("edge-ca.pem");
+        std::fs::write(&edge_ca_file, sandbox.ca_pem())?;
+        Ok(Self {
+            endpoint: sandbox.endpoint_url().to_owned(),
+            edge_addr: sandbox.edge_addr().to_string(),
+            edge_ca_file,
+        })
+    }
+}
+
 async fn console(
-    endpoint: &str,
+    sandbox: &SandboxAt,
     refresh_secs: u64,
 ) -> anyhow::Result<(Console, String, reqwest::Client, String)> {
     let dir = process::temp_dir("dashboard")?;
     let port = process::free_port()?;
     let refresh = refresh_secs.to_string();
     let started = Instant::now();
+    let edge_ca_file = sandbox.edge_ca_file.display().to_string();
     let console = process::start_console(
         &dir,
-        endpoint,
+        &sandbox.endpoint,
         port,
         &[
             ("CERTDECK_AWS_QUOTA_SCALE", CONSOLE_QUOTA_SCALE),
             ("CERTDECK_INVENTORY_REFRESH_SECS", refresh.as_str()),
+            ("CERTDECK_EDGE_ADDR", sandbox.edge_addr.as_str()),
+            ("CERTDECK_EDGE_CA_FILE", edge_ca_file.as_str()),
         ],
     )?;
     let base = format!("http://127.0.0.1:{port}");
@@ -341,14 +368,15 @@ async fn main() -> anyhow::Result<()> {
     let large = common::arg("--large", 10_000);
     let seconds = common::arg("--seconds", 10);
     let sandbox = populate::empty_sandbox(Duration::ZERO).await?;
-    let endpoint = sandbox.endpoint_url().to_owned();
+    let at = SandboxAt::new(&sandbox)?;
+    let endpoint = at.endpoint.clone();
     let mut failures = Vec::new();
 
     if std::env::args().any(|a| a == "--hold") {
         println!("setting up {large} pools…");
         populate::populate_range(&endpoint, 0..large as usize, 100.0).await?;
         let refresh = common::arg("--refresh", 86_400);
-        let (server, base, client, cookie) = console(&endpoint, refresh).await?;
+        let (server, base, client, cookie) = console(&at, refresh).await?;
         wait_for_pools(&client, &base, large).await?;
         println!("console {base}, process {}, cookie {cookie}", server.pid());
         println!("held until Ctrl-C");
@@ -364,7 +392,7 @@ async fn main() -> anyhow::Result<()> {
     println!("setting up {small} pools with custom domains…");
     populate::populate_range(&endpoint, 0..small as usize, 100.0).await?;
     if runs("small") {
-        failures.extend(measure_dashboard(&endpoint, small, seconds, 0.8, 15.0, false).await?);
+        failures.extend(measure_dashboard(&at, small, seconds, 0.8, 15.0, false).await?);
     }
 
     // 10,000 pools.
@@ -372,10 +400,10 @@ async fn main() -> anyhow::Result<()> {
     println!("setting up {} more pools…", large - small);
     populate::populate_range(&endpoint, small as usize..large as usize, 100.0).await?;
     if runs("large") {
-        failures.extend(measure_dashboard(&endpoint, large, seconds, 0.5, 25.0, true).await?);
+        failures.extend(measure_dashboard(&at, large, seconds, 0.5, 25.0, true).await?);
     }
     if runs("refresh") {
-        failures.extend(measure_refreshes(&endpoint, large, seconds).await?);
+        failures.extend(measure_refreshes(&at, large, seconds).await?);
     }
     sandbox.stop().await;
     anyhow::ensure!(failures.is_empty(), "bounds missed: {failures:?}");
@@ -386,14 +414,14 @@ async fn main() -> anyhow::Result<()> {
 /// The dashboard at `pools` pools (each page ≥ `min_ratio` × static, p99 under
 /// `max_p99_ms`), then, when `bound_rss`, the console's RSS after the load.
 async fn measure_dashboard(
-    endpoint: &str,
+    sandbox: &SandboxAt,
     pools: u64,
     seconds: u64,
     min_ratio: f64,
     max_p99_ms: f64,
     bound_rss: bool,
 ) -> anyhow::Result<Vec<String>> {
-    let (server, base, client, cookie) = console(endpoint, 86_400).await?;
+    let (server, base, client, cookie) = console(sandbox, 86_400).await?;
     let pid = server.pid();
     wait_for_pools(&client, &base, pools).await?;
     server.settle().await;
@@ -423,14 +451,14 @@ async fn measure_dashboard(
 /// Refreshes back to back: pages while they run; then refreshes with room between
 /// them: memory after each.
 async fn measure_refreshes(
-    endpoint: &str,
+    sandbox: &SandboxAt,
     large: u64,
     seconds: u64,
 ) -> anyhow::Result<Vec<String>> {
     let mut failures = Vec::new();
     println!();
     println!("{large} pools, the inventory refreshed back to back");
-    let (server, base, client, cookie) = console(endpoint, 1).await?;
+    let (server, base, client, cookie) = console(sandbox, 1).await?;
     let pid = server.pid();
     let mut at = wait_for_pools(&client, &base, large).await?;
     // One refresh timed first, so that the load lasts long enough for refreshes to
@@ -493,7 +521,7 @@ async fn measure_refreshes(
     // Sampled at any moment, the figure would swing by whatever the refresh in flight
     // holds then; that is the high-water mark, printed beside.
     let every = (one_refresh.as_secs_f64() * 2.0).ceil().max(4.0) as u64;
-    let (server, base, client, _) = console(endpoint, every).await?;
+    let (server, base, client, _) = console(sandbox, every).await?;
     let pid = server.pid();
     let mut at = wait_for_pools(&client, &base, large).await?;
     let mut samples = Vec::new();
