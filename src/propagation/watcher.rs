@@ -19,7 +19,7 @@ use super::probe::{Probe, ServedCertificate};
 use crate::aws::{AwsAccounts, AwsClients, AwsError};
 use crate::domain::propagation::{CognitoSeen, Phase, Transition};
 use crate::domain::same_serial;
-use crate::store::{Observation, Propagation, ServedRecord, Store};
+use crate::store::{FindingsVersion, Observation, Propagation, ServedRecord, Store};
 
 /// A phase change, as the live page receives it (and replicas send each other).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -48,6 +48,8 @@ pub struct Watcher {
     served_differs: RwLock<Arc<HashSet<String>>>,
     /// What each domain's edge served at its last probe.
     served: RwLock<HashMap<String, ServedRecord>>,
+    /// The stored findings' version `served` was last loaded at, and when.
+    served_loaded: std::sync::Mutex<Option<(FindingsVersion, Instant)>>,
     /// The custom domains to sweep, from the inventory.
     inventory: std::sync::Arc<crate::inventory::Inventory>,
     /// How often every custom domain's edge is probed (the inventory's refresh interval).
@@ -62,6 +64,10 @@ const SWEEP_CONCURRENCY: usize = 8;
 
 /// How often a replica loads what every replica's probes found.
 const RELOAD_FINDINGS_EVERY: Duration = Duration::from_secs(5);
+
+/// How often a replica reads every finding again even when their version says nothing
+/// changed (a finding recorded in the same second as the one before it for its domain).
+const RELOAD_ALL_FINDINGS_EVERY: Duration = Duration::from_secs(60);
 
 /// How often changes left pending are looked for.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -118,6 +124,7 @@ impl Watcher {
             events,
             served_differs: RwLock::default(),
             served: RwLock::new(HashMap::new()),
+            served_loaded: std::sync::Mutex::new(None),
         }
     }
 
@@ -624,6 +631,18 @@ impl Watcher {
         {
             *set = Arc::new(stored);
         }
+        // What the edges served: read whole only when it changed (or a minute passed).
+        // Read before the table, the version can only be older than what is loaded.
+        let version = self.store.served_certificates_version().await?;
+        let unchanged = match self.served_loaded.lock() {
+            Ok(loaded) => loaded.is_some_and(|(loaded, at)| {
+                loaded == version && at.elapsed() < RELOAD_ALL_FINDINGS_EVERY
+            }),
+            Err(_) => false,
+        };
+        if unchanged {
+            return Ok(());
+        }
         let served: HashMap<String, ServedRecord> = self
             .store
             .served_certificates()
@@ -633,6 +652,9 @@ impl Watcher {
             .collect();
         if let Ok(mut map) = self.served.write() {
             *map = served;
+        }
+        if let Ok(mut loaded) = self.served_loaded.lock() {
+            *loaded = Some((version, Instant::now()));
         }
         Ok(())
     }

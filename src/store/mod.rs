@@ -19,7 +19,7 @@ pub use changes::{Observation, PendingChange, Propagation, PropagationEvent};
 pub use jobs::{BulkItem, BulkRun};
 pub use notifications::{Delivery, NewDelivery};
 pub use oidc::OidcSignIn;
-pub use replicas::{PHASE_CHANNEL, REPLICA_LIVE_SECS, ServedRecord};
+pub use replicas::{FindingsVersion, PHASE_CHANNEL, REPLICA_LIVE_SECS, ServedRecord};
 pub use sessions::{AUTH_CACHE_TTL, SESSION_ID, SESSION_USER};
 pub use tokens::{IdempotencyClaim, NewToken, StoredToken};
 pub use users::{StoredUser, ThrottleKind, UserError};

@@ -206,6 +206,26 @@ impl Store {
         Ok(())
     }
 
+    /// A summary of `served_certificates` that changes when a finding is recorded, as
+    /// each records the second of its probe: the rows, and the latest and the sum of
+    /// their probe times. A replica reads the whole table again only when this changed
+    /// (issue 17: it read 10,000 rows every 5 s). Two findings of one domain in the
+    /// same second leave it as the first one left it; the next finding changes it.
+    pub async fn served_certificates_version(&self) -> anyhow::Result<FindingsVersion> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(MAX(probed_at), 0) AS BIGINT) AS latest, \
+             CAST(COALESCE(SUM(probed_at), 0) AS BIGINT) AS total FROM served_certificates",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("summarising what the edges served")?;
+        Ok((
+            row.try_get::<i64, _>("n")?,
+            row.try_get::<i64, _>("latest")?,
+            row.try_get::<i64, _>("total")?,
+        ))
+    }
+
     /// What each custom domain's edge served at its last probe, by domain.
     pub async fn served_certificates(&self) -> anyhow::Result<Vec<ServedRecord>> {
         let rows = sqlx::query(
@@ -230,6 +250,10 @@ impl Store {
             .context("a served certificate row")
     }
 }
+
+/// What `Store::served_certificates_version` returns: the findings stored, and the
+/// latest and the sum of their probe times (Unix seconds).
+pub type FindingsVersion = (i64, i64, i64);
 
 /// What a custom domain's edge served at its last probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -325,3 +325,59 @@ async fn a_database_of_the_former_runner_is_bridged_and_keeps_its_data() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_edge_findings_version_changes_with_each_new_finding_on_both_databases() {
+    let (_dir, stores) = stores().await;
+    for (backend, url) in stores {
+        let store = Store::connect(&SecretString::from(url))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e:#}"));
+        let finding = |domain: &str, serial: &str, probed_at: i64| certdeck::store::ServedRecord {
+            domain: domain.to_owned(),
+            serial: serial.to_owned(),
+            subject: format!("CN={domain}"),
+            not_after: Some(1_900_000_000),
+            matches: Some(true),
+            probed_at,
+        };
+        let empty = store.served_certificates_version().await.expect("version");
+        assert_eq!(empty, (0, 0, 0), "{backend:?}: no findings");
+        let mut seen = vec![empty];
+        for (domain, serial, at) in [
+            ("auth.example.com", "01", 1_800_000_000),
+            ("login.example.com", "02", 1_800_000_000),
+            // The same domain probed again, later.
+            ("auth.example.com", "01", 1_800_000_030),
+            ("login.example.com", "03", 1_800_000_031),
+        ] {
+            store
+                .record_served_certificate(&finding(domain, serial, at))
+                .await
+                .expect("record");
+            let version = store.served_certificates_version().await.expect("version");
+            assert!(
+                !seen.contains(&version),
+                "{backend:?}: {version:?} after {domain} at {at}, seen before in {seen:?}"
+            );
+            seen.push(version);
+        }
+        assert_eq!(
+            seen.last(),
+            Some(&(2, 1_800_000_031, 3_600_000_061)),
+            "{backend:?}: two rows, the latest probe, the sum of their probes"
+        );
+        // What the version stands for is what is read.
+        let all = store.served_certificates().await.expect("findings");
+        assert_eq!(
+            all.iter()
+                .map(|r| (r.domain.as_str(), r.serial.as_str(), r.probed_at))
+                .collect::<Vec<_>>(),
+            vec![
+                ("auth.example.com", "01", 1_800_000_030),
+                ("login.example.com", "03", 1_800_000_031)
+            ],
+            "{backend:?}"
+        );
+    }
+}
