@@ -465,39 +465,38 @@ async fn the_watcher_is_stepped_instead_of_waiting_on_its_intervals() {
 async fn a_replica_loads_each_finding_another_replica_stores() {
     let app = crate::helpers::spawn_app(Seed::Empty).await;
     let watcher = &app.state.watcher;
-    let finding = |serial: &str, probed_at: i64| certdeck::store::ServedRecord {
-        domain: "auth.example.com".to_owned(),
-        serial: serial.to_owned(),
-        subject: "CN=auth.example.com".to_owned(),
-        not_after: Some(1_900_000_000),
-        matches: Some(false),
-        probed_at,
-    };
-    let served = |watcher: &certdeck::propagation::watcher::Watcher| {
+    // What the watcher has loaded for the domain, after a reload.
+    let loaded = || async {
+        watcher.load().await.expect("load");
         watcher
             .served_certificates()
             .get("auth.example.com")
             .map(|r| (r.serial.clone(), r.probed_at))
     };
-    watcher.load().await.expect("load");
-    assert_eq!(served(watcher), None);
-    // Stored by another replica (the store is shared): loaded at the next reload.
-    app.state
-        .store
-        .record_served_certificate(&finding("0a", 1_800_000_000))
-        .await
-        .expect("record");
-    watcher.load().await.expect("load");
-    assert_eq!(served(watcher), Some(("0a".to_owned(), 1_800_000_000)));
+    // Stored as another replica's probe would store it (the store is shared).
+    let shared = &app.state.store;
+    let store = |serial: &str, probed_at: i64| {
+        let record = certdeck::store::ServedRecord {
+            domain: "auth.example.com".to_owned(),
+            serial: serial.to_owned(),
+            subject: "CN=auth.example.com".to_owned(),
+            not_after: Some(1_900_000_000),
+            matches: Some(false),
+            probed_at,
+        };
+        async move {
+            shared
+                .record_served_certificate(&record)
+                .await
+                .expect("record");
+        }
+    };
+    assert_eq!(loaded().await, None);
+    store("0a", 1_800_000_000).await;
+    assert_eq!(loaded().await, Some(("0a".to_owned(), 1_800_000_000)));
     // Nothing new: nothing changes.
-    watcher.load().await.expect("load");
-    assert_eq!(served(watcher), Some(("0a".to_owned(), 1_800_000_000)));
+    assert_eq!(loaded().await, Some(("0a".to_owned(), 1_800_000_000)));
     // Probed again, serving another certificate.
-    app.state
-        .store
-        .record_served_certificate(&finding("0b", 1_800_000_060))
-        .await
-        .expect("record");
-    watcher.load().await.expect("load");
-    assert_eq!(served(watcher), Some(("0b".to_owned(), 1_800_000_060)));
+    store("0b", 1_800_000_060).await;
+    assert_eq!(loaded().await, Some(("0b".to_owned(), 1_800_000_060)));
 }
