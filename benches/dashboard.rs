@@ -127,8 +127,6 @@ async fn wrk_with(
     })
 }
 
-/// A console on its own database, signed in: (process, base URL, client, session
-/// cookie). The database is removed when the process is.
 /// Where the consoles find the sandbox: its AWS endpoint, and its edge, which serves
 /// each custom domain's certificate as CloudFront would. With the edge, the consoles'
 /// sweeps make a TLS handshake with every custom domain, as they do in production;
@@ -153,6 +151,16 @@ impl SandboxAt {
     }
 }
 
+impl Drop for SandboxAt {
+    fn drop(&mut self) {
+        if let Some(dir) = self.edge_ca_file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A console on its own database, signed in: (process, base URL, client, session
+/// cookie). The database is removed when the process is.
 async fn console(
     sandbox: &SandboxAt,
     refresh_secs: u64,
