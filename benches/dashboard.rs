@@ -203,17 +203,39 @@ struct Console {
     started: Instant,
 }
 
-/// When a console's watcher first probes every custom domain's edge (`sweep_every`
-/// capped at 30 s), and some time for it.
-const FIRST_SWEEP_DONE: Duration = Duration::from_secs(33);
-
 impl Console {
-    /// Waits for the first sweep of the edges, then until the console is idle: the loads
-    /// measure the pages, not a sweep that happens once per refresh interval.
-    async fn settle(&self) {
-        let sweep = self.started + FIRST_SWEEP_DONE;
-        tokio::time::sleep_until(sweep.into()).await;
+    /// Waits for the first sweep of the edges to finish (it starts 30 s after the
+    /// console, and probes 100 domains a second), then until the console is idle: the
+    /// loads measure the pages, not a sweep that happens once per refresh interval.
+    async fn settle(&self, client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+        loop {
+            let text = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?;
+            let sweeps = text
+                .lines()
+                .find_map(|l| l.strip_prefix("certdeck_edge_sweeps_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if sweeps >= 1.0 {
+                break;
+            }
+            anyhow::ensure!(
+                self.started.elapsed() < Duration::from_secs(900),
+                "no sweep of the edges finished in 15 minutes"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        println!(
+            "  (the first sweep of the edges finished {:.0} s after the console started)",
+            self.started.elapsed().as_secs_f64()
+        );
         process::settle(self.pid()).await;
+        Ok(())
     }
 
     fn pid(&self) -> u32 {
@@ -432,9 +454,9 @@ async fn measure_dashboard(
     let (server, base, client, cookie) = console(sandbox, 86_400).await?;
     let pid = server.pid();
     wait_for_pools(&client, &base, pools).await?;
-    server.settle().await;
     println!();
     println!("dashboard, signed in, {pools} pools (wrk -t2 -c32 -d{seconds}s)");
+    server.settle(&client, &base).await?;
     let mut failures = measure_pages(&base, &cookie, pools, seconds, min_ratio, max_p99_ms).await?;
     measure_uncached(&base, &cookie, pools, seconds).await?;
     if bound_rss {

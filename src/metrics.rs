@@ -42,6 +42,9 @@ pub const PROPAGATION_DURATION: &str = "certdeck_propagation_duration_seconds";
 /// Notification deliveries: `{channel, outcome}` (counted by the notifications).
 pub const NOTIFICATIONS: &str = "certdeck_notifications_total";
 
+/// Sweeps of every custom domain's edge finished (on the replica that sweeps).
+pub const EDGE_SWEEPS: &str = "certdeck_edge_sweeps_total";
+
 /// Seconds: quick page answers up to slow exports.
 const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -142,6 +145,10 @@ fn describe() {
         PROPAGATION_DURATION,
         metrics::Unit::Seconds,
         "From a certificate change's submission to its outcome, by outcome."
+    );
+    metrics::describe_counter!(
+        EDGE_SWEEPS,
+        "Sweeps of every custom domain's edge finished by this replica."
     );
     metrics::describe_counter!(
         NOTIFICATIONS,

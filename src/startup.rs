@@ -94,6 +94,7 @@ impl Application {
         );
         watcher.load().await?;
         supervisor.spawn("propagation watcher", watcher.clone().run());
+        supervisor.spawn("edge sweeper", watcher.clone().run_sweeps());
         if store.backend() == crate::store::Backend::Postgres {
             supervisor.spawn(
                 "phase listener",

@@ -156,17 +156,7 @@ impl Store {
     /// Records whether `domain`'s edge serves another certificate than the configured
     /// one (every replica's dashboard shows it).
     pub async fn set_served_differs(&self, domain: &str, differs: bool) -> anyhow::Result<()> {
-        let query = if differs {
-            sqlx::query(
-                "INSERT INTO served_differs (domain, seen_at) VALUES ($1, $2) \
-                 ON CONFLICT (domain) DO UPDATE SET seen_at = excluded.seen_at",
-            )
-            .bind(domain)
-            .bind(now())
-        } else {
-            sqlx::query("DELETE FROM served_differs WHERE domain = $1").bind(domain)
-        };
-        query
+        served_differs_query(domain, differs)
             .execute(&self.pool)
             .await
             .context("recording a served certificate")?;
@@ -186,23 +176,37 @@ impl Store {
 
     /// Records what `domain`'s edge served at a probe.
     pub async fn record_served_certificate(&self, served: &ServedRecord) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO served_certificates \
-             (domain, serial, subject, not_after, matches, probed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (domain) DO UPDATE SET serial = excluded.serial, \
-             subject = excluded.subject, not_after = excluded.not_after, \
-             matches = excluded.matches, probed_at = excluded.probed_at",
-        )
-        .bind(&served.domain)
-        .bind(&served.serial)
-        .bind(&served.subject)
-        .bind(served.not_after)
-        .bind(served.matches.map(i32::from))
-        .bind(served.probed_at)
-        .execute(&self.pool)
-        .await
-        .context("recording what the edge served")?;
+        upsert_served(served)
+            .execute(&self.pool)
+            .await
+            .context("recording what the edge served")?;
+        Ok(())
+    }
+
+    /// Records what a sweep's probes found, in one transaction: each finding, and
+    /// whether its edge serves another certificate than the configured one (when that
+    /// is known). A sweep of 10,000 domains wrote them statement by statement, each its
+    /// own commit through SQLite's one connection (issue 17); the sweep now writes a
+    /// batch at a time (`SWEEP_WRITE_BATCH`), each short enough not to hold up the
+    /// requests waiting on that connection.
+    pub async fn record_served_certificates(&self, found: &[ServedRecord]) -> anyhow::Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        for served in found {
+            upsert_served(served)
+                .execute(&mut *tx)
+                .await
+                .context("recording what the edge served")?;
+            if let Some(matches) = served.matches {
+                served_differs_query(&served.domain, !matches)
+                    .execute(&mut *tx)
+                    .await
+                    .context("recording a served certificate")?;
+            }
+        }
+        tx.commit().await.context("committing the edge findings")?;
         Ok(())
     }
 
@@ -268,4 +272,39 @@ pub struct ServedRecord {
     pub matches: Option<bool>,
     /// Unix seconds.
     pub probed_at: i64,
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Stores what `served.domain`'s edge served (one row a domain).
+fn upsert_served(served: &ServedRecord) -> Query<'_> {
+    sqlx::query(
+        "INSERT INTO served_certificates \
+         (domain, serial, subject, not_after, matches, probed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (domain) DO UPDATE SET serial = excluded.serial, \
+         subject = excluded.subject, not_after = excluded.not_after, \
+         matches = excluded.matches, probed_at = excluded.probed_at",
+    )
+    .bind(&served.domain)
+    .bind(&served.serial)
+    .bind(&served.subject)
+    .bind(served.not_after)
+    .bind(served.matches.map(i32::from))
+    .bind(served.probed_at)
+}
+
+/// Flags `domain` in `served_differs` (its edge serves another certificate than the
+/// configured one), or clears its flag.
+fn served_differs_query(domain: &str, differs: bool) -> Query<'_> {
+    if differs {
+        sqlx::query(
+            "INSERT INTO served_differs (domain, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (domain) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(domain)
+        .bind(now())
+    } else {
+        sqlx::query("DELETE FROM served_differs WHERE domain = $1").bind(domain)
+    }
 }

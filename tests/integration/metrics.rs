@@ -321,6 +321,8 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
     let operation = [("operation", "DescribeUserPool")];
     let delta =
         |name: &str, labels: &[(&str, &str)]| after.sum(name, labels) - before.sum(name, labels);
+    // The sweeps that probed them (every 2 s here) are counted when they finish.
+    assert!(delta("certdeck_edge_sweeps_total", &[]) >= 1.0, "{text}");
     assert!(
         delta("certdeck_aws_throttles_total", &operation) >= 1.0,
         "{text}"

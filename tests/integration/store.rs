@@ -381,3 +381,72 @@ async fn the_edge_findings_version_changes_with_each_new_finding_on_both_databas
         );
     }
 }
+
+#[tokio::test]
+async fn a_sweeps_findings_are_recorded_in_one_batch_with_their_flags_on_both_databases() {
+    let (_dir, stores) = stores().await;
+    for (backend, url) in stores {
+        let store = Store::connect(&SecretString::from(url))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e:#}"));
+        let finding =
+            |domain: &str, serial: &str, matches: Option<bool>| certdeck::store::ServedRecord {
+                domain: domain.to_owned(),
+                serial: serial.to_owned(),
+                subject: format!("CN={domain}"),
+                not_after: Some(1_900_000_000),
+                matches,
+                probed_at: 1_800_000_000,
+            };
+        // A flag a probe of a change left, before the sweep.
+        store
+            .set_served_differs("login.example.com", true)
+            .await
+            .expect("flag");
+        store
+            .record_served_certificates(&[
+                finding("auth.example.com", "01", Some(false)),
+                // Serves the configured certificate now: its flag goes.
+                finding("login.example.com", "02", Some(true)),
+                // The configured serial was unknown: its flag is left as it was.
+                finding("portal.example.com", "03", None),
+            ])
+            .await
+            .expect("record");
+        store
+            .set_served_differs("portal.example.com", true)
+            .await
+            .expect("flag");
+        store
+            .record_served_certificates(&[finding("portal.example.com", "04", None)])
+            .await
+            .expect("record");
+        assert_eq!(
+            store.served_differs().await.expect("flags"),
+            vec!["auth.example.com", "portal.example.com"],
+            "{backend:?}"
+        );
+        let all = store.served_certificates().await.expect("findings");
+        assert_eq!(
+            all.iter()
+                .map(|r| (r.domain.as_str(), r.serial.as_str(), r.matches))
+                .collect::<Vec<_>>(),
+            vec![
+                ("auth.example.com", "01", Some(false)),
+                ("login.example.com", "02", Some(true)),
+                ("portal.example.com", "04", None),
+            ],
+            "{backend:?}"
+        );
+        // Nothing to record: nothing written.
+        store
+            .record_served_certificates(&[])
+            .await
+            .expect("an empty batch");
+        assert_eq!(
+            store.served_certificates_version().await.expect("version"),
+            (3, 1_800_000_000, 5_400_000_000),
+            "{backend:?}"
+        );
+    }
+}
