@@ -148,6 +148,24 @@ pub fn cpu_ticks(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Clock ticks a second in `/proc`'s CPU times (`USER_HZ`, 100 on Linux whatever the
+/// kernel's own tick).
+pub const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time (user + system) of the process's children it has waited for, in clock
+/// ticks.
+pub fn children_cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // cutime and cstime are fields 16 and 17 of stat; 14 and 15 after the name.
+            Some(fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
 /// Waits (up to a minute) until the process is idle: under 4 % of a core over half a
 /// second. A console that has just read its inventory still probes every custom
 /// domain's edge once; a load measured meanwhile would measure that too.
