@@ -24,7 +24,12 @@ async fn a_background_task_that_panics_or_exits_shows_on_readyz_and_in_the_log()
     };
     let (status, body) = readyz().await;
     assert_eq!(status, 200, "{body}");
-    for task in ["inventory refresher", "propagation watcher", "housekeeping"] {
+    for task in [
+        "inventory refresher",
+        "propagation watcher",
+        "edge sweeper",
+        "housekeeping",
+    ] {
         assert!(body.contains(&format!("{task}: ok")), "{body}");
     }
 
