@@ -525,13 +525,7 @@ impl Watcher {
     /// flag as it was: it says nothing about which certificate is served.
     async fn sweep(&self) -> anyhow::Result<()> {
         use futures_util::StreamExt;
-        let active: HashSet<String> = self
-            .store
-            .active_propagations()
-            .await?
-            .into_iter()
-            .map(|p| p.domain)
-            .collect();
+        let active = self.changing_domains().await?;
         // The view is not held through the probes: a refresh meanwhile frees it.
         let targets: Vec<(String, String, Option<String>, String)> = self
             .inventory
@@ -582,9 +576,13 @@ impl Watcher {
             .buffer_unordered(SWEEP_CONCURRENCY)
             .chunks(SWEEP_WRITE_BATCH);
         while let Some(batch) = batches.next().await {
+            // A change submitted since the sweep started is the watch's to probe: its
+            // findings compare with the new certificate, the sweep's with the old one.
+            let active = self.changing_domains().await?;
             let probed_at = OffsetDateTime::now_utc().unix_timestamp();
             let found: Vec<ServedRecord> = batch
                 .into_iter()
+                .filter(|(domain, ..)| !active.contains(domain))
                 // A failed probe says nothing about which certificate is served.
                 .filter_map(|(domain, expected, served)| {
                     let served = served.ok()?;
@@ -612,6 +610,17 @@ impl Watcher {
         }
         metrics::counter!(crate::metrics::EDGE_SWEEPS).increment(1);
         Ok(())
+    }
+
+    /// The domains with a change in flight.
+    async fn changing_domains(&self) -> anyhow::Result<HashSet<String>> {
+        Ok(self
+            .store
+            .active_propagations()
+            .await?
+            .into_iter()
+            .map(|p| p.domain)
+            .collect())
     }
 
     /// The clients of a propagation's account (the first account for propagations
