@@ -136,16 +136,8 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// CPU time (user + system) the process has used, in clock ticks.
 pub fn cpu_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // After the command's name (in parentheses, which may hold spaces).
-            let rest = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name.
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
+    // utime and stime are fields 14 and 15 of stat.
+    stat_pair(pid, 14)
 }
 
 /// Clock ticks a second in `/proc`'s CPU times (`USER_HZ`, 100 on Linux whatever the
@@ -155,13 +147,22 @@ pub const TICKS_PER_SECOND: f64 = 100.0;
 /// CPU time (user + system) of the process's children it has waited for, in clock
 /// ticks.
 pub fn children_cpu_ticks(pid: u32) -> u64 {
+    // cutime and cstime are fields 16 and 17 of stat.
+    stat_pair(pid, 16)
+}
+
+/// Field `field` (numbered from 1, as in proc(5)) of `/proc/<pid>/stat` plus the one
+/// after it; 0 when unreadable.
+fn stat_pair(pid: u32, field: usize) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
+            // After the command's name (field 2, in parentheses, which may hold
+            // spaces), the fields from the third on.
             let rest = s.rsplit_once(')')?.1;
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            // cutime and cstime are fields 16 and 17 of stat; 14 and 15 after the name.
-            Some(fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?)
+            let at = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+            Some(at(field)? + at(field + 1)?)
         })
         .unwrap_or(0)
 }

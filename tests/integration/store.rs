@@ -333,14 +333,7 @@ async fn the_edge_findings_version_changes_with_each_new_finding_on_both_databas
         let store = Store::connect(&SecretString::from(url))
             .await
             .unwrap_or_else(|e| panic!("{backend:?}: {e:#}"));
-        let finding = |domain: &str, serial: &str, probed_at: i64| certdeck::store::ServedRecord {
-            domain: domain.to_owned(),
-            serial: serial.to_owned(),
-            subject: format!("CN={domain}"),
-            not_after: Some(1_900_000_000),
-            matches: Some(true),
-            probed_at,
-        };
+        let finding = |domain, serial, probed_at| finding(domain, serial, Some(true), probed_at);
         let empty = store.served_certificates_version().await.expect("version");
         assert_eq!(empty, (0, 0, 0), "{backend:?}: no findings");
         let mut seen = vec![empty];
@@ -389,15 +382,7 @@ async fn a_sweeps_findings_are_recorded_in_one_batch_with_their_flags_on_both_da
         let store = Store::connect(&SecretString::from(url))
             .await
             .unwrap_or_else(|e| panic!("{backend:?}: {e:#}"));
-        let finding =
-            |domain: &str, serial: &str, matches: Option<bool>| certdeck::store::ServedRecord {
-                domain: domain.to_owned(),
-                serial: serial.to_owned(),
-                subject: format!("CN={domain}"),
-                not_after: Some(1_900_000_000),
-                matches,
-                probed_at: 1_800_000_000,
-            };
+        let finding = |domain, serial, matches| finding(domain, serial, matches, 1_800_000_000);
         // A flag a probe of a change left, before the sweep.
         store
             .set_served_differs("login.example.com", true)
@@ -448,5 +433,22 @@ async fn a_sweeps_findings_are_recorded_in_one_batch_with_their_flags_on_both_da
             (3, 1_800_000_000, 5_400_000_000),
             "{backend:?}"
         );
+    }
+}
+
+/// What a probe of `domain`'s edge found.
+fn finding(
+    domain: &str,
+    serial: &str,
+    matches: Option<bool>,
+    probed_at: i64,
+) -> certdeck::store::ServedRecord {
+    certdeck::store::ServedRecord {
+        domain: domain.to_owned(),
+        serial: serial.to_owned(),
+        subject: format!("CN={domain}"),
+        not_after: Some(1_900_000_000),
+        matches,
+        probed_at,
     }
 }
