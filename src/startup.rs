@@ -108,9 +108,15 @@ impl Application {
         let secure_cookies = settings.secure_cookies;
         let refusals = Arc::new(RefusalLog::new(store.clone()));
         let sign_in_policy = SignInPolicy::default();
+        let password_checker = Arc::new(PasswordChecker::per_core());
         supervisor.spawn(
             "housekeeping",
-            housekeeping(store.clone(), refusals.clone(), sign_in_policy.window_secs),
+            housekeeping(
+                store.clone(),
+                refusals.clone(),
+                password_checker.clone(),
+                sign_in_policy.window_secs,
+            ),
         );
         let oidc = settings
             .oidc
@@ -138,7 +144,7 @@ impl Application {
             watcher,
             cookie_key: cookie_key.clone(),
             refusals,
-            password_checker: Arc::new(PasswordChecker::per_core()),
+            password_checker,
             sign_in_policy,
             supervisor,
             streams: Arc::new(crate::propagation::streams::StreamSlots::for_this_process()),
@@ -289,13 +295,19 @@ async fn heartbeat(store: Store, inventory: Arc<Inventory>, replica: String) {
     }
 }
 
-/// Writes counted refusals each finished minute and drops sign-in counters whose
-/// window ended.
-async fn housekeeping(store: Store, refusals: Arc<RefusalLog>, window_secs: i64) {
+/// Writes counted refusals each finished minute, drops sign-in counters whose window
+/// ended, and lets go of password-check memory left idle.
+async fn housekeeping(
+    store: Store,
+    refusals: Arc<RefusalLog>,
+    password_checker: Arc<PasswordChecker>,
+    window_secs: i64,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     let mut rounds: u64 = 0;
     loop {
         tick.tick().await;
+        password_checker.release_idle(crate::auth::password::MEMORY_KEPT_IDLE);
         if let Err(e) = refusals.flush(false).await {
             tracing::error!(
                 error = format!("{e:#}"),

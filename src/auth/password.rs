@@ -86,6 +86,13 @@ fn matches_hash(
     Ok(argon2::password_hash::phc::Output::new(&output)? == expected)
 }
 
+/// A free working memory, with when its last check ended.
+type FreeMemory = (Vec<Block>, std::time::Instant);
+
+/// How long a password check's working memory is kept after its last use: a burst of
+/// sign-ins reuses it; a console nobody signs in to lets it go.
+pub const MEMORY_KEPT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// No password-check slot is free: the caller answers at once ("try again").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("every password check slot is busy")]
@@ -93,10 +100,13 @@ pub struct Busy;
 
 /// Runs password checks on the blocking pool, at most `slots` at a time, each in a
 /// working memory kept from check to check: argon2 needs about 19 MiB per check, so
-/// memory stays at `slots` × 19 MiB whatever the number of sign-ins in flight.
+/// memory stays at `slots` × 19 MiB whatever the number of sign-ins in flight. A
+/// memory no check has used for `MEMORY_KEPT_IDLE` is let go (`release_idle`): kept
+/// for good, one sign-in left 19 MiB resident for the process's life (issue 17: an
+/// idle console with 200 pools was at 70 MiB).
 pub struct PasswordChecker {
     permits: Arc<tokio::sync::Semaphore>,
-    memories: Arc<Mutex<Vec<Vec<Block>>>>,
+    memories: Arc<Mutex<Vec<FreeMemory>>>,
     slots: usize,
     checks: AtomicU64,
     in_use: Arc<AtomicUsize>,
@@ -149,10 +159,11 @@ impl PasswordChecker {
                 .lock()
                 .ok()
                 .and_then(|mut m| m.pop())
+                .map(|(memory, _)| memory)
                 .unwrap_or_default();
             let valid = verify_with_memory(&password, stored.as_deref(), &mut memory);
             if let Ok(mut m) = memories.lock() {
-                m.push(memory);
+                m.push((memory, std::time::Instant::now()));
             }
             in_use.fetch_sub(1, Ordering::SeqCst);
             // The slot is free once the memory is back in the pool.
@@ -161,6 +172,27 @@ impl PasswordChecker {
         })
         .await;
         result.map_err(|e| anyhow::anyhow!("password check: {e}"))
+    }
+
+    /// Lets go of the working memories no check has used for `idle`; how many.
+    pub fn release_idle(&self, idle: std::time::Duration) -> usize {
+        let released: Vec<Vec<Block>> = match self.memories.lock() {
+            Ok(mut memories) => {
+                let (stale, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *memories)
+                    .into_iter()
+                    .partition(|(_, used)| used.elapsed() >= idle);
+                *memories = kept;
+                stale.into_iter().map(|(memory, _)| memory).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        // Freed outside the lock.
+        released.len()
+    }
+
+    /// Working memories kept for the next checks.
+    pub fn memories_kept(&self) -> usize {
+        self.memories.lock().map_or(0, |m| m.len())
     }
 
     /// Password checks run since start.
@@ -196,6 +228,35 @@ mod tests {
         assert!(!verify(&SecretString::from("wrong"), Some(&stored)));
         assert!(!verify(&password, None));
         assert_ne!(hash(&password).unwrap(), stored, "salted");
+    }
+
+    #[tokio::test]
+    async fn the_checker_lets_go_of_memory_left_idle() {
+        let password = SecretString::from("correct horse battery staple");
+        let stored = hash(&password).unwrap();
+        let checker = PasswordChecker::new(2);
+        let slot = checker.try_reserve().unwrap();
+        assert!(checker.verify(slot, password, Some(stored)).await.unwrap());
+        assert_eq!(checker.memories_kept(), 1);
+        // Used within the period: kept.
+        assert_eq!(checker.release_idle(MEMORY_KEPT_IDLE), 0);
+        assert_eq!(checker.memories_kept(), 1);
+        // Idle for longer than asked: let go.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(
+            checker.release_idle(std::time::Duration::from_millis(10)),
+            1
+        );
+        assert_eq!(checker.memories_kept(), 0);
+        // The next check works without it, and keeps a new one.
+        let slot = checker.try_reserve().unwrap();
+        assert!(
+            !checker
+                .verify(slot, SecretString::from("wrong"), None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(checker.memories_kept(), 1);
     }
 
     #[tokio::test]
