@@ -25,6 +25,20 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Whether `self` comes before `other` in a change's life: submitted, updating,
+    /// distributed, verified, then the outcomes (any of them can end a change).
+    pub fn precedes(self, other: Phase) -> bool {
+        fn rank(phase: Phase) -> u8 {
+            match phase {
+                Phase::Submitted => 0,
+                Phase::Updating => 1,
+                Phase::Distributed => 2,
+                Phase::Verified | Phase::Failed | Phase::TimedOut | Phase::Superseded => 3,
+            }
+        }
+        rank(self) < rank(other)
+    }
+
     pub const ALL: [Phase; 7] = [
         Phase::Submitted,
         Phase::Updating,
@@ -238,6 +252,19 @@ mod tests {
 
     const NEW: &str = "arn:aws:acm:us-east-1:123456789012:certificate/new";
     const OTHER: &str = "arn:aws:acm:us-east-1:123456789012:certificate/other";
+
+    #[test]
+    fn phases_come_in_a_changes_order_and_outcomes_end_it() {
+        use Phase::*;
+        assert!(Submitted.precedes(Updating));
+        assert!(Updating.precedes(Distributed));
+        assert!(Distributed.precedes(Verified));
+        assert!(Updating.precedes(Failed));
+        assert!(!Distributed.precedes(Updating));
+        assert!(!Verified.precedes(Distributed));
+        assert!(!Updating.precedes(Updating), "new readings of one phase");
+        assert!(!Failed.precedes(TimedOut) && !TimedOut.precedes(Failed));
+    }
 
     fn to(phase: Phase) -> Transition {
         Transition::To {

@@ -434,7 +434,10 @@ pub async fn events(
         loop {
             tokio::select! {
                 received = s.receiver.recv() => match received {
-                    Ok(event) if event.id == s.id => {
+                    // New readings of the phase sent last are sent too; a notice of
+                    // an earlier phase, late after the look at the store below sent
+                    // a later one, is not.
+                    Ok(event) if event.id == s.id && !event.phase.precedes(s.phase) => {
                         s.done = event.phase.is_terminal();
                         s.phase = event.phase;
                         return Some((Ok(sse(&event)), s));
@@ -448,12 +451,19 @@ pub async fn events(
                         return None;
                     }
                     // Another replica's watcher may have moved it: the store knows.
+                    // One phase at a time, in the order recorded: a notice still on its
+                    // way (say "distributed") must not be skipped for the phase that
+                    // followed it ("verified"), which ends the stream.
                     if let Ok(Some(p)) = s.store.propagation(&s.id).await
                         && p.phase != s.phase
-                        && let Ok(event) = current_event(&s.store, &p).await
+                        && let Ok(event) = event_after(&s.store, &p, s.phase).await
                     {
-                        s.done = p.phase.is_terminal();
-                        s.phase = p.phase;
+                        s.done = event.phase.is_terminal();
+                        s.phase = event.phase;
+                        if event.phase != p.phase {
+                            // More followed it: look again at once.
+                            s.next_check = Instant::now();
+                        }
                         return Some((Ok(sse(&event)), s));
                     }
                     // Also how a client gone away is noticed: the write fails.
@@ -514,21 +524,49 @@ struct Following {
 /// The state of `p` as an event (its last step's time and detail).
 async fn current_event(store: &crate::store::Store, p: &Propagation) -> anyhow::Result<PhaseEvent> {
     let timeline = store.propagation_events(&p.id).await?;
-    let seen = crate::store::Observation {
-        cognito_status: p.cognito_status.clone(),
-        served_serial: p.served_serial.clone(),
-        served_subject: p.served_subject.clone(),
-        served_not_after: p.served_not_after.clone(),
-        ..Default::default()
-    };
     let last = timeline.last();
     Ok(PhaseEvent::of(
         &p.id,
         p.phase,
         last.map_or(0, |e| e.at_ms),
-        &seen,
+        &observed(p),
         last.and_then(|e| e.detail.clone()),
     ))
+}
+
+/// What the watcher last saw of `p`.
+fn observed(p: &Propagation) -> crate::store::Observation {
+    crate::store::Observation {
+        cognito_status: p.cognito_status.clone(),
+        served_serial: p.served_serial.clone(),
+        served_subject: p.served_subject.clone(),
+        served_not_after: p.served_not_after.clone(),
+        ..Default::default()
+    }
+}
+
+/// The event of the phase recorded next after `after` in `p`'s timeline (the current
+/// one when `after` is not in it, or nothing followed it).
+async fn event_after(
+    store: &crate::store::Store,
+    p: &Propagation,
+    after: Phase,
+) -> anyhow::Result<PhaseEvent> {
+    let timeline = store.propagation_events(&p.id).await?;
+    let next = timeline
+        .iter()
+        .rposition(|e| e.phase == after)
+        .and_then(|i| timeline.get(i + 1));
+    match next {
+        Some(next) if next.phase != p.phase => Ok(PhaseEvent::of(
+            &p.id,
+            next.phase,
+            next.at_ms,
+            &observed(p),
+            next.detail.clone(),
+        )),
+        _ => current_event(store, p).await,
+    }
 }
 
 fn sse(event: &PhaseEvent) -> web::Bytes {
