@@ -232,11 +232,17 @@ mod tests {
 
     #[tokio::test]
     async fn the_checker_lets_go_of_memory_left_idle() {
-        let password = SecretString::from("correct horse battery staple");
-        let stored = hash(&password).unwrap();
         let checker = PasswordChecker::new(2);
-        let slot = checker.try_reserve().unwrap();
-        assert!(checker.verify(slot, password, Some(stored)).await.unwrap());
+        let check = |password: &str, stored: Option<String>| {
+            let slot = checker.try_reserve().unwrap();
+            checker.verify(slot, SecretString::from(password.to_owned()), stored)
+        };
+        let stored = hash(&SecretString::from("correct horse battery staple")).unwrap();
+        assert!(
+            check("correct horse battery staple", Some(stored))
+                .await
+                .unwrap()
+        );
         assert_eq!(checker.memories_kept(), 1);
         // Used within the period: kept.
         assert_eq!(checker.release_idle(MEMORY_KEPT_IDLE), 0);
@@ -249,13 +255,7 @@ mod tests {
         );
         assert_eq!(checker.memories_kept(), 0);
         // The next check works without it, and keeps a new one.
-        let slot = checker.try_reserve().unwrap();
-        assert!(
-            !checker
-                .verify(slot, SecretString::from("wrong"), None)
-                .await
-                .unwrap()
-        );
+        assert!(!check("wrong", None).await.unwrap());
         assert_eq!(checker.memories_kept(), 1);
     }
 
