@@ -524,25 +524,7 @@ struct Following {
 /// The state of `p` as an event (its last step's time and detail).
 async fn current_event(store: &crate::store::Store, p: &Propagation) -> anyhow::Result<PhaseEvent> {
     let timeline = store.propagation_events(&p.id).await?;
-    let last = timeline.last();
-    Ok(PhaseEvent::of(
-        &p.id,
-        p.phase,
-        last.map_or(0, |e| e.at_ms),
-        &observed(p),
-        last.and_then(|e| e.detail.clone()),
-    ))
-}
-
-/// What the watcher last saw of `p`.
-fn observed(p: &Propagation) -> crate::store::Observation {
-    crate::store::Observation {
-        cognito_status: p.cognito_status.clone(),
-        served_serial: p.served_serial.clone(),
-        served_subject: p.served_subject.clone(),
-        served_not_after: p.served_not_after.clone(),
-        ..Default::default()
-    }
+    Ok(event_of(p, p.phase, timeline.last()))
 }
 
 /// The event of the phase recorded next after `after` in `p`'s timeline (the current
@@ -557,16 +539,33 @@ async fn event_after(
         .iter()
         .rposition(|e| e.phase == after)
         .and_then(|i| timeline.get(i + 1));
-    match next {
-        Some(next) if next.phase != p.phase => Ok(PhaseEvent::of(
-            &p.id,
-            next.phase,
-            next.at_ms,
-            &observed(p),
-            next.detail.clone(),
-        )),
-        _ => current_event(store, p).await,
-    }
+    Ok(match next {
+        Some(next) if next.phase != p.phase => event_of(p, next.phase, Some(next)),
+        _ => event_of(p, p.phase, timeline.last()),
+    })
+}
+
+/// `phase` of `p` as an event: the time and detail of its `step` in the timeline, and
+/// what the watcher last saw.
+fn event_of(
+    p: &Propagation,
+    phase: Phase,
+    step: Option<&crate::store::PropagationEvent>,
+) -> PhaseEvent {
+    let seen = crate::store::Observation {
+        cognito_status: p.cognito_status.clone(),
+        served_serial: p.served_serial.clone(),
+        served_subject: p.served_subject.clone(),
+        served_not_after: p.served_not_after.clone(),
+        ..Default::default()
+    };
+    PhaseEvent::of(
+        &p.id,
+        phase,
+        step.map_or(0, |e| e.at_ms),
+        &seen,
+        step.and_then(|e| e.detail.clone()),
+    )
 }
 
 fn sse(event: &PhaseEvent) -> web::Bytes {
