@@ -1,6 +1,8 @@
 //! The certificates offered for a custom domain: every us-east-1 certificate, the ones
 //! that can serve it first (latest expiry first), the others with their reasons.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use super::dashboard::facts;
@@ -93,7 +95,7 @@ pub fn reasons(
 }
 
 pub fn certificate_choices<'a>(
-    certificates: &'a [CertificateSummary],
+    certificates: &'a [Arc<CertificateSummary>],
     domain: &DomainName,
     current: Option<&str>,
     now: OffsetDateTime,
@@ -154,7 +156,7 @@ mod tests {
     fn acme_certificates_are_offered_with_their_origin() {
         let mut acme = certificate("acme", 90);
         acme.origin = Some(AwsValue::Known(KeyPairOrigin::Acme));
-        let certificates = vec![certificate("acm", 30), acme];
+        let certificates = vec![Arc::new(certificate("acm", 30)), Arc::new(acme)];
         let domain = DomainName::parse("auth.example.com").unwrap();
         let choices = certificate_choices(&certificates, &domain, None, OffsetDateTime::now_utc());
         assert!(choices[0].certificate.arn.ends_with("/acme"));
@@ -171,7 +173,10 @@ mod tests {
     fn cloudfront_managed_certificates_are_selectable_with_a_caution_never_recommended() {
         let mut managed = certificate("managed", 300);
         managed.managed_by = Some(AwsValue::Known(ManagedBy::CloudFront));
-        let certificates = vec![managed.clone(), certificate("plain", 30)];
+        let certificates = vec![
+            Arc::new(managed.clone()),
+            Arc::new(certificate("plain", 30)),
+        ];
         let domain = DomainName::parse("auth.example.com").unwrap();
         let now = OffsetDateTime::now_utc();
         let choices = certificate_choices(&certificates, &domain, None, now);
@@ -184,7 +189,7 @@ mod tests {
             cautioned.label()
         );
         // Alone, it is offered but not pre-selected.
-        let only = vec![managed];
+        let only = vec![Arc::new(managed)];
         let choices = certificate_choices(&only, &domain, None, now);
         assert!(choices[0].selectable() && !choices[0].recommended);
     }

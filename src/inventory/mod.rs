@@ -46,7 +46,9 @@ pub struct Snapshot {
     #[serde(with = "time::serde::timestamp")]
     pub taken_at: OffsetDateTime,
     pub pools: Vec<PoolRecord>,
-    pub certificates: Vec<CertificateSummary>,
+    /// Each certificate once, shared by the view's per-account lists and the rows that
+    /// use it (10,000 certificates, with their `InUseBy` lists, are megabytes a copy).
+    pub certificates: Vec<Arc<CertificateSummary>>,
     /// What could not be read in this refresh (the previous data was kept for it).
     pub problems: Vec<String>,
     /// Per account, why it could not be read at all in this refresh (its rows are the
@@ -136,10 +138,12 @@ pub struct View {
     pub from_store: bool,
     /// The dashboard's pages of rows rendered from this snapshot in the current second.
     pub rendered: RenderedPages,
-    by_pool: HashMap<String, usize>,
+    /// The pools' indices in id order: a lookup is a binary search over the pools' own
+    /// ids, not a second copy of every id.
+    by_pool: Vec<u32>,
     /// Per account, its certificates (`None`: the snapshot does not say; every
     /// certificate is the one account's).
-    by_account: Option<HashMap<String, Vec<CertificateSummary>>>,
+    by_account: Option<HashMap<String, Vec<Arc<CertificateSummary>>>>,
 }
 
 /// What the inventory needs to know of the configured accounts to build rows.
@@ -166,9 +170,9 @@ impl Owners {
 
 impl View {
     fn new(snapshot: Snapshot, owners: &Owners, from_store: bool) -> Self {
-        let by_account: Option<HashMap<String, Vec<CertificateSummary>>> =
+        let by_account: Option<HashMap<String, Vec<Arc<CertificateSummary>>>> =
             (!snapshot.account_certificates.is_empty()).then(|| {
-                let by_arn: HashMap<&str, &CertificateSummary> = snapshot
+                let by_arn: HashMap<&str, &Arc<CertificateSummary>> = snapshot
                     .certificates
                     .iter()
                     .map(|c| (c.arn.as_str(), c))
@@ -179,7 +183,7 @@ impl View {
                     .map(|(account, arns)| {
                         let certificates = arns
                             .iter()
-                            .filter_map(|arn| by_arn.get(arn.as_str()).map(|c| (*c).clone()))
+                            .filter_map(|arn| by_arn.get(arn.as_str()).map(|c| Arc::clone(c)))
                             .collect();
                         (account.clone(), certificates)
                     })
@@ -189,12 +193,11 @@ impl View {
             Some(by_account) => by_account.get(account).map_or(&[][..], Vec::as_slice),
             None => &snapshot.certificates,
         });
-        let by_pool = snapshot
-            .pools
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.pool.id.clone(), i))
-            .collect();
+        let mut by_pool: Vec<u32> = (0..snapshot.pools.len() as u32).collect();
+        by_pool.sort_by(|&a, &b| {
+            let id = |i: u32| snapshot.pools[i as usize].pool.id.as_str();
+            id(a).cmp(id(b))
+        });
         Self {
             snapshot,
             rows: Rows::new(rows),
@@ -206,7 +209,7 @@ impl View {
     }
 
     /// The certificates a pool of `account` may use: its own account's.
-    pub fn certificates_of(&self, account: &str) -> &[CertificateSummary] {
+    pub fn certificates_of(&self, account: &str) -> &[Arc<CertificateSummary>] {
         match &self.by_account {
             Some(by_account) => by_account.get(account).map_or(&[], Vec::as_slice),
             None => &self.snapshot.certificates,
@@ -214,7 +217,13 @@ impl View {
     }
 
     pub fn pool(&self, pool_id: &str) -> Option<&PoolRecord> {
-        self.by_pool.get(pool_id).map(|&i| &self.snapshot.pools[i])
+        // The last of a pool's records (as the map this replaced kept it).
+        let pools = &self.snapshot.pools;
+        let after = self
+            .by_pool
+            .partition_point(|&i| pools[i as usize].pool.id.as_str() <= pool_id);
+        let &i = self.by_pool.get(after.checked_sub(1)?)?;
+        Some(&pools[i as usize]).filter(|p| p.pool.id == pool_id)
     }
 
     pub fn row(&self, pool_id: &str) -> Option<&DashboardRow> {
@@ -222,7 +231,11 @@ impl View {
     }
 
     pub fn certificate(&self, arn: &str) -> Option<&CertificateSummary> {
-        self.snapshot.certificates.iter().find(|c| c.arn == arn)
+        self.snapshot
+            .certificates
+            .iter()
+            .find(|c| c.arn == arn)
+            .map(|c| &**c)
     }
 
     /// Whether nothing was ever read.
@@ -663,7 +676,7 @@ fn append<T>(all: &mut Vec<T>, mut part: Vec<T>) {
 struct AccountRead {
     account: String,
     pools: Vec<PoolRecord>,
-    certificates: Vec<CertificateSummary>,
+    certificates: Vec<Arc<CertificateSummary>>,
     problems: Vec<String>,
     /// Why nothing of the account could be read.
     unreadable: Option<String>,
@@ -673,7 +686,7 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
     let account = aws.account();
     let name = account.name.clone();
     let label = account_label(account);
-    let previous_certificates = || -> Vec<CertificateSummary> {
+    let previous_certificates = || -> Vec<Arc<CertificateSummary>> {
         match previous.account_certificates.get(&name) {
             Some(arns) => previous
                 .certificates
@@ -736,7 +749,7 @@ async fn read_account(aws: &AwsClients, previous: &Snapshot) -> AccountRead {
         );
     }
     let certificates = match certificates {
-        Ok(certificates) => certificates,
+        Ok(certificates) => certificates.into_iter().map(Arc::new).collect(),
         Err(e) => {
             problems.push(format!(
                 "account {label}: ACM certificates could not be listed: {}; showing the previous list",
@@ -914,6 +927,104 @@ mod tests {
                 "prod".to_owned(),
                 vec!["arn:aws:acm:us-east-1:123456789012:certificate/a".to_owned()],
             )]),
+        }
+    }
+
+    fn record(account: &str, id: &str, domain: &str, arn: &str) -> PoolRecord {
+        PoolRecord {
+            account: account.to_owned(),
+            account_id: Some("123456789012".to_owned()),
+            region: "us-east-1".to_owned(),
+            pool: PoolDetail {
+                id: id.to_owned(),
+                name: format!("pool {id}"),
+                arn: None,
+                prefix_domain: None,
+                custom_domain: Some(domain.to_owned()),
+                tags: BTreeMap::new(),
+            },
+            custom_domain: Some(Box::new(DomainDescription {
+                domain: domain.to_owned(),
+                certificate_arn: Some(arn.to_owned()),
+                security_policy: Some("TLSv1.2_2021".to_owned()),
+                ..DomainDescription::default()
+            })),
+        }
+    }
+
+    /// A view holds each certificate once (the snapshot's, shared by the per-account
+    /// lists and the rows) and each text rows repeat once; a pool is found by id (a
+    /// pool listed twice: its last record, as before), and an unknown id is not.
+    #[test]
+    fn a_view_shares_what_its_rows_repeat_and_finds_pools_by_id() {
+        let arn = "arn:aws:acm:us-east-1:123456789012:certificate/wild";
+        let certificate = CertificateSummary {
+            arn: arn.to_owned(),
+            domain_name: Some("*.example.com".to_owned()),
+            names: vec!["*.example.com".to_owned()],
+            more_names: false,
+            status: None,
+            certificate_type: None,
+            key_algorithm: None,
+            not_before: None,
+            not_after: None,
+            in_use: Some(true),
+            origin: None,
+            managed_by: None,
+            renewal_eligibility: None,
+            renewal_status: None,
+            in_use_by: Some(vec!["a distribution".to_owned(); 3]),
+        };
+        let mut pools: Vec<PoolRecord> = (0..50)
+            .map(|i| {
+                record(
+                    "prod",
+                    &format!("us-east-1_{i:03}"),
+                    &format!("p{i}.example.com"),
+                    arn,
+                )
+            })
+            .collect();
+        pools.push(record("prod", "us-east-1_007", "again.example.com", arn));
+        let snapshot = Snapshot {
+            pools,
+            certificates: vec![Arc::new(certificate)],
+            account_certificates: BTreeMap::from([("prod".to_owned(), vec![arn.to_owned()])]),
+            ..snapshot()
+        };
+        let view = View::new(snapshot, &Owners::default(), false);
+        let kept = &view.snapshot.certificates[0];
+        assert!(Arc::ptr_eq(&view.certificates_of("prod")[0], kept));
+        assert!(view.certificates_of("staging").is_empty());
+        let first = &view.rows[0];
+        for row in view.rows.iter() {
+            let same = |a: &Option<Arc<str>>, b: &Option<Arc<str>>| {
+                a.as_ref()
+                    .zip(b.as_ref())
+                    .is_some_and(|(a, b)| Arc::ptr_eq(a, b))
+            };
+            assert!(Arc::ptr_eq(row.certificate.as_ref().expect("listed"), kept));
+            assert!(Arc::ptr_eq(&row.account, &first.account));
+            assert!(Arc::ptr_eq(&row.region, &first.region));
+            assert!(same(&row.certificate_arn, &first.certificate_arn));
+            assert!(same(&row.security_policy, &first.security_policy));
+            assert!(same(&row.account_id, &first.account_id));
+        }
+        for i in 0..50 {
+            let id = format!("us-east-1_{i:03}");
+            assert_eq!(
+                view.pool(&id).map(|p| p.pool.id.as_str()),
+                Some(id.as_str())
+            );
+        }
+        assert_eq!(
+            view.pool("us-east-1_007")
+                .and_then(|p| p.pool.custom_domain.as_deref()),
+            Some("again.example.com"),
+            "the last record of a pool listed twice"
+        );
+        for missing in ["", "us-east-1_", "us-east-1_050", "us-east-1_0070"] {
+            assert!(view.pool(missing).is_none(), "{missing}");
         }
     }
 

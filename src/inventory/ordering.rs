@@ -6,7 +6,6 @@
 //! results are kept with the snapshot (bounded).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
@@ -52,13 +51,15 @@ pub struct Rows {
     orders: Vec<(SortKey, Vec<u32>)>,
     /// The same orders of the rows with a custom domain only (the default view).
     domain_orders: Vec<(SortKey, Vec<u32>)>,
-    /// Per pool id, its row.
-    by_pool: HashMap<String, u32>,
+    /// The rows' indices in pool id order (the first row of a pool first): a lookup is
+    /// a binary search over the rows' own ids, not a second copy of every id.
+    by_pool: Vec<u32>,
     /// Rows that need attention (`Flags::any`).
     attention: usize,
-    /// The custom domains of the rows, and how many expire within 30 and 7 days (the
+    /// The rows with a custom domain, in domain order, one per domain (indices, not
+    /// copies of the domains), and how many expire within 30 and 7 days (the
     /// dashboard's summary strip).
-    domains: std::collections::HashSet<String>,
+    domains: Vec<u32>,
     expiring: usize,
     urgent: usize,
     /// The rows' distinct regions and accounts, in the order rows first name them.
@@ -167,16 +168,20 @@ impl Rows {
                 (*key, only)
             })
             .collect();
-        let mut by_pool = HashMap::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            // The first row of a pool, as a search from the top finds it.
-            by_pool.entry(row.pool_id.clone()).or_insert(i as u32);
-        }
+        // Stable: the first row of a pool, as a search from the top finds it, comes first.
+        let mut by_pool: Vec<u32> = (0..rows.len() as u32).collect();
+        by_pool.sort_by(|&a, &b| rows[a as usize].pool_id.cmp(&rows[b as usize].pool_id));
         let attention = rows.iter().filter(|r| r.flags.any()).count();
         let with_domain = || rows.iter().filter(|r| r.custom_domain.is_some());
-        let domains = with_domain()
-            .filter_map(|r| r.custom_domain.clone())
+        let mut domains: Vec<u32> = (0..rows.len() as u32)
+            .filter(|&i| rows[i as usize].custom_domain.is_some())
             .collect();
+        domains.sort_by(|&a, &b| {
+            rows[a as usize]
+                .custom_domain
+                .cmp(&rows[b as usize].custom_domain)
+        });
+        domains.dedup_by(|a, b| rows[*a as usize].custom_domain == rows[*b as usize].custom_domain);
         let expiring = with_domain().filter(|r| r.flags.expires_soon).count();
         let urgent = with_domain()
             .filter(|r| r.days_left.is_some_and(|d| d < EXPIRY_URGENT_DAYS))
@@ -339,14 +344,32 @@ impl Rows {
 
     /// The row of a pool.
     pub fn of_pool(&self, pool_id: &str) -> Option<&DashboardRow> {
+        // The first of the ids not less than `pool_id`: a pool's first row.
+        let at = self
+            .by_pool
+            .partition_point(|&i| self.rows[i as usize].pool_id.as_str() < pool_id);
         self.by_pool
-            .get(pool_id)
-            .and_then(|&i| self.rows.get(i as usize))
+            .get(at)
+            .map(|&i| &self.rows[i as usize])
+            .filter(|row| row.pool_id == pool_id)
     }
 
-    /// The rows' custom domains.
-    pub fn domains(&self) -> &std::collections::HashSet<String> {
-        &self.domains
+    /// How many distinct custom domains the rows have.
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Whether a row has `domain` as its custom domain.
+    pub fn has_domain(&self, domain: &str) -> bool {
+        self.domains
+            .binary_search_by(|&i| {
+                self.rows[i as usize]
+                    .custom_domain
+                    .as_deref()
+                    .unwrap_or_default()
+                    .cmp(domain)
+            })
+            .is_ok()
     }
 
     /// How many custom domains' certificates expire within 30 days.
@@ -402,22 +425,22 @@ mod tests {
     fn row(i: usize) -> DashboardRow {
         let domain = (!i.is_multiple_of(3)).then(|| format!("auth{i}.example.com"));
         DashboardRow {
-            account: ["prod", "staging", "dev"][i % 3].to_owned(),
-            account_id: Some(format!("{:012}", i % 3)),
+            account: ["prod", "staging", "dev"][i % 3].into(),
+            account_id: Some(format!("{:012}", i % 3).into()),
             account_problem: None,
             pool_id: format!("us-east-1_P{i:04}"),
             pool_name: format!("Pool {} {i}", ["Alpha", "beta", "GAMMA"][i % 3]),
-            region: ["us-east-1", "eu-west-1"][i % 2].to_owned(),
+            region: ["us-east-1", "eu-west-1"][i % 2].into(),
             team: None,
             prefix_domain: i.is_multiple_of(4).then(|| format!("prefix-{i}")),
             custom_domain: domain.clone(),
             security_policy: None,
             domain_status: domain
                 .as_ref()
-                .map(|_| ["ACTIVE", "UPDATING", "FAILED"][i % 5 % 3].to_owned()),
+                .map(|_| ["ACTIVE", "UPDATING", "FAILED"][i % 5 % 3].into()),
             certificate_arn: domain
                 .as_ref()
-                .map(|_| format!("arn:aws:acm:us-east-1:000000000000:certificate/c{i}")),
+                .map(|_| format!("arn:aws:acm:us-east-1:000000000000:certificate/c{i}").into()),
             certificate: None,
             days_left: domain.as_ref().map(|_| (i as i64 * 7) % 90 - 3),
             flags: Flags {
@@ -488,6 +511,49 @@ mod tests {
         // The packed search text holds every row's key.
         for i in 0..rows.len() {
             assert_eq!(rows.search_key(i), rows[i].search_key());
+        }
+    }
+
+    /// Pools and domains are found by binary search over the rows' own texts: every
+    /// pool (a pool listed twice: its first row), every domain once, nothing else.
+    #[test]
+    fn pools_and_domains_are_found_without_a_copy_of_their_names() {
+        let mut all: Vec<DashboardRow> = (0..300).map(row).collect();
+        let mut again = row(7);
+        again.pool_name = "Pool listed twice".to_owned();
+        all.push(again);
+        let mut shared_domain = row(8);
+        shared_domain.pool_id = "us-east-1_Shared".to_owned();
+        all.push(shared_domain);
+        let rows = Rows::new(all);
+        for i in 0..300 {
+            let id = format!("us-east-1_P{i:04}");
+            let found = rows.of_pool(&id).expect("every pool is found");
+            assert_eq!(found.pool_id, id);
+        }
+        assert_eq!(
+            rows.of_pool("us-east-1_P0007")
+                .map(|r| r.pool_name.as_str()),
+            Some("Pool beta 7"),
+            "the first row of a pool listed twice"
+        );
+        for missing in [
+            "",
+            "us-east-1_P",
+            "us-east-1_P0300",
+            "us-east-1_P00070",
+            "zzz",
+        ] {
+            assert!(rows.of_pool(missing).is_none(), "{missing}");
+        }
+        // 200 of the 300 have a domain; the two added repeat two of them.
+        assert_eq!(rows.domain_count(), 200);
+        for i in 0..300_usize {
+            let domain = format!("auth{i}.example.com");
+            assert_eq!(rows.has_domain(&domain), !i.is_multiple_of(3), "{domain}");
+        }
+        for missing in ["", "auth.example.com", "auth1.example.co", "zzz"] {
+            assert!(!rows.has_domain(missing), "{missing}");
         }
     }
 }

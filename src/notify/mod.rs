@@ -247,9 +247,9 @@ impl Notifier {
             let base = Notification {
                 domain: Some(domain.clone()),
                 pool_id: Some(row.pool_id.clone()),
-                account: Some(row.account.clone()),
-                region: Some(row.region.clone()),
-                team: row.team.clone(),
+                account: Some(row.account.to_string()),
+                region: Some(row.region.to_string()),
+                team: row.team.as_deref().map(str::to_owned),
                 link: Some(self.link(&format!("/pools/{}", row.pool_id))),
                 at: rfc3339(now),
                 ..Default::default()
@@ -268,7 +268,7 @@ impl Notifier {
                     let days_left = left.div_euclid(86_400);
                     candidates.push((
                         keys,
-                        row.team.clone(),
+                        row.team.as_deref().map(str::to_owned),
                         Notification {
                             kind: "certificate.expiring".into(),
                             summary: expiry_summary(
@@ -277,7 +277,7 @@ impl Notifier {
                                 not_after,
                                 most_urgent,
                             ),
-                            certificate_arn: Some(arn.clone()),
+                            certificate_arn: Some(arn.to_string()),
                             not_after: Some(rfc3339(not_after)),
                             days_left: Some(days_left),
                             threshold_days: Some(most_urgent),
@@ -311,7 +311,7 @@ impl Notifier {
                     let days_left = left.div_euclid(86_400);
                     candidates.push((
                         keys,
-                        row.team.clone(),
+                        row.team.as_deref().map(str::to_owned),
                         Notification {
                             kind: "edge.expiring".into(),
                             summary: expiry_summary(
@@ -322,7 +322,7 @@ impl Notifier {
                                 not_after,
                                 most_urgent,
                             ),
-                            certificate_arn: row.certificate_arn.clone(),
+                            certificate_arn: row.certificate_arn.as_deref().map(str::to_owned),
                             serial: Some(seen.serial.clone()),
                             not_after: Some(rfc3339(not_after)),
                             days_left: Some(days_left),
@@ -436,8 +436,8 @@ impl Notifier {
             domain: record.domain.clone(),
             pool_id: record.pool_id.clone(),
             account: record.account.clone(),
-            region: row.map(|r| r.region.clone()),
-            team: row.and_then(|r| r.team.clone()),
+            region: row.map(|r| r.region.to_string()),
+            team: row.and_then(|r| r.team.as_deref().map(str::to_owned)),
             certificate_arn: record.old_certificate_arn.clone(),
             new_certificate_arn: record.new_certificate_arn.clone(),
             actor: Some(record.actor.clone()),

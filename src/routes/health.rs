@@ -108,7 +108,7 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         per_account.insert(account.name.as_str(), (account.id.as_deref(), 0));
     }
     for row in &view.rows {
-        let entry = per_account.entry(row.account.as_str()).or_default();
+        let entry = per_account.entry(&*row.account).or_default();
         entry.0 = entry.0.or(row.account_id.as_deref());
         entry.1 += 1;
     }

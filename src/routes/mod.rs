@@ -526,7 +526,7 @@ pub struct CertLabel {
 
 impl CertLabel {
     /// The label of `arn`, named from `known` (the inventory's certificates) when there.
-    pub fn of(arn: &str, known: &[crate::aws::CertificateSummary]) -> Self {
+    pub fn of(arn: &str, known: &[std::sync::Arc<crate::aws::CertificateSummary>]) -> Self {
         let summary = known.iter().find(|c| c.arn == arn);
         let now = OffsetDateTime::now_utc();
         Self {

@@ -62,7 +62,7 @@ fn configured_certificate(app: &TestApp, pool_id: &str) -> String {
         .inventory
         .view()
         .row(pool_id)
-        .and_then(|r| r.certificate_arn.clone())
+        .and_then(|r| r.certificate_arn.as_deref().map(str::to_owned))
         .expect("a configured certificate")
 }
 

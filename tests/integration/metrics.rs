@@ -269,7 +269,7 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
             continue;
         };
         domains += 1;
-        let client = if row.region == "eu-west-1" {
+        let client = if &*row.region == "eu-west-1" {
             &cognito_eu
         } else {
             &cognito
@@ -297,7 +297,7 @@ async fn metrics_parse_with_outside_parsers_and_count_what_happens() {
             .expect("not after");
         let labels = [
             ("account", "default"),
-            ("region", row.region.as_str()),
+            ("region", &*row.region),
             ("pool_id", row.pool_id.as_str()),
             ("domain", domain.as_str()),
         ];

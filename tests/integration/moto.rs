@@ -174,7 +174,10 @@ async fn check_inventory(url: &str, moto: bool) {
         "129 pools in us-east-1 (three pages) and 3 in eu-west-1"
     );
     assert_eq!(
-        view.rows.iter().filter(|r| r.region == "eu-west-1").count(),
+        view.rows
+            .iter()
+            .filter(|r| &*r.region == "eu-west-1")
+            .count(),
         3
     );
 

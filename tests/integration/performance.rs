@@ -181,8 +181,8 @@ async fn each_sort_order_precomputed_with_the_snapshot_is_the_one_asked_for() {
     // Each order, checked against the rows sorted here by the same rule.
     type Rule = fn(&certdeck::inventory::DashboardRow) -> String;
     let rules: [(&str, Rule); 4] = [
-        ("account", |r| r.account.clone()),
-        ("region", |r| r.region.clone()),
+        ("account", |r| r.account.to_string()),
+        ("region", |r| r.region.to_string()),
         ("domain", |r| {
             r.custom_domain
                 .clone()

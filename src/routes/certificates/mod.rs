@@ -159,6 +159,7 @@ pub async fn plan(
         .iter()
         .filter(|c| c.arn != arn.as_str() && arn_account(&c.arn) == Some(account.as_str()))
         .filter(|c| crate::domain::certificate_region(&c.arn) == Some(arn.region()))
+        .map(|c| &**c)
         .collect();
     choices.sort_by(|a, b| a.domain_name.cmp(&b.domain_name).then(a.arn.cmp(&b.arn)));
     choices.truncate(500);
@@ -286,10 +287,10 @@ fn plan_items(
         items.push(PlanItem {
             pool_id: row.pool_id.clone(),
             pool_name: row.pool_name.clone(),
-            account: row.account.clone(),
-            region: row.region.clone(),
+            account: row.account.to_string(),
+            region: row.region.to_string(),
             domain,
-            status: row.domain_status.clone(),
+            status: row.domain_status.as_deref().map(str::to_owned),
             in_scope,
             reasons,
         });

@@ -198,19 +198,13 @@ pub async fn show(
         }
     };
     // Counted with the snapshot, but for what the watcher and the store know.
-    let domains = view.rows.domains();
+    let rows = &view.rows;
     let summary = Summary {
-        domains: domains.len(),
+        domains: rows.domain_count(),
         expiring: view.rows.expiring(),
         urgent: view.rows.urgent(),
-        differs: served_differs
-            .iter()
-            .filter(|d| domains.contains(d.as_str()))
-            .count(),
-        in_flight: in_flight
-            .iter()
-            .filter(|d| domains.contains(d.as_str()))
-            .count(),
+        differs: served_differs.iter().filter(|d| rows.has_domain(d)).count(),
+        in_flight: in_flight.iter().filter(|d| rows.has_domain(d)).count(),
     };
     let mut regions: Vec<String> = state.inventory.accounts().regions();
     let mut accounts: Vec<String> = state

@@ -33,7 +33,7 @@ pub struct PoolView<'a> {
     /// The certificate the last change replaced, and what still uses it.
     pub previous: Option<PreviousCertificate<'a>>,
     /// The inventory's certificates, to name the history's by domain and expiry.
-    pub known: &'a [CertificateSummary],
+    pub known: &'a [std::sync::Arc<CertificateSummary>],
 }
 
 impl PoolView<'_> {
