@@ -208,7 +208,7 @@ pub fn rows<'s>(
 
 /// The texts rows repeat, each made once while the rows are built.
 #[derive(Default)]
-struct Shared(std::collections::HashMap<Box<str>, Arc<str>>);
+struct Shared(std::collections::HashSet<Arc<str>>);
 
 impl Shared {
     fn text(&mut self, text: &str) -> Arc<str> {
@@ -216,7 +216,7 @@ impl Shared {
             return kept.clone();
         }
         let kept: Arc<str> = Arc::from(text);
-        self.0.insert(text.into(), kept.clone());
+        self.0.insert(kept.clone());
         kept
     }
 
