@@ -4,7 +4,8 @@
 //! than a second (its relative times are rendered to the second), and a new snapshot
 //! starts with none. Two kinds are kept: the table's rows, the same for everyone, and
 //! whole pages, for the one session they were rendered for (they hold its name, role
-//! and form token). Bounded: `KEPT` of each, of the current second only.
+//! and form token). Bounded: `KEPT` of each and `KEPT_BYTES` of each's pages, of the
+//! current second only.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -12,6 +13,29 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 
 const KEPT: usize = 32;
+
+/// The most bytes of pages each list keeps (the newest page is kept whatever its size).
+/// At 10,000 pools a whole page is about 54 KB and its rows 20 KB: 32 pages of each,
+/// all asked in the same second (a crawl, a load test), held 2.4 MB until the next
+/// page was asked, however long after (issue 17: RSS).
+const KEPT_BYTES: usize = 256 * 1024;
+
+/// The size of a kept page, for `KEPT_BYTES`.
+trait Weighed {
+    fn bytes(&self) -> usize;
+}
+
+impl Weighed for RenderedPage {
+    fn bytes(&self) -> usize {
+        self.html.len()
+    }
+}
+
+impl Weighed for Bytes {
+    fn bytes(&self) -> usize {
+        self.len()
+    }
+}
 
 #[derive(Default)]
 pub struct RenderedPages {
@@ -78,12 +102,17 @@ fn find<T: Clone>(list: &Mutex<Vec<Kept<T>>>, probe: &Probe<'_>, viewer: &str) -
         .map(|kept| kept.page.clone())
 }
 
-fn keep<T: Clone>(list: &Mutex<Vec<Kept<T>>>, probe: &Probe<'_>, viewer: &str, page: &T) {
+fn keep<T: Clone + Weighed>(list: &Mutex<Vec<Kept<T>>>, probe: &Probe<'_>, viewer: &str, page: &T) {
     let mut kept = lock(list);
     kept.retain(|k| k.second == probe.second);
-    if kept.len() >= KEPT {
-        kept.remove(0);
+    // The oldest go first, until the new page fits the count and the bytes.
+    let mut bytes: usize = kept.iter().map(|k| k.page.bytes()).sum::<usize>() + page.bytes();
+    let mut first = 0;
+    while first < kept.len() && (kept.len() - first >= KEPT || bytes > KEPT_BYTES) {
+        bytes -= kept[first].page.bytes();
+        first += 1;
     }
+    kept.drain(..first);
     kept.push(Kept {
         second: probe.second,
         query: probe.query.clone(),
@@ -248,5 +277,38 @@ mod tests {
         }
         assert_eq!(pages.whole_len(), KEPT);
         assert!(pages.is_empty());
+    }
+
+    /// Large pages are kept up to `KEPT_BYTES` a list, the oldest dropped first; a
+    /// page larger than that alone is still kept (the same second's askers reuse it).
+    #[test]
+    fn pages_are_kept_up_to_a_number_of_bytes() {
+        let pages = RenderedPages::default();
+        let differs = Arc::new(HashSet::new());
+        let in_flight = Arc::new(HashSet::new());
+        let probe = |query: String| Probe {
+            second: 7,
+            query,
+            served_differs: &differs,
+            in_flight: &in_flight,
+        };
+        let big = KEPT_BYTES / 4 + 1;
+        for n in 0..10 {
+            let query = format!("page={n}");
+            pages.keep(&probe(query.clone()), &page(&"r".repeat(big)));
+            pages.keep_whole(&probe(query), "alice", &Bytes::from(vec![b'w'; big]));
+        }
+        // Three fit in the budget (four would pass it by 4 bytes): the last three.
+        assert_eq!(pages.len(), 3);
+        assert_eq!(pages.whole_len(), 3);
+        for n in 0..10 {
+            let query = format!("page={n}");
+            assert_eq!(pages.find(&probe(query.clone())).is_some(), n >= 7, "{n}");
+            assert_eq!(pages.find_whole(&probe(query), "alice").is_some(), n >= 7);
+        }
+        let huge = "h".repeat(KEPT_BYTES * 2);
+        pages.keep(&probe("huge".to_owned()), &page(&huge));
+        assert_eq!(pages.len(), 1);
+        assert!(pages.find(&probe("huge".to_owned())).is_some());
     }
 }
