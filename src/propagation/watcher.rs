@@ -19,7 +19,9 @@ use super::probe::{Probe, ServedCertificate};
 use crate::aws::{AwsAccounts, AwsClients, AwsError};
 use crate::domain::propagation::{CognitoSeen, Phase, Transition};
 use crate::domain::same_serial;
-use crate::store::{FindingsVersion, Observation, Propagation, ServedRecord, Store};
+use crate::store::{
+    FindingsVersion, Observation, Propagation, ServedFindings, ServedRecord, Store,
+};
 
 /// A phase change, as the live page receives it (and replicas send each other).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -49,7 +51,7 @@ pub struct Watcher {
     /// What each domain's edge served at its last probe. Replaced whole when reloaded,
     /// and handed out shared: the pages that read it (metrics, expiry) do not copy
     /// 10,000 findings each.
-    served: RwLock<Arc<HashMap<String, ServedRecord>>>,
+    served: RwLock<Arc<ServedFindings>>,
     /// The stored findings' version `served` was last loaded at, and when.
     served_loaded: std::sync::Mutex<Option<(FindingsVersion, Instant)>>,
     /// The custom domains to sweep, from the inventory.
@@ -670,7 +672,7 @@ impl Watcher {
         );
         if let Ok(mut map) = self.served.write() {
             // In place, unless a page still reads the map (then it is copied once).
-            Arc::make_mut(&mut map).extend(found.into_iter().map(|r| (r.domain.clone(), r)));
+            Arc::make_mut(&mut map).extend(found);
         }
     }
 
@@ -694,12 +696,11 @@ impl Watcher {
         if unchanged {
             return Ok(());
         }
-        let served: HashMap<String, ServedRecord> = self
+        let served: ServedFindings = self
             .store
             .served_certificates()
             .await?
             .into_iter()
-            .map(|r| (r.domain.clone(), r))
             .collect();
         let replaced = match self.served.write() {
             Ok(mut map) => std::mem::replace(&mut *map, Arc::new(served)),
@@ -715,7 +716,7 @@ impl Watcher {
 
     /// What each custom domain's edge served at its last probe (sweep or change), by
     /// domain, from every replica's probes.
-    pub fn served_certificates(&self) -> Arc<HashMap<String, ServedRecord>> {
+    pub fn served_certificates(&self) -> Arc<ServedFindings> {
         self.served.read().map(|m| m.clone()).unwrap_or_default()
     }
 

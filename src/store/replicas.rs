@@ -259,6 +259,70 @@ impl Store {
 /// latest and the sum of their probe times (Unix seconds).
 pub type FindingsVersion = (i64, i64, i64);
 
+/// What each custom domain's edge served at its last probe, by domain. Each finding is
+/// keyed by its own `domain` (a map would hold a second copy of every domain) and boxed:
+/// the table's buckets, a third of them empty, are a pointer each rather than a whole
+/// finding (issue 17: RSS with 10,000 domains).
+#[derive(Debug, Clone, Default)]
+pub struct ServedFindings(std::collections::HashSet<ByDomain>);
+
+/// A finding hashed and compared by its domain alone.
+#[derive(Debug, Clone)]
+struct ByDomain(Box<ServedRecord>);
+
+impl PartialEq for ByDomain {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.domain == other.0.domain
+    }
+}
+
+impl Eq for ByDomain {}
+
+impl std::hash::Hash for ByDomain {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes: `Borrow<str>` requires the same hash for the same domain.
+        self.0.domain.as_str().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<str> for ByDomain {
+    fn borrow(&self) -> &str {
+        &self.0.domain
+    }
+}
+
+impl ServedFindings {
+    /// The last finding for `domain`.
+    pub fn get(&self, domain: &str) -> Option<&ServedRecord> {
+        self.0.get(domain).map(|found| &*found.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Extend<ServedRecord> for ServedFindings {
+    /// A domain's new finding replaces its last one.
+    fn extend<I: IntoIterator<Item = ServedRecord>>(&mut self, found: I) {
+        for record in found {
+            self.0.replace(ByDomain(Box::new(record)));
+        }
+    }
+}
+
+impl FromIterator<ServedRecord> for ServedFindings {
+    fn from_iter<I: IntoIterator<Item = ServedRecord>>(found: I) -> Self {
+        let mut findings = Self::default();
+        findings.extend(found);
+        findings
+    }
+}
+
 /// What a custom domain's edge served at its last probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedRecord {
@@ -306,5 +370,62 @@ fn served_differs_query(domain: &str, differs: bool) -> Query<'_> {
         .bind(now())
     } else {
         sqlx::query("DELETE FROM served_differs WHERE domain = $1").bind(domain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(domain: &str, serial: &str) -> ServedRecord {
+        ServedRecord {
+            domain: domain.to_owned(),
+            serial: serial.to_owned(),
+            subject: format!("CN={domain}"),
+            not_after: Some(1_900_000_000),
+            matches: Some(true),
+            probed_at: 1_800_000_000,
+        }
+    }
+
+    /// Findings are found by domain; a domain's new finding replaces its last one, in
+    /// a batch or later; other domains keep theirs.
+    #[test]
+    fn findings_are_kept_by_domain_and_the_newest_wins() {
+        let mut findings: ServedFindings = (0..1000)
+            .map(|n| finding(&format!("auth{n}.example.com"), "01"))
+            .chain([finding("auth7.example.com", "02")])
+            .collect();
+        assert_eq!(findings.len(), 1000);
+        assert_eq!(
+            findings.get("auth7.example.com").map(|f| f.serial.as_str()),
+            Some("02")
+        );
+        findings.extend([
+            finding("auth8.example.com", "03"),
+            finding("new.example.com", "04"),
+        ]);
+        assert_eq!(findings.len(), 1001);
+        for (domain, serial) in [
+            ("auth7.example.com", "02"),
+            ("auth8.example.com", "03"),
+            ("new.example.com", "04"),
+            ("auth999.example.com", "01"),
+        ] {
+            let found = findings.get(domain).expect(domain);
+            assert_eq!(
+                (found.domain.as_str(), found.serial.as_str()),
+                (domain, serial)
+            );
+        }
+        for absent in [
+            "",
+            "auth1000.example.com",
+            "AUTH7.example.com",
+            "auth7.example.co",
+        ] {
+            assert!(findings.get(absent).is_none(), "{absent}");
+        }
+        assert!(ServedFindings::default().is_empty());
     }
 }

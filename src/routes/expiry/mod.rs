@@ -11,7 +11,7 @@ use super::{Chrome, PageError, html};
 use crate::auth::CurrentUser;
 use crate::inventory::DashboardRow;
 use crate::state::AppState;
-use crate::store::ServedRecord;
+use crate::store::ServedFindings;
 
 /// The days the timeline spans from today.
 pub const HORIZON_DAYS: i64 = 180;
@@ -283,7 +283,7 @@ impl<'a> DomainInput<'a> {
 /// Every domain of `inputs`, grouped by team (and account), soonest expiry first.
 pub fn timeline<'a>(
     inputs: impl IntoIterator<Item = DomainInput<'a>>,
-    served: &std::collections::HashMap<String, ServedRecord>,
+    served: &ServedFindings,
     several_accounts: bool,
     now: OffsetDateTime,
 ) -> Vec<TimelineGroup> {
@@ -358,7 +358,6 @@ pub fn timeline<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn input<'a>(
         account: &'a str,
@@ -409,7 +408,7 @@ mod tests {
             input("beta", Some("identity"), "e.example", Some(-2), now),
             input("beta", Some("identity"), "f.example", None, now),
         ];
-        let groups = timeline(inputs, &HashMap::new(), true, now);
+        let groups = timeline(inputs, &ServedFindings::default(), true, now);
         let headings: Vec<&str> = groups.iter().map(|g| g.heading.as_str()).collect();
         assert_eq!(
             headings,
@@ -435,7 +434,7 @@ mod tests {
         // One account: teams only.
         let one = timeline(
             vec![input("alpha", Some("payments"), "a.example", Some(10), now)],
-            &HashMap::new(),
+            &ServedFindings::default(),
             false,
             now,
         );
