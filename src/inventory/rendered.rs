@@ -21,7 +21,7 @@ const KEPT: usize = 32;
 /// each at 10,000 pools): people paging through the same list in a second reuse them.
 const KEPT_WHOLE_BYTES: usize = 256 * 1024;
 
-/// The size of a kept page, for `KEPT_BYTES`.
+/// The size of a kept page, for `KEPT_WHOLE_BYTES`.
 trait Weighed {
     fn bytes(&self) -> usize;
 }
