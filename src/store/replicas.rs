@@ -309,6 +309,10 @@ impl ServedFindings {
 impl Extend<ServedRecord> for ServedFindings {
     /// A domain's new finding replaces its last one.
     fn extend<I: IntoIterator<Item = ServedRecord>>(&mut self, found: I) {
+        let found = found.into_iter();
+        // Room made once: a reload collects 10,000 findings, which would otherwise
+        // grow the table a dozen times over.
+        self.0.reserve(found.size_hint().0);
         for record in found {
             self.0.replace(ByDomain(Box::new(record)));
         }
