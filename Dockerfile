@@ -12,20 +12,22 @@ RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libs
 # manifests, with placeholder sources for every target they name.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/certdeck-sandbox/Cargo.toml crates/certdeck-sandbox/Cargo.toml
+COPY crates/certdeck-allocator/Cargo.toml crates/certdeck-allocator/Cargo.toml
 # Every `[[bench]]` of Cargo.toml gets a placeholder: cargo refuses a manifest whose
 # targets have no source.
-RUN mkdir -p src benches crates/certdeck-sandbox/src \
-    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs crates/certdeck-sandbox/src/lib.rs \
+RUN mkdir -p src benches crates/certdeck-sandbox/src crates/certdeck-allocator/src \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs crates/certdeck-sandbox/src/lib.rs crates/certdeck-allocator/src/lib.rs \
     && for bench in $(sed -n '/^\[\[bench\]\]/{n;s/^name = "\(.*\)"/\1/p}' Cargo.toml); do \
          echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked --bin certdeck \
-    && rm -rf src benches crates/certdeck-sandbox/src
+    && rm -rf src benches crates/certdeck-sandbox/src crates/certdeck-allocator/src
 COPY src src
 COPY templates templates
 COPY static static
 COPY benches benches
 COPY crates crates
-RUN touch src/main.rs src/lib.rs crates/certdeck-sandbox/src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/certdeck-sandbox/src/lib.rs crates/certdeck-allocator/src/lib.rs \
     && cargo build --release --locked --bin certdeck
 
 FROM debian:bookworm-slim

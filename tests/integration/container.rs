@@ -220,11 +220,24 @@ fn the_dependency_step_of_the_image_makes_a_placeholder_for_every_target() {
         .filter_map(|b| b["name"].as_str())
         .collect();
     assert!(benches.len() >= 4, "{benches:?}");
+    // Every crate of the workspace (`members = ["crates/*"]`), its manifest copied first.
+    let members: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .map(|e| format!("crates/{}", e.expect("entry").file_name().to_string_lossy()))
+        .collect();
+    assert!(members.len() >= 2, "{members:?}");
+    for member in &members {
+        let manifest = format!("{member}/Cargo.toml");
+        assert!(
+            dockerfile.contains(&format!("COPY {manifest} {manifest}")),
+            "the dependency step copies {manifest}"
+        );
+    }
     for target in benches
         .iter()
         .map(|b| format!("benches/{b}.rs"))
         .chain(["src/main.rs".into(), "src/lib.rs".into()])
-        .chain(["crates/certdeck-sandbox/src/lib.rs".into()])
+        .chain(members.iter().map(|m| format!("{m}/src/lib.rs")))
     {
         assert!(dir.path().join(&target).exists(), "no placeholder {target}");
     }
