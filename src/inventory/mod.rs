@@ -977,16 +977,12 @@ mod tests {
         }
     }
 
-    /// A view holds each certificate once (the snapshot's, shared by the per-account
-    /// lists and the rows) and each text rows repeat once; a pool is found by id (a
-    /// pool listed twice: its last record, as before), and an unknown id is not.
-    #[test]
-    fn a_view_shares_what_its_rows_repeat_and_finds_pools_by_id() {
-        let arn = "arn:aws:acm:us-east-1:123456789012:certificate/wild";
-        let certificate = CertificateSummary {
+    /// A certificate for `name`, in use by three distributions.
+    fn certificate(arn: &str, name: &str) -> CertificateSummary {
+        CertificateSummary {
             arn: arn.to_owned(),
-            domain_name: Some("*.example.com".to_owned()),
-            names: vec!["*.example.com".to_owned()],
+            domain_name: Some(name.to_owned()),
+            names: vec![name.to_owned()],
             more_names: false,
             status: None,
             certificate_type: None,
@@ -999,7 +995,16 @@ mod tests {
             renewal_eligibility: None,
             renewal_status: None,
             in_use_by: Some(vec!["a distribution".to_owned(); 3]),
-        };
+        }
+    }
+
+    /// A view holds each certificate once (the snapshot's, shared by the per-account
+    /// lists and the rows) and each text rows repeat once; a pool is found by id (a
+    /// pool listed twice: its last record, as before), and an unknown id is not.
+    #[test]
+    fn a_view_shares_what_its_rows_repeat_and_finds_pools_by_id() {
+        let arn = "arn:aws:acm:us-east-1:123456789012:certificate/wild";
+        let certificate = certificate(arn, "*.example.com");
         let mut pools: Vec<PoolRecord> = (0..50)
             .map(|i| {
                 record(
@@ -1069,25 +1074,7 @@ mod tests {
                 )
             })
             .collect();
-        original.certificates = vec![Arc::new(CertificateSummary {
-            arn: arn.to_owned(),
-            domain_name: Some("auth.example.com".to_owned()),
-            names: vec!["auth.example.com".to_owned()],
-            more_names: false,
-            status: None,
-            certificate_type: None,
-            key_algorithm: None,
-            not_before: None,
-            not_after: None,
-            in_use: Some(true),
-            origin: None,
-            managed_by: None,
-            renewal_eligibility: None,
-            renewal_status: None,
-            in_use_by: Some(vec![
-                "arn:aws:cloudfront::123456789012:distribution/E1".to_owned(),
-            ]),
-        })];
+        original.certificates = vec![Arc::new(certificate(arn, "auth.example.com"))];
         let copy = original.compacted();
         let as_json = |s: &Snapshot| serde_json::to_value(s).expect("json");
         assert_eq!(as_json(&copy), as_json(&original));
